@@ -1,0 +1,3 @@
+"""pos-loyalty: the in-store loyalty engine (domain, rules, ledger, coupons, identity, storage, CLI)."""
+
+__version__ = "0.1.0"
