@@ -12,3 +12,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+from pos_loyalty.cli.admin import customers_app, db_app, keys_app  # noqa: E402
+from pos_loyalty.cli.demo import demo  # noqa: E402
+from pos_loyalty.cli.serve import serve  # noqa: E402
+
+app.command()(serve)
+app.command()(demo)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(customers_app, name="customers")

@@ -1,0 +1,119 @@
+"""One error shape for every failure: `{"error": {"code", "message", "details"}}`.
+
+Domain errors map by family to a status; validation errors name the field; a database that went
+away is a 503 the till can retry; nothing a client sends can produce a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pos_loyalty.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
+
+log = logging.getLogger("pos_loyalty.api")
+
+STATUS_BY_FAMILY: list[tuple[type[DomainError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+]
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal raised by the adapter itself (auth, headers)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, details: Any = None, headers: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.headers = details, headers
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: Any = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": jsonable_encoder(details)}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        status = next((s for family, s in STATUS_BY_FAMILY if isinstance(exc, family)), 400)
+        return error_response(status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            field = _field_path(tuple(err.get("loc", ())))
+            message = str(err.get("msg", "invalid value"))
+            if err.get("type") == "extra_forbidden":
+                message = "unknown field"
+            elif err.get("type") == "json_invalid":
+                field, message = "body", "the body is not valid JSON"
+            elif err.get("type") == "missing" and field == "body":
+                message = "a JSON body is required"
+            problems.append({"field": field, "message": message, "type": err.get("type")})
+        first = problems[0] if problems else {"field": "body", "message": "invalid request"}
+        return error_response(
+            422, "validation_error", f"{first['field']}: {first['message']}", problems
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable, request not applied: %s", exc.orig)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unavailable; nothing was written, retry shortly",
+            None,
+            {"Retry-After": "2"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        log.exception("database error, request not applied")
+        return error_response(500, "database_error", "database error; nothing was written")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_response(500, "internal_error", "internal error; nothing was written")

@@ -1,0 +1,1 @@
+"""API keys for tills, head office and administrators."""

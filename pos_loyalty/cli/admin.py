@@ -1,0 +1,91 @@
+"""Administration: database migrations, API keys, enrolling a customer by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.apikeys.service import create_key
+from pos_loyalty.cli.common import (
+    ConfigOption,
+    console,
+    err_console,
+    load_or_exit,
+    open_store_or_exit,
+)
+from pos_loyalty.customers.service import enrol_customer, loyalty_qr
+from pos_loyalty.errors import DomainError
+from pos_loyalty.storage.migrate import current_revision, head_revision
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for tills, head office and administrators.", no_args_is_help=True
+)
+customers_app = typer.Typer(help="Customers.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Migrate the database to the newest schema (safe to repeat)."""
+    settings = load_or_exit(config)
+    store = open_store_or_exit(settings, migrate=True)
+    current, head = current_revision(store.engine), head_revision(store.engine)
+    console.print(f"database at revision [bold]{current}[/] (head {head})")
+    store.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[Scope, typer.Option(help="till, hq or admin")],
+    label: Annotated[str, typer.Option(help="Who the key is for, e.g. 'lane-1 till'.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line, and only its hash is kept."""
+    settings = load_or_exit(config)
+    store = open_store_or_exit(settings)
+    with store.uow(write=True) as uow:
+        token = create_key(uow=uow, scope=scope, label=label)
+    store.close()
+    err_console.print(f"created a {scope.value} key; store it now, it cannot be shown again:")
+    typer.echo(token)
+
+
+@customers_app.command("enrol")
+def customers_enrol(
+    phone: Annotated[str, typer.Option(help="Phone number in any usual spelling.")],
+    name: Annotated[str, typer.Option(help="Customer's name.")],
+    birthday: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    card: Annotated[
+        str | None, typer.Option(help="An existing card number (Luhn-checked).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Enrol a customer and print their card number and loyalty QR payload."""
+    settings = load_or_exit(config)
+    store = open_store_or_exit(settings)
+    try:
+        born = date.fromisoformat(birthday) if birthday else None
+    except ValueError:
+        err_console.print(f"--birthday: expected YYYY-MM-DD, got {birthday!r}")
+        raise typer.Exit(2) from None
+    try:
+        with store.uow(write=True) as uow:
+            profile = enrol_customer(
+                uow=uow,
+                settings=settings,
+                secret=store.secret,
+                phone=phone,
+                name=name,
+                birthday=born,
+                card_number=card,
+            )
+    except DomainError as exc:
+        err_console.print(f"[red]{exc.code}[/]: {exc.message}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"enrolled [bold]{profile.name}[/] id={profile.id}")
+    console.print(f"card {profile.card_numbers[0]}  phone {profile.phone}")
+    console.print(f"qr {loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())}")
+    store.close()

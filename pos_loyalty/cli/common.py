@@ -1,0 +1,48 @@
+"""What every command shares: the --config option and turning start-up errors into messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pos_loyalty.security import SecretFileError
+from pos_loyalty.settings import ConfigError, Settings, load_settings
+from pos_loyalty.storage.migrate import upgrade
+from pos_loyalty.store import Store
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The store's config.toml (default: $POS_LOYALTY_CONFIG, then ./config.toml).",
+    ),
+]
+
+
+def load_or_exit(config: Path | None) -> Settings:
+    """Validated settings, or the problems on stderr and exit code 2."""
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]Configuration error[/] in {exc.source}:", highlight=False)
+        for problem in exc.problems:
+            err_console.print(f"  • {problem}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+
+
+def open_store_or_exit(settings: Settings, *, migrate: bool = True) -> Store:
+    try:
+        store = Store.open(settings)
+    except SecretFileError as exc:
+        err_console.print(f"[bold red]Store secret error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if migrate:
+        upgrade(store.engine)
+    return store

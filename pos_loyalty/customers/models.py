@@ -1,0 +1,40 @@
+"""Customer and card tables.
+
+The phone is found by a keyed hash (`phone_hash`); the plain E.164 number is kept only when the
+store's privacy settings say so, and a masked form is kept for receipts and logs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column
+from sqlmodel import Field, SQLModel
+
+from pos_loyalty.storage.types import UTCDateTime, utcnow
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    phone_hash: str = Field(max_length=64, unique=True, index=True)
+    phone_e164: str | None = Field(default=None, max_length=32)
+    phone_masked: str = Field(max_length=32)
+    birthday: date | None = None
+    consents: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Lifetime paid spend (minor units) decides the tier; kept up to date by the commit.
+    lifetime_spend: int = Field(default=0, sa_type=BigInteger)
+    # Cached sum of the ledger; never the source of truth (`pos-loyalty ledger verify`).
+    points_balance: int = Field(default=0, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Card(SQLModel, table=True):
+    __tablename__ = "cards"
+
+    number: str = Field(primary_key=True, max_length=19)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,180 @@
+"""Enrolment, profiles and identification of customers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.errors import Conflict, InvalidInput, NotFound
+from pos_loyalty.identity.tokens import (
+    issue_card_number,
+    mask_phone,
+    mint_qr,
+    normalise_phone,
+    parse_card,
+    phone_lookup_hash,
+    verify_qr,
+)
+from pos_loyalty.security import StoreSecret
+from pos_loyalty.settings import Settings
+from pos_loyalty.storage import UnitOfWork
+
+
+class IdMethod(StrEnum):
+    PHONE = "phone"
+    CARD = "card"
+    QR = "qr"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    """What the store may show about a customer (the phone is masked unless kept in clear)."""
+
+    id: str
+    name: str
+    phone: str
+    phone_masked: str
+    card_numbers: list[str]
+    birthday: date | None
+    consents: dict[str, Any]
+    lifetime_spend: int
+    points_balance: int
+    created_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_name(self) -> str:
+        """ "Иван П." for a receipt: first name and the initial of the last."""
+        parts = self.name.split()
+        if len(parts) < 2:
+            return self.name
+        return f"{parts[0]} {parts[1][0]}."
+
+
+def _profile(customer: Customer, cards: list[str]) -> CustomerProfile:
+    return CustomerProfile(
+        id=customer.id,
+        name=customer.name,
+        phone=customer.phone_e164 or customer.phone_masked,
+        phone_masked=customer.phone_masked,
+        card_numbers=cards,
+        birthday=customer.birthday,
+        consents=dict(customer.consents),
+        lifetime_spend=customer.lifetime_spend,
+        points_balance=customer.points_balance,
+        created_at=customer.created_at,
+    )
+
+
+def _cards_of(uow: UnitOfWork, customer_id: str) -> list[str]:
+    rows = uow.session.exec(
+        select(Card.number).where(Card.customer_id == customer_id).order_by(col(Card.created_at))
+    )
+    return list(rows)
+
+
+def enrol_customer(
+    *,
+    uow: UnitOfWork,
+    settings: Settings,
+    secret: StoreSecret,
+    phone: str,
+    name: str,
+    birthday: date | None = None,
+    card_number: str | None = None,
+    consents: dict[str, bool] | None = None,
+) -> CustomerProfile:
+    """Register a customer by phone, issuing a card number unless one is handed over."""
+    e164 = normalise_phone(phone, settings.store.region)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name must not be empty", code="name_invalid", details={"field": "name"})
+    if card_number is None:
+        number = issue_card_number(settings.cards.prefix, settings.cards.length)
+    else:
+        number = parse_card(card_number)
+    customer = Customer(
+        id=uuid4().hex,
+        name=name,
+        phone_hash=phone_lookup_hash(secret, e164),
+        phone_e164=e164 if settings.privacy.store_plain_phone else None,
+        phone_masked=mask_phone(e164),
+        birthday=birthday,
+        consents=dict(consents or {}),
+    )
+    session = uow.session
+    if session.exec(select(Customer.id).where(Customer.phone_hash == customer.phone_hash)).first():
+        raise Conflict("this phone number is already enrolled", code="phone_taken")
+    if session.get(Card, number) is not None:
+        raise Conflict("this card number belongs to another customer", code="card_taken")
+    session.add(customer)
+    session.flush()
+    session.add(Card(number=number, customer_id=customer.id))
+    try:
+        uow.commit()
+    except IntegrityError:
+        # Two tills enrolling the same phone at once: the unique index decides.
+        raise Conflict(
+            "this phone number or card is already enrolled", code="phone_taken"
+        ) from None
+    # The plain number goes back to whoever just typed it, even when it is not stored.
+    return replace(_profile(customer, [number]), phone=e164)
+
+
+def get_customer(*, uow: UnitOfWork, customer_id: str) -> CustomerProfile:
+    customer = uow.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
+    return _profile(customer, _cards_of(uow, customer.id))
+
+
+def add_card(*, uow: UnitOfWork, customer_id: str, card_number: str) -> CustomerProfile:
+    """Attach another card (a replacement, a family card) to an existing customer."""
+    number = parse_card(card_number)
+    if uow.session.get(Customer, customer_id) is None:
+        raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
+    if uow.session.get(Card, number) is not None:
+        raise Conflict("this card number is already in use", code="card_taken")
+    uow.session.add(Card(number=number, customer_id=customer_id))
+    uow.commit()
+    return get_customer(uow=uow, customer_id=customer_id)
+
+
+def loyalty_qr(*, secret: StoreSecret, customer_id: str, now: datetime) -> str:
+    return mint_qr(secret, customer_id, int(now.timestamp()))
+
+
+def identify_customer(
+    *,
+    uow: UnitOfWork,
+    settings: Settings,
+    secret: StoreSecret,
+    method: IdMethod,
+    value: str,
+    now: datetime,
+) -> CustomerProfile:
+    """Resolve a phone, card or loyalty QR to a customer; bad tokens are refused with a reason."""
+    session = uow.session
+    customer_id: str | None
+    if method is IdMethod.PHONE:
+        e164 = normalise_phone(value, settings.store.region)
+        customer_id = session.exec(
+            select(Customer.id).where(Customer.phone_hash == phone_lookup_hash(secret, e164))
+        ).first()
+    elif method is IdMethod.CARD:
+        number = parse_card(value)
+        customer_id = session.exec(select(Card.customer_id).where(Card.number == number)).first()
+    else:
+        token = verify_qr(secret, value, now=now, max_age_s=settings.identity.qr_max_age_s)
+        customer_id = token.customer_id
+    customer = session.get(Customer, customer_id) if customer_id else None
+    if customer is None:
+        raise NotFound(f"no customer matches this {method.value}", code="customer_not_found")
+    return _profile(customer, _cards_of(uow, customer.id))

@@ -1,0 +1,1 @@
+"""Identification: phone numbers, loyalty cards (barcode or stripe) and loyalty QR codes."""

@@ -1,0 +1,45 @@
+"""The running store: settings, database engine and secret, opened once and passed to services.
+
+This is what the composition roots (the CLI's `serve` and `demo`, tests) build; services take the
+pieces they need as keyword arguments, never a global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from pos_loyalty.security import StoreSecret, load_or_create_secret
+from pos_loyalty.settings import Settings
+from pos_loyalty.storage import UnitOfWork, make_engine
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Store:
+    settings: Settings
+    engine: Engine
+    secret: StoreSecret
+    clock: Callable[[], datetime] = field(default=system_clock)
+
+    @classmethod
+    def open(cls, settings: Settings, *, engine: Engine | None = None) -> Store:
+        secret = load_or_create_secret(settings.secret_path)
+        return cls(
+            settings=settings, engine=engine or make_engine(settings.database_url), secret=secret
+        )
+
+    def uow(self, *, write: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, write=write)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def close(self) -> None:
+        self.engine.dispose()

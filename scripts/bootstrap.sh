@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create the virtualenv and install the project with its test tools.
+# System libraries come from apt when missing: python3-venv (Debian splits it out) and libzbar0
+# (the zbar QR decoder behind pyzbar). Needs root or sudo only when something is missing.
+set -euo pipefail
+python="${1:-python3}"
+venv="${2:-.venv}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "bootstrap: need root to run: $*" >&2; return 1; fi
+}
+apt_install() {
+    command -v apt-get >/dev/null || { echo "bootstrap: please install $* with your package manager" >&2; return 1; }
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+"$python" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
+    apt_install python3-venv
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0'; then
+    apt_install libzbar0
+fi
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -e '.[dev]'

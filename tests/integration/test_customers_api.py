@@ -1,0 +1,232 @@
+"""Enrolment and identification through the HTTP API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import zxingcpp
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlmodel import func, select
+
+from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.customers.models import Customer
+from pos_loyalty.identity.tokens import mint_qr
+from pos_loyalty.security import StoreSecret
+from pos_loyalty.store import Store
+from tests.conftest import new_key
+
+IVAN = {"phone": "8 (916) 123-45-67", "name": "Иван Петров", "birthday": "1985-03-14"}
+
+
+def enrol(client: TestClient, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    reply = client.post("/v1/customers", json=body or IVAN)
+    assert reply.status_code == 201, reply.text
+    data: dict[str, Any] = reply.json()
+    return data
+
+
+def customer_count(store: Store) -> int:
+    with store.uow() as uow:
+        return uow.session.exec(select(func.count()).select_from(Customer)).one()
+
+
+def test_enrol_returns_customer_with_card_and_qr(client: TestClient) -> None:
+    data = enrol(client)
+    assert data["phone"] == "+79161234567"
+    assert data["name"] == "Иван Петров"
+    assert data["birthday"] == "1985-03-14"
+    assert data["card_number"].startswith("2775") and len(data["card_number"]) == 16
+    assert data["qr"].startswith(f"PLQ1.{data['id']}.")
+    assert data["balance"] == 0
+
+
+def test_profile_masks_the_phone_unless_the_store_keeps_it(client: TestClient) -> None:
+    data = enrol(client)
+    profile = client.get(f"/v1/customers/{data['id']}").json()
+    assert profile["phone"] == "+7 *** ***-45-67"
+    assert profile["card_numbers"] == [data["card_number"]]
+
+
+@pytest.mark.parametrize("config_extra", [{"privacy": {"store_plain_phone": True}}])
+def test_plain_phone_kept_when_configured(client: TestClient) -> None:
+    data = enrol(client)
+    assert client.get(f"/v1/customers/{data['id']}").json()["phone"] == "+79161234567"
+
+
+@pytest.mark.parametrize("spelling", ["+7 916 1234567", "9161234567", "+79161234567"])
+def test_second_enrolment_of_the_same_number_is_409(client: TestClient, spelling: str) -> None:
+    enrol(client)
+    reply = client.post("/v1/customers", json={"phone": spelling, "name": "Другой"})
+    assert reply.status_code == 409
+    assert reply.json()["error"]["code"] == "phone_taken"
+
+
+def test_given_card_must_pass_luhn_and_be_free(client: TestClient) -> None:
+    ok = enrol(client, {**IVAN, "card_number": "4561 2612 1234 5467"})
+    assert ok["card_number"] == "4561261212345467"
+    bad = client.post(
+        "/v1/customers",
+        json={"phone": "9031112233", "name": "A", "card_number": "4561261212345468"},
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "card_bad_checksum"
+    taken = client.post(
+        "/v1/customers",
+        json={"phone": "9031112233", "name": "A", "card_number": "4561261212345467"},
+    )
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "card_taken"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**IVAN, "nickname": "Ваня"}, "nickname"),
+        ({**IVAN, "name": 42}, "name"),
+        ({**IVAN, "name": "я" * 201}, "name"),
+        ({**IVAN, "phone": "9" * 33}, "phone"),
+        ({**IVAN, "card_number": "1" * 65}, "card_number"),
+        ({**IVAN, "birthday": "14.03.1985"}, "birthday"),
+        ({"name": "Иван"}, "phone"),
+        ({**IVAN, "phone": "12345"}, "phone"),
+        ({**IVAN, "card_number": "abcd-efgh"}, "card"),
+        ({**IVAN, "name": "   "}, "name"),
+    ],
+)
+def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(
+    client: TestClient, store: Store, body: dict[str, Any], field: str
+) -> None:
+    reply = client.post("/v1/customers", json=body)
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert field in (error["message"] + str(error["details"]))
+    assert customer_count(store) == 0
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"{not json", b"[1,2]", b"null", '{"phone": "\u00e9'.encode()]
+)
+def test_empty_or_non_json_body_is_422(client: TestClient, raw: bytes) -> None:
+    reply = client.post("/v1/customers", content=raw, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 422
+    assert reply.json()["error"]["code"] == "validation_error"
+
+
+def test_identify_by_every_spelling_and_form(client: TestClient) -> None:
+    data = enrol(client)
+    card = data["card_number"]
+    for body in [
+        {"phone": "8 (916) 123-45-67"},
+        {"phone": "+7 916 1234567"},
+        {"phone": "9161234567"},
+        {"card": card},
+        {"card": f"]E0{card}"},
+        {"card": f"%B{card}^PETROV/IVAN^29121010000?"},
+        {"card": f";{card}=2912101?"},
+        {"qr": data["qr"]},
+        {"qr": data["qr"], "lane_id": "lane-1"},
+    ]:
+        reply = client.post("/v1/identify", json=body)
+        assert reply.status_code == 200, (body, reply.text)
+        assert reply.json()["customer"]["id"] == data["id"]
+        assert reply.json()["method"] == next(iter(body))
+
+
+def test_identify_refusals_have_distinct_codes(client: TestClient, store: Store) -> None:
+    data = enrol(client)
+    foreign = mint_qr(StoreSecret(b"z" * 32), data["id"], 1_700_000_000)
+    unknown_qr = mint_qr(store.secret, "f" * 32, 1_700_000_000)
+    cases = [
+        ({"qr": "PLQ1.garbage"}, 422, "qr_malformed"),
+        ({"qr": foreign}, 422, "qr_forged"),
+        ({"qr": unknown_qr}, 404, "customer_not_found"),
+        (
+            {
+                "card": data["card_number"][:-1] + "0"
+                if data["card_number"][-1] != "0"
+                else data["card_number"][:-1] + "1"
+            },
+            422,
+            "card_bad_checksum",
+        ),
+        ({"card": "12ab"}, 422, "card_malformed"),
+        ({"card": "4561261212345467"}, 404, "customer_not_found"),
+        ({"phone": "+7 999 000-00-00"}, 404, "customer_not_found"),
+        ({"phone": "123"}, 422, "phone_invalid"),
+        ({}, 422, "validation_error"),
+        ({"phone": "9161234567", "card": data["card_number"]}, 422, "validation_error"),
+        ({"qr": "Q" * 513}, 422, "validation_error"),
+    ]
+    for body, status, code in cases:
+        reply = client.post("/v1/identify", json=body)
+        assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), body
+
+
+@pytest.mark.parametrize("config_extra", [{"identity": {"qr_max_age_s": 300}}])
+def test_rotating_qr_expires(client: TestClient, store: Store) -> None:
+    data = enrol(client)
+    old = mint_qr(store.secret, data["id"], int(store.now().timestamp()) - 3600)
+    reply = client.post("/v1/identify", json={"qr": old})
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "qr_expired"
+    assert client.post("/v1/identify", json={"qr": data["qr"]}).status_code == 200
+
+
+def test_qr_png_decodes_to_a_payload_that_identifies(client: TestClient) -> None:
+    data = enrol(client)
+    reply = client.get(f"/v1/customers/{data['id']}/qr.png")
+    assert reply.headers["content-type"] == "image/png"
+    import io
+
+    image = Image.open(io.BytesIO(reply.content)).convert("L")
+    decoded = zxingcpp.read_barcodes(np.asarray(image))
+    assert len(decoded) == 1
+    assert (
+        client.post("/v1/identify", json={"qr": decoded[0].text}).json()["customer"]["id"]
+        == data["id"]
+    )
+    svg = client.get(f"/v1/customers/{data['id']}/qr.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
+
+
+def test_unknown_customer_is_404(client: TestClient) -> None:
+    reply = client.get("/v1/customers/" + "0" * 32)
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "customer_not_found"
+
+
+def test_keys_and_scopes(anon_client: TestClient, store: Store) -> None:
+    no_key = anon_client.post("/v1/identify", json={"phone": "9161234567"})
+    assert no_key.status_code == 401 and no_key.json()["error"]["code"] == "unauthorized"
+    assert no_key.headers["www-authenticate"] == "Bearer"
+    bad = anon_client.post(
+        "/v1/identify", json={"phone": "9161234567"}, headers={"Authorization": "Bearer nope"}
+    )
+    assert bad.status_code == 401
+    hq = new_key(store, Scope.HQ)
+    wrong = anon_client.post(
+        "/v1/identify", json={"phone": "9161234567"}, headers={"Authorization": f"Bearer {hq}"}
+    )
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "forbidden"
+    admin = new_key(store, Scope.ADMIN)
+    ok = anon_client.post(
+        "/v1/identify", json={"phone": "9161234567"}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert ok.status_code == 404  # admitted, and nobody is enrolled
+
+
+def test_health_metrics_and_docs(client: TestClient) -> None:
+    enrol(client)
+    client.post("/v1/identify", json={"phone": "9161234567"})
+    client.post("/v1/identify", json={"qr": "PLQ1.bad"})
+    assert client.get("/healthz").json() == {"status": "ok"}
+    text = client.get("/metrics").text
+    assert 'pos_loyalty_identifications_total{method="phone",outcome="identified"} 1.0' in text
+    assert 'pos_loyalty_identifications_total{method="qr",outcome="qr_malformed"} 1.0' in text
+    assert 'route="/v1/identify"' in text
+    assert client.get("/docs").status_code == 200
+    assert "/v1/identify" in client.get("/openapi.json").json()["paths"]
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:
+    assert client.get("/v1/nope").json()["error"]["code"] == "not_found"
+    assert client.delete("/v1/identify").json()["error"]["code"] == "method_not_allowed"
