@@ -1,0 +1,498 @@
+"""A virtual till camera: a counter scene where a customer holds up a phone showing a code.
+
+Frames are BGR uint8 numpy arrays (640×480, 1280×720 or any size), deterministic for a
+(scenario, seed) pair. `VirtualCamera` behaves like `cv2.VideoCapture` (read/grab/retrieve/
+isOpened/release/get/set), so a driver uses it as a capture object; `VirtualCameraDevice` is the
+"hardware" that can be unplugged and plugged back; `open_sim_url` opens `sim://camera?...` URLs;
+`write_video` writes a scene to an MJPG .avi that `cv2.VideoCapture` plays back.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import cv2
+import numpy as np
+import segno
+
+SCREEN_WHITE = 232  # a phone screen at full brightness, as the camera sees it
+CODE_DARK = 24  # the darkest a dark module gets at contrast 1.0
+_NOISE_FIELDS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """What happens in front of the camera.
+
+    The phone comes in from below over `move_s`, is held (with a little hand jitter) from
+    `show_from_s` to `show_until_s`, then is taken away. After `duration_s` the scene starts over
+    if `loop`, otherwise the empty counter stays in view (a live camera never ends).
+    """
+
+    payload: str | None = "PLQ1.0123456789abcdef0123456789abcdef.1700000000.ABCDEFGHIJKLMNOP"
+    symbology: str = "qr"  # "qr", "ean13", "ean8", "code128"
+    width: int = 1280
+    height: int = 720
+    fps: float = 15.0
+    duration_s: float = 4.0
+    show_from_s: float = 0.5
+    show_until_s: float = 3.0
+    move_s: float = 0.3
+    code_size: float = 0.3  # side of the code (its width for barcodes) as a fraction of frame height
+    center: tuple[float, float] = (0.5, 0.5)  # where the code is held, in frame fractions
+    angle_deg: float = 0.0  # in-plane rotation
+    perspective: float = 0.0  # 0…0.5: the phone turned away about its vertical axis
+    blur: float = 0.0  # Gaussian sigma in pixels (defocus)
+    noise: float = 0.0  # sensor noise, standard deviation in grey levels
+    contrast: float = 1.0  # 1.0 black on white … 0.2 a dim screen under glare
+    jitter_px: float = 2.0
+    loop: bool = False
+
+    @property
+    def frame_count(self) -> int:
+        return max(1, round(self.duration_s * self.fps))
+
+    def shows_code_at(self, index: int) -> bool:
+        """Whether frame `index` holds the code fully in place (not entering or leaving)."""
+        t = self._scene_time(index)
+        return (
+            self.payload is not None
+            and self.show_from_s + self.move_s <= t < self.show_until_s - self.move_s
+        )
+
+    def _scene_time(self, index: int) -> float:
+        t = index / self.fps
+        return t % self.duration_s if self.loop else t
+
+
+class SceneRenderer:
+    """Renders frame `index` of a scenario; the background and the phone are built once."""
+
+    def __init__(self, scenario: Scenario, seed: int = 0) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        self._background = _counter_background(scenario.width, scenario.height, rng)
+        self._phone = _phone_sprite(scenario) if scenario.payload is not None else None
+        self._hand_colour = tuple(int(c) for c in rng.integers([90, 130, 170], [120, 160, 215]))
+        self._noise: list[np.ndarray] = []
+        if scenario.noise > 0:
+            noise_rng = np.random.default_rng([seed, 7])
+            shape = (scenario.height, scenario.width, 3)
+            for _ in range(_NOISE_FIELDS):
+                field_ = noise_rng.standard_normal(shape, dtype=np.float32) * scenario.noise
+                self._noise.append(np.clip(field_, -127, 127).astype(np.int16))
+
+    def frame(self, index: int) -> np.ndarray:
+        s = self.scenario
+        frame = self._background.copy()
+        offset = self._phone_offset(index)
+        if self._phone is not None and offset is not None:
+            self._draw_held_phone(frame, offset, index)
+        if s.blur > 0:
+            frame = cv2.GaussianBlur(frame, (0, 0), s.blur)
+        if self._noise:
+            noise = self._noise[index % _NOISE_FIELDS]
+            shift = int(np.random.default_rng([self.seed, index]).integers(0, s.width))
+            noisy = frame.astype(np.int16) + np.roll(noise, shift, axis=1)
+            frame = np.clip(noisy, 0, 255).astype(np.uint8)
+        return frame
+
+    def _phone_offset(self, index: int) -> tuple[float, float] | None:
+        """Where the phone is relative to its held position (None: out of view)."""
+        s = self.scenario
+        t = s._scene_time(index)
+        if s.payload is None or not s.show_from_s <= t < s.show_until_s:
+            return None
+        below = s.height * 1.1
+        if t < s.show_from_s + s.move_s:
+            progress = (t - s.show_from_s) / s.move_s
+            return 0.0, below * (1 - progress) ** 2
+        if t >= s.show_until_s - s.move_s:
+            progress = (t - (s.show_until_s - s.move_s)) / s.move_s
+            return 0.0, below * progress**2
+        rng = np.random.default_rng([self.seed, index, 1])
+        jx, jy = rng.normal(0, s.jitter_px, 2) if s.jitter_px > 0 else (0.0, 0.0)
+        return float(jx), float(jy)
+
+    def _draw_held_phone(self, frame: np.ndarray, offset: tuple[float, float], index: int) -> None:
+        s = self.scenario
+        assert self._phone is not None
+        sprite, mask = self._phone
+        h, w = sprite.shape[:2]
+        cx = s.center[0] * s.width + offset[0]
+        cy = s.center[1] * s.height + offset[1]
+        corners = _held_corners(w, h, cx, cy, s.angle_deg, s.perspective)
+        # The hand: a skin-coloured blob under the phone's lower edge.
+        bottom = (corners[2] + corners[3]) / 2
+        hand_axes = (int(w * 0.55), int(h * 0.22))
+        cv2.ellipse(
+            frame,
+            (int(bottom[0]), int(bottom[1])),
+            hand_axes,
+            s.angle_deg,
+            0,
+            360,
+            self._hand_colour,
+            -1,
+            cv2.LINE_AA,
+        )
+        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        x0 = max(0, int(math.floor(corners[:, 0].min())) - 2)
+        y0 = max(0, int(math.floor(corners[:, 1].min())) - 2)
+        x1 = min(s.width, int(math.ceil(corners[:, 0].max())) + 2)
+        y1 = min(s.height, int(math.ceil(corners[:, 1].max())) + 2)
+        if x1 <= x0 or y1 <= y0:
+            return
+        matrix = cv2.getPerspectiveTransform(src, (corners - [x0, y0]).astype(np.float32))
+        size = (x1 - x0, y1 - y0)
+        warped = cv2.warpPerspective(sprite, matrix, size, flags=cv2.INTER_AREA)
+        alpha = cv2.warpPerspective(mask, matrix, size, flags=cv2.INTER_LINEAR)
+        roi = frame[y0:y1, x0:x1]
+        a = alpha.astype(np.float32)[..., None] / 255.0
+        roi[:] = (warped * a + roi * (1.0 - a)).astype(np.uint8)
+
+
+def _held_corners(
+    w: int, h: int, cx: float, cy: float, angle_deg: float, perspective: float
+) -> np.ndarray:
+    """The phone's four corners in the frame: turned away by `perspective`, rotated, placed."""
+    p = min(max(perspective, 0.0), 0.6)
+    half_w, half_h = w / 2, h / 2
+    corners = np.array(
+        [
+            [-half_w, -half_h],
+            [half_w * (1 - p / 2), -half_h * (1 - p)],
+            [half_w * (1 - p / 2), half_h * (1 - p)],
+            [-half_w, half_h],
+        ],
+        dtype=np.float64,
+    )
+    a = math.radians(angle_deg)
+    rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    return corners @ rotation.T + [cx, cy]
+
+
+def code_modules(payload: str, symbology: str) -> np.ndarray:
+    """The symbol as a 0/255 uint8 image, one pixel per module, quiet zone included."""
+    if symbology == "qr":
+        qr = segno.make_qr(payload, error="m")
+        matrix = np.array(qr.matrix, dtype=np.uint8)
+        return np.pad((1 - matrix) * 255, 4, constant_values=255).astype(np.uint8)
+    import zxingcpp
+
+    formats = {
+        "ean13": zxingcpp.BarcodeFormat.EAN13,
+        "ean8": zxingcpp.BarcodeFormat.EAN8,
+        "code128": zxingcpp.BarcodeFormat.Code128,
+        "code39": zxingcpp.BarcodeFormat.Code39,
+    }
+    try:
+        barcode = zxingcpp.create_barcode(payload, formats[symbology])
+    except KeyError:
+        raise ValueError(f"unknown symbology {symbology!r}; one of qr, {', '.join(formats)}") from None
+    row = np.asarray(zxingcpp.write_barcode_to_image(barcode, scale=1, add_quiet_zones=True))
+    return np.ascontiguousarray(row[row.shape[0] // 2 : row.shape[0] // 2 + 1, :])
+
+
+def _phone_sprite(s: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """A phone (bezel, bright screen, the code on it) upright, and its alpha mask."""
+    assert s.payload is not None
+    modules = code_modules(s.payload, s.symbology)
+    code_w = max(8, round(s.code_size * s.height))
+    if s.symbology == "qr":
+        code_h = code_w
+    else:
+        code_h = max(8, round(code_w * 0.45))
+    code = cv2.resize(modules, (code_w, code_h), interpolation=cv2.INTER_AREA)
+    dark = SCREEN_WHITE - s.contrast * (SCREEN_WHITE - CODE_DARK)
+    code = (dark + (code.astype(np.float32) / 255.0) * (SCREEN_WHITE - dark)).astype(np.uint8)
+    screen_w = round(code_w / 0.82)
+    screen_h = max(round(screen_w * 1.9), code_h + 2 * (screen_w - code_w))
+    bezel = max(3, round(screen_w * 0.05))
+    phone_w, phone_h = screen_w + 2 * bezel, screen_h + 4 * bezel
+    sprite = np.zeros((phone_h, phone_w, 3), dtype=np.uint8)
+    sprite[:] = (28, 26, 30)
+    sy, sx = 2 * bezel, bezel
+    sprite[sy : sy + screen_h, sx : sx + screen_w] = SCREEN_WHITE
+    # A header bar and a bit of text above the code, like a loyalty app's card screen.
+    bar_h = max(2, screen_h // 12)
+    sprite[sy : sy + bar_h, sx : sx + screen_w] = (60, 140, 40)
+    cy = sy + (screen_h - code_h) // 2
+    cx = sx + (screen_w - code_w) // 2
+    sprite[cy : cy + code_h, cx : cx + code_w] = code[..., None]
+    mask = np.zeros((phone_h, phone_w), dtype=np.uint8)
+    radius = max(2, phone_w // 8)
+    cv2.rectangle(mask, (radius, 0), (phone_w - 1 - radius, phone_h - 1), 255, -1)
+    cv2.rectangle(mask, (0, radius), (phone_w - 1, phone_h - 1 - radius), 255, -1)
+    for px, py in (
+        (radius, radius),
+        (phone_w - 1 - radius, radius),
+        (radius, phone_h - 1 - radius),
+        (phone_w - 1 - radius, phone_h - 1 - radius),
+    ):
+        cv2.circle(mask, (px, py), radius, 255, -1, cv2.LINE_AA)
+    return sprite, mask
+
+
+def _counter_background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A till counter: a wall, a wooden counter top, a few products and a card terminal."""
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    wall_top = rng.integers(150, 200, 3).astype(np.float32)
+    wall_bottom = wall_top * 0.75
+    horizon = int(height * 0.62)
+    ramp = np.linspace(0, 1, horizon, dtype=np.float32)[:, None]
+    frame[:horizon] = (wall_top * (1 - ramp) + wall_bottom * ramp)[:, None, :].astype(np.uint8)
+    wood = np.array([40, 80, 130], dtype=np.float32)
+    grain = (np.sin(np.arange(width, dtype=np.float32) / rng.uniform(9, 17)) * 10)[None, :, None]
+    rows = np.linspace(1.0, 0.8, height - horizon, dtype=np.float32)[:, None, None]
+    frame[horizon:] = np.clip(wood * rows + grain, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(3, 6))):
+        bw = int(rng.integers(width // 16, width // 7))
+        bh = int(rng.integers(height // 8, height // 3))
+        bx = int(rng.integers(0, width - bw))
+        colour = tuple(int(c) for c in rng.integers(30, 230, 3))
+        cv2.rectangle(frame, (bx, horizon - bh), (bx + bw, horizon + height // 40), colour, -1)
+        cv2.rectangle(frame, (bx, horizon - bh), (bx + bw, horizon + height // 40), (20, 20, 20), 1)
+    tx, ty = int(width * 0.78), int(height * 0.7)
+    cv2.rectangle(frame, (tx, ty), (tx + width // 10, ty + height // 5), (35, 35, 35), -1)
+    cv2.rectangle(
+        frame, (tx + 8, ty + 8), (tx + width // 10 - 8, ty + height // 14), (90, 120, 90), -1
+    )
+    return frame
+
+
+# --- capture objects -------------------------------------------------------------------------
+
+
+class VirtualCameraDevice:
+    """The camera as hardware: it can be unplugged (open captures fail) and plugged back in.
+
+    The scene runs on the device's clock, so a capture opened after a replug sees the scene
+    where it has got to, as a real camera would.
+    """
+
+    def __init__(self, scenario: Scenario | None = None, seed: int = 0, *, realtime: bool = True):
+        self.scenario = scenario or Scenario()
+        self.seed = seed
+        self.realtime = realtime
+        self.renderer = SceneRenderer(self.scenario, seed)
+        self.started_at = time.monotonic()
+        self._plugged = True
+        self._lock = threading.Lock()
+        self.opens = 0
+
+    @property
+    def plugged(self) -> bool:
+        return self._plugged
+
+    def unplug(self) -> None:
+        self._plugged = False
+
+    def replug(self) -> None:
+        self._plugged = True
+
+    def open(self, url: str | None = None) -> VirtualCamera:
+        """A capture on this device; not opened (isOpened() False) while it is unplugged."""
+        with self._lock:
+            self.opens += 1
+        return VirtualCamera(device=self)
+
+
+class VirtualCamera:
+    """A `cv2.VideoCapture` look-alike over a simulated scene.
+
+    With `realtime`, `read()` paces frames at the scenario's fps and, like a live camera, skips
+    ahead when the reader is slow; without it, every `read()` returns the next frame at once.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        seed: int = 0,
+        *,
+        realtime: bool = True,
+        device: VirtualCameraDevice | None = None,
+    ) -> None:
+        self.device = device or VirtualCameraDevice(scenario, seed, realtime=realtime)
+        self.scenario = self.device.scenario
+        self._opened = self.device.plugged
+        self._next_index = 0
+        self._grabbed: int | None = None
+        if self.device.realtime:
+            elapsed = time.monotonic() - self.device.started_at
+            self._next_index = int(elapsed * self.scenario.fps)
+
+    def isOpened(self) -> bool:  # noqa: N802 - the cv2.VideoCapture name
+        return self._opened
+
+    def release(self) -> None:
+        self._opened = False
+
+    def grab(self) -> bool:
+        if not self._opened:
+            return False
+        if not self.device.plugged:
+            self._opened = False  # a vanished USB camera does not come back on the same handle
+            return False
+        index = self._next_index
+        if self.device.realtime:
+            fps = self.scenario.fps
+            due = self.device.started_at + index / fps
+            now = time.monotonic()
+            if now < due:
+                time.sleep(due - now)
+            else:
+                index = max(index, int((now - self.device.started_at) * fps))
+        self._grabbed = index
+        self._next_index = index + 1
+        return True
+
+    def retrieve(self, image: Any = None, flag: int = 0) -> tuple[bool, np.ndarray | None]:
+        if self._grabbed is None or not self._opened:
+            return False, None
+        return True, self.device.renderer.frame(self._grabbed)
+
+    def read(self, image: Any = None) -> tuple[bool, np.ndarray | None]:
+        if not self.grab():
+            return False, None
+        return self.retrieve()
+
+    def get(self, prop_id: int) -> float:
+        s = self.scenario
+        values = {
+            cv2.CAP_PROP_FPS: s.fps,
+            cv2.CAP_PROP_FRAME_WIDTH: float(s.width),
+            cv2.CAP_PROP_FRAME_HEIGHT: float(s.height),
+            cv2.CAP_PROP_POS_FRAMES: float(self._next_index),
+            cv2.CAP_PROP_FRAME_COUNT: float(s.frame_count),
+        }
+        return float(values.get(prop_id, 0.0))
+
+    def set(self, prop_id: int, value: float) -> bool:
+        if prop_id == cv2.CAP_PROP_POS_FRAMES and not self.device.realtime:
+            self._next_index = int(value)
+            return True
+        return False
+
+    def getBackendName(self) -> str:  # noqa: N802 - the cv2.VideoCapture name
+        return "firmware_sim"
+
+
+# --- sim:// URLs -----------------------------------------------------------------------------
+
+_DEVICES: dict[str, VirtualCameraDevice] = {}
+_DEVICES_LOCK = threading.Lock()
+
+_URL_KEYS = {
+    "qr": ("payload", str),
+    "payload": ("payload", str),
+    "symbology": ("symbology", str),
+    "width": ("width", int),
+    "height": ("height", int),
+    "fps": ("fps", float),
+    "duration": ("duration_s", float),
+    "show_from": ("show_from_s", float),
+    "show_until": ("show_until_s", float),
+    "size": ("code_size", float),
+    "angle": ("angle_deg", float),
+    "perspective": ("perspective", float),
+    "blur": ("blur", float),
+    "noise": ("noise", float),
+    "contrast": ("contrast", float),
+}
+
+
+def register_device(name: str, device: VirtualCameraDevice) -> None:
+    """Make `sim://camera/<name>` open this device (tests and the demo keep a handle to it)."""
+    with _DEVICES_LOCK:
+        _DEVICES[name] = device
+
+
+def unregister_device(name: str) -> None:
+    with _DEVICES_LOCK:
+        _DEVICES.pop(name, None)
+
+
+def scenario_from_query(query: str, base: Scenario | None = None) -> tuple[Scenario, int, bool]:
+    """`qr=…&size=0.3&angle=10&seed=1&loop=1&realtime=0` → (scenario, seed, realtime)."""
+    scenario = base or Scenario()
+    changes: dict[str, Any] = {}
+    seed, realtime = 0, True
+    truthy = {"1", "true", "yes", "on"}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "seed":
+            seed = int(value)
+        elif key == "realtime":
+            realtime = value.lower() in truthy
+        elif key == "loop":
+            changes["loop"] = value.lower() in truthy
+        elif key in ("barcode", "ean13", "code128"):
+            changes["payload"] = value
+            changes["symbology"] = "ean13" if key in ("barcode", "ean13") else "code128"
+        elif key == "none" or (key in ("qr", "payload") and value == ""):
+            changes["payload"] = None
+        elif key in _URL_KEYS:
+            name, kind = _URL_KEYS[key]
+            changes[name] = kind(value)
+        else:
+            known = ", ".join(sorted({*_URL_KEYS, "seed", "realtime", "loop", "barcode"}))
+            raise ValueError(f"unknown sim camera parameter {key!r}; known: {known}")
+    return replace(scenario, **changes), seed, realtime
+
+
+def open_sim_url(url: str) -> VirtualCamera:
+    """Open `sim://camera?qr=PAYLOAD&size=0.3…` (a fresh scene) or `sim://camera/<name>` (a
+    registered device). Register this as the driver's `sim` capture scheme."""
+    parts = urlsplit(url)
+    if parts.scheme != "sim" or parts.netloc != "camera":
+        raise ValueError(f"not a simulated camera URL: {url!r} (expected sim://camera…)")
+    name = parts.path.strip("/")
+    if name:
+        with _DEVICES_LOCK:
+            device = _DEVICES.get(name)
+        if device is None:
+            raise ValueError(f"no simulated camera registered as {name!r}")
+        return device.open(url)
+    scenario, seed, realtime = scenario_from_query(parts.query)
+    return VirtualCameraDevice(scenario, seed, realtime=realtime).open(url)
+
+
+# --- video files -----------------------------------------------------------------------------
+
+
+def write_video(
+    path: str | Path, scenario: Scenario | None = None, seed: int = 0, *, fourcc: str = "MJPG"
+) -> int:
+    """Write the scene (one pass of `duration_s`) to a video file; returns the frame count.
+
+    MJPG in an .avi is what every OpenCV build can both write and read back.
+    """
+    scenario = scenario or Scenario()
+    renderer = SceneRenderer(scenario, seed)
+    writer = cv2.VideoWriter(
+        str(path),
+        cv2.VideoWriter.fourcc(*fourcc),
+        scenario.fps,
+        (scenario.width, scenario.height),
+    )
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write {fourcc} video to {path}")
+    try:
+        for index in range(scenario.frame_count):
+            writer.write(renderer.frame(index))
+    finally:
+        writer.release()
+    return scenario.frame_count
+
+
+def scenario_fields() -> list[str]:
+    """The names a scenario can be tuned by (for CLI help)."""
+    return [f.name for f in fields(Scenario)]
+
