@@ -1,0 +1,186 @@
+"""Rules compiled once per bundle: sets instead of lists, windows as minutes, rules pre-sorted.
+
+`evaluate` runs at every basket update, so everything that depends only on the configuration is
+done here, once, when the bundle is loaded or activated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from decimal import Decimal
+
+from pos_loyalty.rules.config import (
+    AnyRule,
+    DiscountRule,
+    PointsConfig,
+    PointsRule,
+    RulesConfig,
+    StampsRule,
+    ThresholdRule,
+    TierConfig,
+    stacking_family,
+)
+
+# Evaluation levels, in order.
+ITEM = 0  # discount on lines / cheapest, stamps
+THRESHOLD = 1  # measured after item-level discounts
+BASKET = 2  # discount on the basket, threshold amount_off now, coupons
+POINTS = 3  # earned on what is paid in money
+
+
+def _exact(value: Decimal) -> int | Decimal:
+    """Integral Decimals become ints so the hot path can use integer arithmetic."""
+    return int(value) if value == value.to_integral_value() else value
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: AnyRule
+    id: str
+    label: str
+    kind: str
+    level: int
+    priority: int
+    stack_group: str | None
+    family: str
+    exclusive: bool
+    max_discount: int
+    # conditions
+    date_from: date | None
+    date_until: date | None
+    weekdays: frozenset[int] | None
+    hours: tuple[int, int] | None
+    stores: frozenset[str] | None
+    tiers: frozenset[str] | None
+    segments: frozenset[str] | None
+    first_purchase: bool | None
+    needs_customer: bool
+    min_subtotal: int
+    # line filter
+    categories: frozenset[str] | None
+    skus: frozenset[str] | None
+    exclude_skus: frozenset[str]
+    filters_lines: bool
+    # kind-specific, pre-converted
+    percent: int | Decimal | None
+    amount_off: int | None
+    applies_to: str  # basket | lines | cheapest | stamps | threshold | points
+    multipliers: dict[str, int | Decimal]
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (-self.priority, self.id)
+
+
+def _compile_rule(rule: AnyRule) -> CompiledRule:
+    when, active = rule.when, rule.active
+    percent: int | Decimal | None = None
+    amount_off: int | None = None
+    exclusive, max_discount = False, 0
+    applies_to: str
+    multipliers: dict[str, int | Decimal] = {}
+    if isinstance(rule, DiscountRule):
+        level = ITEM if rule.applies_to in ("lines", "cheapest") else BASKET
+        applies_to = rule.applies_to
+        percent = _exact(rule.percent) if rule.percent is not None else None
+        amount_off = rule.amount_off
+        exclusive, max_discount = rule.exclusive, rule.max_discount
+    elif isinstance(rule, StampsRule):
+        level, applies_to = ITEM, "stamps"
+        exclusive, max_discount = rule.exclusive, rule.max_discount
+    elif isinstance(rule, ThresholdRule):
+        level, applies_to = THRESHOLD, "threshold"
+        amount_off = rule.reward.amount_off
+        exclusive, max_discount = rule.exclusive, rule.max_discount
+    elif isinstance(rule, PointsRule):
+        level, applies_to = POINTS, "points"
+        percent = _exact(rule.earn_percent) if rule.earn_percent is not None else None
+        multipliers = {k: _exact(v) for k, v in rule.multipliers.items()}
+    else:  # pragma: no cover - the union is closed; a new kind must add a branch here
+        raise TypeError(f"no compiler for rule kind {type(rule).__name__}")
+    tiers = frozenset(when.tiers) or None
+    segments = frozenset(when.segments) or None
+    categories = frozenset(when.categories) or None
+    skus = frozenset(when.skus) or None
+    exclude = frozenset(when.exclude_skus)
+    return CompiledRule(
+        rule=rule,
+        id=rule.id,
+        label=rule.label,
+        kind=rule.kind,
+        level=level,
+        priority=rule.priority,
+        stack_group=rule.stack_group,
+        family=stacking_family(rule),
+        exclusive=exclusive,
+        max_discount=max_discount,
+        date_from=active.from_,
+        date_until=active.until,
+        weekdays=frozenset(active.weekdays) if active.weekdays else None,
+        hours=active.minutes(),
+        stores=frozenset(when.stores) or None,
+        tiers=tiers,
+        segments=segments,
+        first_purchase=when.first_purchase,
+        needs_customer=bool(
+            tiers
+            or segments
+            or when.first_purchase is not None
+            or isinstance(rule, StampsRule | PointsRule)
+        ),
+        min_subtotal=when.min_subtotal,
+        categories=categories,
+        skus=skus,
+        exclude_skus=exclude,
+        filters_lines=bool(categories or skus or exclude),
+        percent=percent,
+        amount_off=amount_off,
+        applies_to=applies_to,
+        multipliers=multipliers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRules:
+    """A rules bundle ready for `evaluate`; `version` is a stable hash of its content."""
+
+    version: str
+    config: RulesConfig
+    points: PointsConfig
+    tiers: tuple[TierConfig, ...]  # ascending min_spend
+    item_rules: tuple[CompiledRule, ...]  # each level sorted by priority desc, then id
+    threshold_rules: tuple[CompiledRule, ...]
+    basket_rules: tuple[CompiledRule, ...]
+    points_rules: tuple[CompiledRule, ...]
+    tz: tzinfo | None  # when set, `now` is converted to it before checking active windows
+
+    @property
+    def rule_count(self) -> int:
+        return len(self.config.rules)
+
+
+def rules_version(config: RulesConfig) -> str:
+    """sha256 over the canonical JSON of the section: same content, same version, any key order."""
+    canonical = json.dumps(
+        config.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledRules:
+    """Compile once per bundle. Pass the store's time zone so windows use local time."""
+    compiled = sorted((_compile_rule(r) for r in config.rules), key=lambda c: c.sort_key)
+    return CompiledRules(
+        version=rules_version(config),
+        config=config,
+        points=config.points,
+        tiers=tuple(sorted(config.tiers, key=lambda t: t.min_spend)),
+        item_rules=tuple(c for c in compiled if c.level == ITEM),
+        threshold_rules=tuple(c for c in compiled if c.level == THRESHOLD),
+        basket_rules=tuple(c for c in compiled if c.level == BASKET),
+        points_rules=tuple(c for c in compiled if c.level == POINTS),
+        tz=tz,
+    )

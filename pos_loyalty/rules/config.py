@@ -1,0 +1,437 @@
+"""The public rule format (`[points]`, `[[tiers]]`, `[[rules]]`) as strict pydantic models.
+
+These names are what head office writes in `config.toml` and in signed bundles, so they are kept
+exactly. Validation refuses anything doubtful (unknown keys or kinds, percentages outside 0–100,
+negative amounts, duplicate ids, tiers out of order) with messages that name the rule id and key.
+Adding a rule kind means: a model below with `kind: Literal[...]`, a member in `Rule`, and a
+branch in `compiled.py`/`engine.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+MAX_AMOUNT = 10**12
+"""Amounts beyond 10^12 minor units are refused: no store sells that, and it bounds arithmetic."""
+
+RULE_KINDS = ("discount", "points", "threshold", "stamps")
+
+
+def _check_percent(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0 or value > 100:
+        raise ValueError("must be between 0 and 100")
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError("may have at most 2 decimal places")
+    return value
+
+
+Percent = Annotated[Decimal, AfterValidator(_check_percent)]
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+PositiveInt = Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Label = Annotated[str, Field(min_length=1, max_length=120)]
+RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PointsConfig(_Strict):
+    """`[points]`: what a point is worth and how much of a bill points may pay."""
+
+    point_value_minor: PositiveInt = 100
+    redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 30
+    expire_days: Annotated[int, Field(ge=0, le=36500)] = 365
+
+
+class TierConfig(_Strict):
+    """`[[tiers]]`: the highest tier whose `min_spend` the lifetime paid spend reached applies."""
+
+    name: Name
+    min_spend: Amount
+
+
+class When(_Strict):
+    """Conditions that must all hold. Line filters (categories, skus, exclude_skus) also choose
+    the lines a rule works on; an empty list means no restriction."""
+
+    tiers: list[Name] = []
+    segments: list[Name] = []
+    stores: list[Name] = []
+    categories: list[Name] = []
+    skus: list[Name] = []
+    exclude_skus: list[Name] = []
+    min_subtotal: Amount = 0
+    first_purchase: bool | None = None
+
+
+class Active(_Strict):
+    """When a rule runs, in the store's local time: dates inclusive, weekdays 1=Mon..7=Sun,
+    hours `HH:MM-HH:MM` (end exclusive; `22:00-02:00` crosses midnight and belongs to the day
+    it starts on, for both the weekday and the date checks)."""
+
+    from_: date | None = Field(default=None, alias="from")
+    until: date | None = None
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] | None = None
+    hours: str | None = None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _some_weekday(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and not value:
+            raise ValueError("must list at least one weekday (1=Mon..7=Sun) or be left out")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = _HOURS.match(value)
+        if not match:
+            raise ValueError('must look like "08:00-11:00"')
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+            raise ValueError('must hold times from 00:00 to 24:00, like "08:00-11:00"')
+        if (h1, m1) == (h2, m2):
+            raise ValueError("start and end are equal: the window is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Active:
+        if self.from_ and self.until and self.from_ > self.until:
+            raise ValueError(f"'from' ({self.from_}) is after 'until' ({self.until})")
+        return self
+
+    def minutes(self) -> tuple[int, int] | None:
+        """The hours window as (start, end) minutes after midnight."""
+        if self.hours is None:
+            return None
+        match = _HOURS.match(self.hours)
+        assert match
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        return h1 * 60 + m1, h2 * 60 + m2
+
+
+class _RuleBase(_Strict):
+    id: RuleId
+    label: Label
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+    stack_group: Name | None = None
+    when: When = When()
+    active: Active = Active()
+
+
+class _DiscountLike(_RuleBase):
+    exclusive: bool = False
+    max_discount: Amount = 0
+
+
+class DiscountRule(_DiscountLike):
+    """Money off: `percent` or `amount_off` of the basket (spread over the matching lines), of
+    each matching line (`amount_off` per unit), or of one unit of the cheapest matching line."""
+
+    kind: Literal["discount"]
+    percent: Percent | None = None
+    amount_off: Amount | None = None
+    applies_to: Literal["basket", "lines", "cheapest"] = "basket"
+
+    @model_validator(mode="after")
+    def _one_value(self) -> DiscountRule:
+        if (self.percent is None) == (self.amount_off is None):
+            raise ValueError("give exactly one of 'percent' or 'amount_off'")
+        return self
+
+
+class PointsRule(_RuleBase):
+    """Bonus points on what is paid in money: `earn_percent` % of it in points (floor), or
+    `points` for every whole `earn_per`; `multipliers` weight categories (coffee = 2)."""
+
+    kind: Literal["points"]
+    earn_percent: Percent | None = None
+    earn_per: PositiveInt | None = None
+    points: PositiveInt | None = None
+    multipliers: dict[Name, Annotated[Decimal, Field(ge=0, le=100)]] = {}
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PointsRule:
+        if (self.earn_percent is None) == (self.earn_per is None):
+            raise ValueError("give exactly one of 'earn_percent' or 'earn_per'")
+        if self.points is not None and self.earn_per is None:
+            raise ValueError("'points' goes with 'earn_per' (points for every earn_per paid)")
+        return self
+
+    @property
+    def points_per_step(self) -> int:
+        return self.points if self.points is not None else 1
+
+
+class CouponReward(_Strict):
+    """A coupon for the next purchase, issued when the sale is committed."""
+
+    amount_off: Amount | None = None
+    percent_off: Annotated[int, Field(ge=1, le=100)] | None = None
+    valid_days: Annotated[int, Field(ge=1, le=3660)] = 14
+    min_subtotal: Amount = 0
+    label: Label | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> CouponReward:
+        if (self.amount_off is None) == (self.percent_off is None):
+            raise ValueError("give exactly one of 'amount_off' or 'percent_off'")
+        return self
+
+
+class ThresholdReward(_Strict):
+    coupon: CouponReward | None = None
+    amount_off: PositiveInt | None = None
+    points: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one_reward(self) -> ThresholdReward:
+        given = [k for k in ("coupon", "amount_off", "points") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'coupon', 'amount_off' or 'points'")
+        return self
+
+
+class ThresholdRule(_DiscountLike):
+    """Spend at least `min_subtotal` (after item-level discounts, on the matching lines) and get
+    the reward; short by at most `hint_within` → an upsell hint for the cashier."""
+
+    kind: Literal["threshold"]
+    min_subtotal: PositiveInt
+    reward: ThresholdReward
+    hint_within: Amount = 0
+
+
+class StampsRule(_DiscountLike):
+    """Every `every`-th qualifying unit is free; the counter lives per customer per rule."""
+
+    kind: Literal["stamps"]
+    every: Annotated[int, Field(ge=2, le=1000)]
+
+
+Rule = Annotated[
+    DiscountRule | PointsRule | ThresholdRule | StampsRule,
+    Field(discriminator="kind"),
+]
+"""One `[[rules]]` entry; `kind` picks the model."""
+
+AnyRule = DiscountRule | PointsRule | ThresholdRule | StampsRule
+
+
+def stacking_family(rule: AnyRule) -> str:
+    """Rules compete in a stack group only with rules of the same family (money, points, reward)."""
+    if isinstance(rule, PointsRule):
+        return "points"
+    if isinstance(rule, ThresholdRule) and rule.reward.amount_off is None:
+        return "reward"
+    return "money"
+
+
+def _error(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("rules_config", message), loc=loc, input=value)
+
+
+def rules_config_errors(
+    points: PointsConfig, tiers: list[TierConfig], rules: list[AnyRule]
+) -> list[InitErrorDetails]:
+    """Problems that need the whole section: duplicate ids, tier order, unknown tier names,
+    stack groups that mix families. Locations are relative to the section's parent."""
+    del points  # nothing cross-field about it yet; kept so the signature covers the section
+    errors: list[InitErrorDetails] = []
+    seen_names: dict[str, int] = {}
+    previous: TierConfig | None = None
+    for index, tier in enumerate(tiers):
+        if tier.name in seen_names:
+            errors.append(
+                _error(
+                    ("tiers", index, "name"),
+                    f'tier name "{tier.name}" is already used by tiers[{seen_names[tier.name]}]',
+                    tier.name,
+                )
+            )
+        seen_names.setdefault(tier.name, index)
+        if previous is not None and tier.min_spend <= previous.min_spend:
+            errors.append(
+                _error(
+                    ("tiers", index, "min_spend"),
+                    "tiers must be listed by strictly increasing min_spend: "
+                    f'{tier.min_spend} is not above "{previous.name}" ({previous.min_spend})',
+                    tier.min_spend,
+                )
+            )
+        previous = tier
+    seen_ids: dict[str, int] = {}
+    group_family: dict[str, tuple[str, str]] = {}
+    for index, rule in enumerate(rules):
+        if rule.id in seen_ids:
+            errors.append(
+                _error(
+                    ("rules", index, "id"),
+                    f'id "{rule.id}" is already used by rules[{seen_ids[rule.id]}]',
+                    rule.id,
+                )
+            )
+        seen_ids.setdefault(rule.id, index)
+        for tier_name in rule.when.tiers:
+            if tier_name not in seen_names:
+                known = ", ".join(t.name for t in tiers) or "none defined"
+                errors.append(
+                    _error(
+                        ("rules", index, "when", "tiers"),
+                        f'unknown tier "{tier_name}" (tiers: {known})',
+                        tier_name,
+                    )
+                )
+        if rule.stack_group is not None:
+            family = stacking_family(rule)
+            first = group_family.setdefault(rule.stack_group, (family, rule.id))
+            if first[0] != family:
+                errors.append(
+                    _error(
+                        ("rules", index, "stack_group"),
+                        f'group "{rule.stack_group}" mixes {family} rules with {first[0]} rules '
+                        f'(like "{first[1]}"); use another group name',
+                        rule.stack_group,
+                    )
+                )
+    return errors
+
+
+def check_rules_section(section: Any) -> Any:
+    """`model_validator(mode="after")` body for any model with `points`, `tiers`, `rules` fields.
+
+    Raises a pydantic ValidationError whose locations (`rules.3.id`) nest under the model, so a
+    settings model that embeds the section reports `rules[3] (id "gold-10").id: ...`.
+    """
+    errors = rules_config_errors(section.points, section.tiers, section.rules)
+    if errors:
+        raise ValidationError.from_exception_data(type(section).__name__, errors)
+    return section
+
+
+class RulesConfig(_Strict):
+    """The rules section on its own: `[points]`, `[[tiers]]`, `[[rules]]`."""
+
+    points: PointsConfig = PointsConfig()
+    tiers: list[TierConfig] = []
+    rules: list[Rule] = []
+
+    _check = model_validator(mode="after")(check_rules_section)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RulesConfig:
+        """Validate the rules section of a parsed config; other top-level tables are ignored."""
+        section = {k: data[k] for k in ("points", "tiers", "rules") if k in data}
+        return cls.model_validate(section)
+
+
+class RulesConfigError(Exception):
+    """The rules section cannot be used; `problems` has one readable line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: invalid rules\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _describe(loc: tuple[int | str, ...], data: Any) -> str:
+    """`rules[2] (id "gold-10").percent` from a pydantic location (union tags left out)."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and 0 <= item < len(node):
+                node = node[item]
+                if isinstance(node, dict) and isinstance(node.get("id"), str):
+                    label += f' (id "{node["id"]}")'
+                elif isinstance(node, dict) and isinstance(node.get("name"), str):
+                    label += f' (name "{node["name"]}")'
+            else:
+                node = None
+            parts.append(label)
+            continue
+        if isinstance(node, dict) and item in RULE_KINDS and node.get("kind") == item:
+            continue  # the discriminated-union tag, not a key in the file
+        if item.startswith("function-") or item in {"constrained-str", "list[...]"}:
+            continue
+        parts.append(("." if parts else "") + item)
+        node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against the rule format)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        return f"unknown kind {ctx.get('tag')!r} (expected one of: {', '.join(RULE_KINDS)})"
+    if kind == "union_tag_not_found":
+        return f"'kind' is missing (expected one of: {', '.join(RULE_KINDS)})"
+    if kind == "greater_than_equal" and ctx.get("ge") == 0:
+        return f"must not be negative, got {value!r}"
+    if kind == "rules_config":
+        return str(err["msg"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == "^[a-z0-9-]+$":
+        message = "must use only a-z, 0-9 and '-'"
+    if isinstance(value, str | int | float | Decimal | date) and not isinstance(value, bool):
+        message += f", got {value!r}" if not isinstance(value, Decimal) else f", got {value}"
+    return message
+
+
+def format_rules_errors(exc: ValidationError, data: Any) -> list[str]:
+    """One line per problem, e.g.
+    `rules[2] (id "gold-10").percent: must be between 0 and 100, got 150`."""
+    return [
+        f"{_describe(tuple(err['loc']), data)}: {_message(err)}"
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def rules_config_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> RulesConfig:
+    """Validate, turning a pydantic error into `RulesConfigError` with readable lines."""
+    try:
+        return RulesConfig.from_dict(data)
+    except ValidationError as exc:
+        raise RulesConfigError(source, format_rules_errors(exc, data)) from None
+
+
+def load_rules_file(path: str | Path) -> RulesConfig:
+    """Read a TOML file holding `[points]`/`[[tiers]]`/`[[rules]]` (a full config.toml is fine)."""
+    source = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesConfigError(source, ["file not found"]) from None
+    except UnicodeDecodeError:
+        raise RulesConfigError(source, ["the file is not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesConfigError(source, [f"not valid TOML: {exc}"]) from None
+    return rules_config_from_dict(data, source=source)

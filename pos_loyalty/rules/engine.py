@@ -1,0 +1,842 @@
+"""Prices a basket under the loyalty rules: `evaluate(basket, customer, rules, now) -> Quote`.
+
+Pure and deterministic: no I/O, no clock, no randomness; lines are worked on in a canonical order
+(by sku, price, qty …) so the result does not depend on the order the till sent them in.
+
+Order of work:
+1. item-level money rules (discount on `lines`/`cheapest`, `stamps`) by priority desc, then id;
+2. thresholds, measured on the matching lines after item-level discounts;
+3. basket-level money rules (discount on `basket`, threshold `amount_off` now), then coupons;
+4. points burn (capped by balance and `redeem_max_percent` of the amount due), then earn on what
+   is paid in money.
+A stack group is decided where its first member comes in that order: every member's discount is
+computed on the basket as it stands, the largest wins (ties: the earlier). An exclusive rule
+only takes lines no earlier rule discounted, and no later rule touches the lines it took.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from pos_loyalty.money import (
+    Qty,
+    allocate,
+    format_money,
+    line_amount,
+    percent_of,
+    percent_of_floor,
+    round_half_up,
+)
+from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
+from pos_loyalty.rules.config import PointsRule, StampsRule, ThresholdRule, TierConfig
+from pos_loyalty.rules.inputs import Basket, CouponSnapshot, CustomerSnapshot, PresentedCoupon
+from pos_loyalty.rules.messages import reason_text, upsell_message
+from pos_loyalty.rules.quote import (
+    AppliedCoupon,
+    AppliedRule,
+    CouponsSummary,
+    CouponToIssue,
+    EarnedPoints,
+    Hint,
+    LineApplication,
+    NotApplied,
+    PointsSummary,
+    Quote,
+    QuoteLine,
+    RejectedCoupon,
+    StampProgress,
+    TierStatus,
+)
+
+_MONEY_PARAMS = ("min_subtotal", "missing")
+_WEEKDAY_NAMES = "1234567"
+
+
+class _Line:
+    """A basket line while the engine works on it."""
+
+    __slots__ = (
+        "amount",
+        "applied",
+        "burn",
+        "category",
+        "discount",
+        "index",
+        "locked_by",
+        "pos",
+        "qty",
+        "sku",
+        "src",
+        "unit_price",
+    )
+
+    def __init__(self, index: int, src: Any, amount: int) -> None:
+        self.index = index
+        self.src = src
+        self.sku: str = src.sku
+        self.category: str = src.category
+        self.qty: Qty = src.qty
+        self.unit_price: int = src.unit_price
+        self.amount = amount
+        self.discount = 0
+        self.burn = 0
+        self.applied: list[tuple[str, int]] = []
+        self.locked_by: str | None = None
+        self.pos = index  # canonical position, set once the lines are sorted
+
+    @property
+    def remaining(self) -> int:
+        return self.amount - self.discount
+
+
+def _unit_share(remaining: int, qty: Qty, units: int) -> int:
+    """What `units` whole units of a line are worth now (a weighed line under 1 counts whole)."""
+    if qty <= units:
+        return remaining
+    if isinstance(qty, int):
+        quotient = (remaining * units * 2 + qty) // (qty * 2)
+        return min(remaining, quotient)
+    return min(remaining, round_half_up(Decimal(remaining) * units / qty))
+
+
+@dataclass(slots=True)
+class _Actor:
+    """Something that can discount money: a rule or a presented coupon."""
+
+    id: str
+    label: str
+    kind: str
+    stack_group: str | None
+    exclusive: bool
+    max_discount: int
+    applies_to: str  # basket | lines | cheapest | stamps
+    percent: int | Decimal | None
+    amount_off: int | None
+    eligible: list[_Line]
+    rule: CompiledRule | None = None
+    coupon_code: str | None = None
+    free_units: int = 0  # stamps: units due
+    granted_units: int = 0  # stamps: units placed on lines by the last proposal
+    stamp_count: int = 0
+    stamp_every: int = 0
+
+
+@dataclass(slots=True)
+class _Proposal:
+    parts: list[tuple[_Line, int]]
+    total: int
+    capped: bool
+    reason: str | None = None
+    params: dict[str, Any] | None = None
+
+
+class _Evaluation:
+    """One evaluate call's working state."""
+
+    def __init__(
+        self,
+        basket: Basket,
+        customer: CustomerSnapshot | None,
+        rules: CompiledRules,
+        now: datetime,
+        locale: str,
+        currency: str,
+    ) -> None:
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("evaluate needs an aware `now` (with a time zone)")
+        self.basket = basket
+        self.customer = customer
+        self.rules = rules
+        self.now = now
+        self.locale = locale
+        self.currency = currency
+        local = now.astimezone(rules.tz) if rules.tz is not None else now
+        self.today = local.date()
+        self.minute = local.hour * 60 + local.minute
+        originals = [
+            _Line(i, line, line_amount(line.unit_price, line.qty))
+            for i, line in enumerate(basket.lines)
+        ]
+        self.original_order = originals
+        self.lines = sorted(
+            originals,
+            key=lambda ln: (ln.sku, ln.unit_price, Decimal(ln.qty), ln.category, ln.src.name),
+        )
+        self.by_category: dict[str, list[_Line]] = {}
+        self.by_sku: dict[str, list[_Line]] = {}
+        for line in self.lines:
+            self.by_category.setdefault(line.category, []).append(line)
+            self.by_sku.setdefault(line.sku, []).append(line)
+        for pos, line in enumerate(self.lines):
+            line.pos = pos
+        self.subtotal = sum(line.amount for line in self.lines)
+        self.tier = _tier_for(rules.tiers, customer.lifetime_spend) if customer else None
+        self.skipped: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.applied: list[AppliedRule] = []
+        self.applied_coupons: list[AppliedCoupon] = []
+        self.rejected: list[RejectedCoupon] = []
+        self.stamps_granted: dict[str, int] = {}
+
+    # -- conditions ---------------------------------------------------------------------------
+
+    def skip(self, actor_id: str, label: str, code: str, **params: Any) -> None:
+        self.skipped.append((actor_id, label, code, params))
+
+    def static_reason(self, rule: CompiledRule) -> tuple[str, dict[str, Any]] | None:
+        """Why a rule cannot apply to this basket at all (time, store, customer), or None."""
+        if rule.hours is not None or rule.weekdays or rule.date_from or rule.date_until:
+            reason = self._window_reason(rule)
+            if reason:
+                return reason
+        if rule.stores is not None and self.basket.store_id not in rule.stores:
+            return "wrong_store", {}
+        if rule.needs_customer:
+            customer = self.customer
+            if customer is None:
+                return "no_customer", {}
+            if rule.tiers is not None and self.tier not in rule.tiers:
+                return "tier_not_met", {"tiers": ", ".join(sorted(rule.tiers)), "tier": self.tier}
+            if rule.segments is not None and not (rule.segments & customer.segments):
+                return "segment_not_met", {"segments": ", ".join(sorted(rule.segments))}
+            if rule.first_purchase is True and not customer.first_purchase:
+                return "first_purchase_only", {}
+            if rule.first_purchase is False and customer.first_purchase:
+                return "not_for_first_purchase", {}
+        return None
+
+    def _window_reason(self, rule: CompiledRule) -> tuple[str, dict[str, Any]] | None:
+        day = self.today
+        if rule.hours is not None:
+            start, end = rule.hours
+            minute = self.minute
+            if start < end:
+                inside = start <= minute < end
+            elif minute >= start:
+                inside = True
+            elif minute < end:
+                inside, day = True, day - timedelta(days=1)  # the night window began yesterday
+            else:
+                inside = False
+            if not inside:
+                return "not_active_hours", {"hours": rule.rule.active.hours}
+        if rule.weekdays is not None and day.isoweekday() not in rule.weekdays:
+            return "not_active_weekday", {"days": ",".join(str(d) for d in sorted(rule.weekdays))}
+        if (rule.date_from and day < rule.date_from) or (rule.date_until and day > rule.date_until):
+            return "not_active_date", {
+                "start": rule.date_from or "…",
+                "end": rule.date_until or "…",
+            }
+        return None
+
+    def eligible_lines(self, rule: CompiledRule) -> list[_Line]:
+        """Lines the rule's line filters select, in canonical order."""
+        if not rule.filters_lines:
+            return self.lines
+        buckets: list[list[_Line]]
+        if rule.skus is not None:
+            buckets = [self.by_sku[sku] for sku in rule.skus if sku in self.by_sku]
+        elif rule.categories is not None:
+            buckets = [self.by_category[c] for c in rule.categories if c in self.by_category]
+        else:
+            buckets = [self.lines]
+        if not buckets:
+            return []
+        found = (
+            buckets[0]
+            if len(buckets) == 1
+            else sorted((ln for bucket in buckets for ln in bucket), key=lambda ln: ln.pos)
+        )
+        if rule.skus is not None and rule.categories is not None:
+            found = [ln for ln in found if ln.category in rule.categories]
+        if rule.exclude_skus:
+            found = [ln for ln in found if ln.sku not in rule.exclude_skus]
+        return found
+
+    def money_actor(self, rule: CompiledRule, eligible: list[_Line]) -> _Actor:
+        return _Actor(
+            id=rule.id,
+            label=rule.label,
+            kind=rule.kind,
+            stack_group=rule.stack_group,
+            exclusive=rule.exclusive,
+            max_discount=rule.max_discount,
+            applies_to="basket" if rule.applies_to == "threshold" else rule.applies_to,
+            percent=rule.percent,
+            amount_off=rule.amount_off,
+            eligible=eligible,
+            rule=rule,
+        )
+
+    # -- money --------------------------------------------------------------------------------
+
+    def propose(self, actor: _Actor) -> _Proposal:
+        """The discount `actor` would give on the basket as it stands now (nothing changes)."""
+        usable = [
+            ln
+            for ln in actor.eligible
+            if ln.locked_by is None
+            and ln.amount > ln.discount
+            and not (actor.exclusive and ln.applied)
+        ]
+        if not usable:
+            return self._why_nothing(actor)
+        parts: list[tuple[_Line, int]]
+        kind = actor.applies_to
+        if kind == "basket":
+            base = sum(ln.amount - ln.discount for ln in usable)
+            if actor.percent is not None:
+                total = percent_of(base, actor.percent)
+            else:
+                total = min(actor.amount_off or 0, base)
+            amounts = allocate(total, [ln.amount - ln.discount for ln in usable])
+            parts = list(zip(usable, amounts, strict=True))
+        elif kind == "lines":
+            if actor.percent is not None:
+                parts = [(ln, percent_of(ln.amount - ln.discount, actor.percent)) for ln in usable]
+            else:
+                off = actor.amount_off or 0
+                parts = [
+                    (ln, min(ln.amount - ln.discount, line_amount(off, ln.qty))) for ln in usable
+                ]
+        elif kind == "cheapest":
+            line = min(usable, key=lambda ln: (ln.unit_price, ln.pos))
+            unit = _unit_share(line.amount - line.discount, line.qty, 1)
+            if actor.percent is not None:
+                value = percent_of(unit, actor.percent)
+            else:
+                value = min(actor.amount_off or 0, unit)
+            parts = [(line, value)]
+        else:  # stamps
+            if actor.free_units == 0:
+                params = {"count": actor.stamp_count, "every": actor.stamp_every}
+                return _Proposal([], 0, False, "no_free_unit_yet", params)
+            parts = self._free_units(actor, usable)
+        parts = [(ln, amount) for ln, amount in parts if amount > 0]
+        total = sum(amount for _, amount in parts)
+        if total == 0:
+            return _Proposal([], 0, False, "nothing_to_discount", {})
+        capped = False
+        if actor.max_discount and total > actor.max_discount:
+            capped = True
+            amounts = allocate(actor.max_discount, [amount for _, amount in parts])
+            parts = [(ln, a) for (ln, _), a in zip(parts, amounts, strict=True) if a > 0]
+            total = actor.max_discount
+        return _Proposal(parts, total, capped)
+
+    def _free_units(self, actor: _Actor, usable: list[_Line]) -> list[tuple[_Line, int]]:
+        """Stamps: the due free units go to the cheapest qualifying whole units."""
+        due = actor.free_units
+        parts = []
+        for line in sorted(
+            (ln for ln in usable if isinstance(ln.qty, int)), key=lambda ln: (ln.unit_price, ln.pos)
+        ):
+            if due == 0:
+                break
+            units = min(due, int(line.qty))
+            parts.append((line, _unit_share(line.amount - line.discount, line.qty, units)))
+            due -= units
+        actor.granted_units = actor.free_units - due
+        return parts
+
+    def _why_nothing(self, actor: _Actor) -> _Proposal:
+        if not actor.eligible:
+            return _Proposal([], 0, False, "no_matching_lines", {})
+        lockers = sorted({ln.locked_by for ln in actor.eligible if ln.locked_by})
+        if lockers:
+            return _Proposal([], 0, False, "excluded_by", {"by": ", ".join(lockers)})
+        if actor.exclusive:
+            takers = sorted({rid for ln in actor.eligible for rid, _ in ln.applied})
+            if takers:
+                return _Proposal([], 0, False, "lines_taken", {"by": ", ".join(takers)})
+        return _Proposal([], 0, False, "nothing_to_discount", {})
+
+    def apply(self, actor: _Actor, proposal: _Proposal) -> None:
+        for line, amount in proposal.parts:
+            line.discount += amount
+            line.applied.append((actor.id, amount))
+            if actor.exclusive:
+                line.locked_by = actor.id
+        if actor.applies_to == "stamps":
+            self.stamps_granted[actor.id] = actor.granted_units
+        kind = "coupon" if actor.coupon_code is not None else actor.kind
+        self.applied.append(
+            AppliedRule(actor.id, actor.label, kind, proposal.total, proposal.capped)
+        )
+        if actor.coupon_code is not None:
+            self.applied_coupons.append(
+                AppliedCoupon(actor.coupon_code, actor.id, actor.label, proposal.total)
+            )
+
+    def refuse(self, actor: _Actor, code: str, params: dict[str, Any]) -> None:
+        if actor.coupon_code is not None:
+            self.reject_coupon(actor.coupon_code, code, **params)
+        else:
+            self.skip(actor.id, actor.label, code, **params)
+
+    def run_money_steps(self, actors: list[_Actor]) -> None:
+        """Apply actors in order; a stack group is decided where its first member comes."""
+        for step in _group_steps(actors, lambda a: a.stack_group):
+            if len(step) == 1:
+                actor = step[0]
+                proposal = self.propose(actor)
+                if proposal.total > 0:
+                    self.apply(actor, proposal)
+                else:
+                    self.refuse(
+                        actor, proposal.reason or "nothing_to_discount", proposal.params or {}
+                    )
+                continue
+            proposals = [(actor, self.propose(actor)) for actor in step]
+            best_actor, best = max(proposals, key=lambda p: p[1].total)  # first max wins ties
+            if best.total > 0:
+                self.apply(best_actor, best)
+            for actor, proposal in proposals:
+                if actor is best_actor and best.total > 0:
+                    continue
+                if best.total > 0:
+                    group = actor.stack_group
+                    self.refuse(actor, "lost_stack_group", {"group": group, "by": best_actor.id})
+                else:
+                    self.refuse(
+                        actor, proposal.reason or "nothing_to_discount", proposal.params or {}
+                    )
+
+    # -- coupons ------------------------------------------------------------------------------
+
+    def reject_coupon(self, code: str, reason: str, **params: Any) -> None:
+        message = reason_text(reason, self.locale, **self._render(params))
+        self.rejected.append(RejectedCoupon(code, reason, message))
+
+    def coupon_actors(self, presented: Sequence[PresentedCoupon], after_item: int) -> list[_Actor]:
+        actors: list[_Actor] = []
+        seen: set[str] = set()
+        for item in sorted(presented, key=lambda p: p.code):
+            coupon = item.coupon
+            if item.code in seen:
+                self.reject_coupon(item.code, "duplicate")
+                continue
+            seen.add(item.code)
+            if coupon is None or item.problem:
+                self.reject_coupon(item.code, item.problem or "unknown")
+                continue
+            problem = self._coupon_problem(coupon, after_item)
+            if problem:
+                self.reject_coupon(item.code, problem[0], **problem[1])
+                continue
+            eligible = self._coupon_lines(coupon)
+            actors.append(
+                _Actor(
+                    id=f"coupon:{coupon.code}",
+                    label=coupon.label,
+                    kind="coupon",
+                    stack_group=coupon.stack_group,
+                    exclusive=False,
+                    max_discount=0,
+                    applies_to="basket",
+                    percent=coupon.percent_off,
+                    amount_off=coupon.amount_off,
+                    eligible=eligible,
+                    coupon_code=item.code,
+                )
+            )
+        return actors
+
+    def _coupon_problem(
+        self, coupon: CouponSnapshot, after_item: int
+    ) -> tuple[str, dict[str, Any]] | None:
+        if coupon.valid_from is not None and self.now < coupon.valid_from:
+            return "not_yet_valid", {"start": coupon.valid_from.isoformat()}
+        if coupon.expires_at is not None and self.now >= coupon.expires_at:
+            return "expired", {}
+        if coupon.owner_customer_id is not None and (
+            self.customer is None or self.customer.id != coupon.owner_customer_id
+        ):
+            return "not_owned", {}
+        if after_item < coupon.min_subtotal:
+            return "below_min_subtotal", {
+                "min_subtotal": coupon.min_subtotal,
+                "missing": coupon.min_subtotal - after_item,
+            }
+        if coupon.amount_off is None and coupon.percent_off is None:
+            return "nothing_to_discount", {}
+        return None
+
+    def _coupon_lines(self, coupon: CouponSnapshot) -> list[_Line]:
+        if not coupon.skus and not coupon.categories:
+            return self.lines
+        return [
+            ln
+            for ln in self.lines
+            if (not coupon.skus or ln.sku in coupon.skus)
+            and (not coupon.categories or ln.category in coupon.categories)
+        ]
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def money(self, amount: int) -> str:
+        return format_money(amount, self.currency, self.locale)
+
+    def _render(self, params: dict[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        for key in _MONEY_PARAMS:
+            if isinstance(out.get(key), int):
+                out[key] = self.money(out[key])
+        if "tier" in out and out["tier"] is None:
+            out["tier"] = "—"
+        return out
+
+    def not_applied(self) -> tuple[NotApplied, ...]:
+        return tuple(
+            NotApplied(rule_id, label, code, reason_text(code, self.locale, **self._render(params)))
+            for rule_id, label, code, params in self.skipped
+        )
+
+
+def _group_steps(actors: Iterable[Any], group_of: Callable[[Any], str | None]) -> list[list[Any]]:
+    """Split ordered actors into steps: alone, or with the rest of their stack group."""
+    steps: list[list[Any]] = []
+    by_group: dict[str, list[Any]] = {}
+    for actor in actors:
+        group = group_of(actor)
+        if group is None:
+            steps.append([actor])
+        elif group in by_group:
+            by_group[group].append(actor)
+        else:
+            by_group[group] = [actor]
+            steps.append(by_group[group])
+    return steps
+
+
+def _tier_for(tiers: tuple[TierConfig, ...], spend: int) -> str | None:
+    name = None
+    for tier in tiers:
+        if spend >= tier.min_spend:
+            name = tier.name
+        else:
+            break
+    return name
+
+
+def _tier_status(tiers: tuple[TierConfig, ...], spend: int) -> TierStatus:
+    current = _tier_for(tiers, spend)
+    for tier in tiers:
+        if tier.min_spend > spend:
+            return TierStatus(current, tier.name, tier.min_spend - spend)
+    return TierStatus(current, None, None)
+
+
+def _earn(rule: CompiledRule, lines: list[_Line], point_value: int) -> int:
+    """Points a `points` rule gives on what the lines are paid in money (always rounded down)."""
+    base: int | Decimal = 0
+    multipliers = rule.multipliers
+    for line in lines:
+        paid = line.amount - line.discount - line.burn
+        if paid > 0:
+            base += paid * multipliers.get(line.category, 1)
+    spec = rule.rule
+    assert isinstance(spec, PointsRule)
+    if spec.earn_per is not None:
+        return int(base // spec.earn_per) * spec.points_per_step
+    percent = rule.percent if rule.percent is not None else 0
+    if isinstance(base, int) and isinstance(percent, int):
+        return (base * percent) // (100 * point_value)
+    value = Decimal(base) * Decimal(percent) / Decimal(100 * point_value)
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def evaluate(
+    basket: Basket,
+    customer: CustomerSnapshot | None,
+    rules: CompiledRules,
+    now: datetime,
+    *,
+    coupons: Sequence[PresentedCoupon] = (),
+    explain: bool = False,
+    locale: str = "ru_RU",
+    currency: str = "RUB",
+) -> Quote:
+    """Price `basket` for `customer` under `rules` at `now` (aware). Pure and deterministic."""
+    ev = _Evaluation(basket, customer, rules, now, locale, currency)
+
+    # 1. item-level money rules
+    item_actors: list[_Actor] = []
+    for rule in rules.item_rules:
+        reason = ev.static_reason(rule)
+        if reason:
+            ev.skip(rule.id, rule.label, reason[0], **reason[1])
+            continue
+        if ev.subtotal < rule.min_subtotal:
+            ev.skip(
+                rule.id,
+                rule.label,
+                "below_min_subtotal",
+                min_subtotal=rule.min_subtotal,
+                missing=rule.min_subtotal - ev.subtotal,
+            )
+            continue
+        eligible = ev.eligible_lines(rule)
+        if not eligible:
+            ev.skip(rule.id, rule.label, "no_matching_lines")
+            continue
+        item_actors.append(ev.money_actor(rule, eligible))
+    stamps: list[StampProgress] = []
+    for actor in item_actors:
+        if actor.applies_to == "stamps":
+            stamps.append(_stamp_progress(actor, customer))
+    ev.run_money_steps(item_actors)
+    stamps = [
+        replace(progress, free_units=ev.stamps_granted.get(progress.rule_id, 0))
+        for progress in stamps
+    ]
+    after_item = sum(ln.amount - ln.discount for ln in ev.lines)
+
+    # 2. thresholds
+    reached_now: list[_Actor] = []
+    rewards: list[tuple[CompiledRule, int]] = []  # (rule, value in minor units)
+    hints: list[Hint] = []
+    for rule in rules.threshold_rules:
+        reason = ev.static_reason(rule)
+        if reason:
+            ev.skip(rule.id, rule.label, reason[0], **reason[1])
+            continue
+        if after_item < rule.min_subtotal:
+            ev.skip(
+                rule.id,
+                rule.label,
+                "below_min_subtotal",
+                min_subtotal=rule.min_subtotal,
+                missing=rule.min_subtotal - after_item,
+            )
+            continue
+        eligible = ev.eligible_lines(rule)
+        measured = sum(ln.amount - ln.discount for ln in eligible)
+        spec = rule.rule
+        assert isinstance(spec, ThresholdRule)
+        target, reward = spec.min_subtotal, spec.reward
+        if measured < target:
+            missing = target - measured
+            ev.skip(
+                rule.id, rule.label, "threshold_not_reached", min_subtotal=target, missing=missing
+            )
+            if missing <= spec.hint_within:
+                hints.append(Hint("upsell", rule.id, missing, _upsell_text(ev, missing, reward)))
+            continue
+        if reward.amount_off is not None:
+            reached_now.append(ev.money_actor(rule, eligible))
+        elif reward.points is not None and customer is None:
+            ev.skip(rule.id, rule.label, "no_customer")
+        else:
+            rewards.append((rule, _reward_value(reward, measured, rules.points.point_value_minor)))
+
+    # 3. basket-level money rules, then coupons
+    basket_actors: list[_Actor] = []
+    for rule in rules.basket_rules:
+        reason = ev.static_reason(rule)
+        if reason:
+            ev.skip(rule.id, rule.label, reason[0], **reason[1])
+            continue
+        if after_item < rule.min_subtotal:
+            ev.skip(
+                rule.id,
+                rule.label,
+                "below_min_subtotal",
+                min_subtotal=rule.min_subtotal,
+                missing=rule.min_subtotal - after_item,
+            )
+            continue
+        eligible = ev.eligible_lines(rule)
+        if not eligible:
+            ev.skip(rule.id, rule.label, "no_matching_lines")
+            continue
+        basket_actors.append(ev.money_actor(rule, eligible))
+    if reached_now:
+        basket_actors = sorted(
+            basket_actors + reached_now, key=lambda a: (-a.rule.priority if a.rule else 0, a.id)
+        )
+    basket_actors.extend(ev.coupon_actors(coupons, after_item))
+    ev.run_money_steps(basket_actors)
+
+    discount_total = sum(ln.discount for ln in ev.lines)
+    due = ev.subtotal - discount_total
+
+    # 4. points: burn, then earn on what is paid in money
+    points_config = rules.points
+    point_value = points_config.point_value_minor
+    requested = max(0, basket.points_to_redeem)
+    balance = max(0, customer.points_balance) if customer else 0
+    burn, limited_by = 0, None
+    if requested:
+        if customer is None:
+            limited_by = "no_customer"
+        else:
+            by_percent = percent_of_floor(due, points_config.redeem_max_percent) // point_value
+            burn = min(requested, balance, by_percent)
+            if burn < requested:
+                limited_by = "balance" if balance <= by_percent else "redeem_max_percent"
+    burn_value = burn * point_value
+    if burn_value:
+        shares = allocate(burn_value, [ln.amount - ln.discount for ln in ev.lines])
+        for line, share in zip(ev.lines, shares, strict=True):
+            line.burn = share
+
+    earned: list[EarnedPoints] = []
+    to_issue: list[CouponToIssue] = []
+    for step in _group_steps(rewards, lambda r: r[0].stack_group):
+        best_rule, _ = max(step, key=lambda r: r[1])
+        for rule, _value in step:
+            if rule is not best_rule:
+                ev.skip(
+                    rule.id, rule.label, "lost_stack_group", group=rule.stack_group, by=best_rule.id
+                )
+        spec = best_rule.rule
+        assert isinstance(spec, ThresholdRule)
+        reward = spec.reward
+        if reward.points is not None:
+            earned.append(EarnedPoints(best_rule.id, best_rule.label, reward.points))
+        else:
+            coupon = reward.coupon
+            assert coupon is not None
+            to_issue.append(
+                CouponToIssue(
+                    rule_id=best_rule.id,
+                    label=coupon.label or best_rule.label,
+                    amount_off=coupon.amount_off,
+                    percent_off=coupon.percent_off,
+                    min_subtotal=coupon.min_subtotal,
+                    valid_from=now,
+                    expires_at=now + timedelta(days=coupon.valid_days),
+                )
+            )
+
+    points_candidates: list[tuple[CompiledRule, int]] = []
+    for rule in rules.points_rules:
+        reason = ev.static_reason(rule)
+        if reason:
+            ev.skip(rule.id, rule.label, reason[0], **reason[1])
+            continue
+        if after_item < rule.min_subtotal:
+            ev.skip(
+                rule.id,
+                rule.label,
+                "below_min_subtotal",
+                min_subtotal=rule.min_subtotal,
+                missing=rule.min_subtotal - after_item,
+            )
+            continue
+        eligible = ev.eligible_lines(rule)
+        if not eligible:
+            ev.skip(rule.id, rule.label, "no_matching_lines")
+            continue
+        points_candidates.append((rule, _earn(rule, eligible, point_value)))
+    for step in _group_steps(points_candidates, lambda r: r[0].stack_group):
+        best_rule, best_points = max(step, key=lambda r: r[1])
+        for rule, points in step:
+            if best_points > 0 and rule is not best_rule:
+                ev.skip(
+                    rule.id, rule.label, "lost_stack_group", group=rule.stack_group, by=best_rule.id
+                )
+            elif points == 0:
+                ev.skip(rule.id, rule.label, "no_points_earned")
+        if best_points > 0:
+            earned.append(EarnedPoints(best_rule.id, best_rule.label, best_points))
+    earn = sum(e.points for e in earned)
+
+    expires = None
+    if earn and points_config.expire_days:
+        expires = now + timedelta(days=points_config.expire_days)
+    points = PointsSummary(
+        earn=earn,
+        burn=burn,
+        balance=balance,
+        balance_after=balance - burn + earn,
+        burn_requested=requested,
+        burn_limited_by=limited_by,
+        burn_value=burn_value,
+        point_value_minor=point_value,
+        earned=tuple(earned),
+        earn_expires_at=expires,
+    )
+    quote_lines = tuple(
+        QuoteLine(
+            sku=ln.sku,
+            name=ln.src.name,
+            category=ln.category,
+            qty=ln.qty,
+            unit_price=ln.unit_price,
+            subtotal=ln.amount,
+            discount=ln.discount,
+            burn=ln.burn,
+            total=ln.amount - ln.discount - ln.burn,
+            applied=tuple(LineApplication(rid, amount) for rid, amount in ln.applied),
+        )
+        for ln in ev.original_order
+    )
+    return Quote(
+        rules_version=rules.version,
+        currency=currency,
+        evaluated_at=now,
+        customer_id=customer.id if customer else None,
+        lines=quote_lines,
+        subtotal=ev.subtotal,
+        discount_total=discount_total,
+        total=due - burn_value,
+        applied=tuple(ev.applied),
+        points=points,
+        coupons=CouponsSummary(
+            applied=tuple(ev.applied_coupons),
+            rejected=tuple(ev.rejected),
+            to_issue=tuple(to_issue),
+        ),
+        hints=tuple(hints),
+        tier=_tier_status(rules.tiers, customer.lifetime_spend) if customer else None,
+        stamps=tuple(stamps),
+        not_applied=ev.not_applied() if explain else None,
+    )
+
+
+def _stamp_progress(actor: _Actor, customer: CustomerSnapshot | None) -> StampProgress:
+    """Count this basket's whole qualifying units onto the customer's counter; set units due."""
+    assert actor.rule is not None and customer is not None  # stamps need a customer
+    spec = actor.rule.rule
+    assert isinstance(spec, StampsRule)
+    every = spec.every
+    before = customer.stamps.get(actor.id, 0) % every
+    units = sum(int(ln.qty) for ln in actor.eligible if isinstance(ln.qty, int))
+    actor.free_units = (before + units) // every
+    actor.stamp_count, actor.stamp_every = (before + units) % every, every
+    return StampProgress(
+        rule_id=actor.id,
+        label=actor.label,
+        count=(before + units) % every,
+        every=every,
+        free_units=actor.free_units,
+        advance=units,
+    )
+
+
+def _reward_value(reward: Any, measured: int, point_value: int) -> int:
+    """A reward's worth in minor units, to pick the best of a stack group."""
+    if reward.points is not None:
+        return int(reward.points) * point_value
+    coupon = reward.coupon
+    if coupon.amount_off is not None:
+        return int(coupon.amount_off)
+    return percent_of(measured, coupon.percent_off)
+
+
+def _upsell_text(ev: _Evaluation, missing: int, reward: Any) -> str:
+    if reward.coupon is not None:
+        coupon = reward.coupon
+        if coupon.amount_off is not None:
+            return upsell_message(
+                ev.locale, ev.money(missing), coupon_amount=ev.money(coupon.amount_off)
+            )
+        return upsell_message(ev.locale, ev.money(missing), coupon_percent=coupon.percent_off)
+    if reward.amount_off is not None:
+        return upsell_message(ev.locale, ev.money(missing), amount_off=ev.money(reward.amount_off))
+    return upsell_message(ev.locale, ev.money(missing), points=reward.points)

@@ -1,0 +1,125 @@
+"""Words the engine shows people: why a rule did not apply, why a coupon was refused, upsell hints.
+
+Russian for Russian locales, English otherwise. Codes are stable (tills and support tools match on
+them); texts may be reworded freely. Money arrives already formatted by `money.format_money`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from babel import Locale
+
+REASONS: dict[str, tuple[str, str]] = {
+    # code: (Russian, English)
+    "not_active_date": ("действует с {start} по {end}", "runs from {start} to {end}"),
+    "not_active_weekday": (
+        "не действует в этот день недели (дни: {days})",
+        "not on this weekday (days: {days})",
+    ),
+    "not_active_hours": ("действует только {hours}", "runs only {hours}"),
+    "wrong_store": ("не для этого магазина", "not for this store"),
+    "no_customer": ("нужна карта покупателя", "needs an identified customer"),
+    "tier_not_met": (
+        "только для уровней: {tiers} (у покупателя: {tier})",
+        "only for tiers {tiers} (customer: {tier})",
+    ),
+    "segment_not_met": (
+        "только для сегментов: {segments}",
+        "only for segments {segments}",
+    ),
+    "first_purchase_only": ("только на первую покупку", "first purchase only"),
+    "not_for_first_purchase": ("не на первую покупку", "not for a first purchase"),
+    "below_min_subtotal": (
+        "сумма меньше {min_subtotal}: не хватает {missing}",
+        "subtotal below {min_subtotal}: {missing} short",
+    ),
+    "no_matching_lines": ("в корзине нет подходящих товаров", "no matching items in the basket"),
+    "lines_taken": (
+        "не суммируется: подходящие товары уже со скидкой ({by})",
+        "exclusive, and the matching items already have a discount ({by})",
+    ),
+    "excluded_by": (
+        "товары заняты акцией, которая не суммируется: {by}",
+        "the items are taken by an exclusive rule: {by}",
+    ),
+    "lost_stack_group": (
+        "в группе «{group}» выгоднее {by}",
+        "lost stack group '{group}' to {by}",
+    ),
+    "nothing_to_discount": (
+        "нечего скидывать: товары уже по нулевой цене",
+        "nothing left to discount",
+    ),
+    "threshold_not_reached": (
+        "до {min_subtotal} не хватает {missing}",
+        "{missing} short of {min_subtotal}",
+    ),
+    "no_points_earned": ("оплачено слишком мало для баллов", "too little paid to earn points"),
+    "no_free_unit_yet": (
+        "штамп {count}/{every}: бесплатная единица ещё не набрана",
+        "stamp {count}/{every}: no free unit yet",
+    ),
+    # coupons
+    "unknown": ("купон не найден", "unknown coupon"),
+    "forged": ("купон поддельный", "forged coupon"),
+    "redeemed": ("купон уже использован", "coupon already used"),
+    "expired": ("срок действия купона истёк", "coupon expired"),
+    "cancelled": ("купон аннулирован", "coupon cancelled"),
+    "not_owned": ("купон выдан другому покупателю", "coupon belongs to another customer"),
+    "not_yet_valid": ("купон действует с {start}", "coupon valid from {start}"),
+    "duplicate": ("купон уже предъявлен в этой корзине", "coupon presented twice"),
+}
+
+
+@lru_cache(maxsize=32)
+def is_russian(locale: str) -> bool:
+    try:
+        return Locale.parse(locale).language == "ru"
+    except (ValueError, TypeError):
+        return False
+
+
+def reason_text(code: str, locale: str, **params: object) -> str:
+    """The human sentence for a reason code; unknown codes fall back to the code itself."""
+    templates = REASONS.get(code)
+    if templates is None:
+        return code.replace("_", " ")
+    template = templates[0] if is_russian(locale) else templates[1]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template
+
+
+def points_word(points: int, locale: str) -> str:
+    """'1 балл', '3 балла', '100 баллов' by CLDR plural rules; English 'point(s)'."""
+    if not is_russian(locale):
+        return f"{points} point" + ("" if points == 1 else "s")
+    form = Locale.parse(locale).plural_form(points)
+    word = {"one": "балл", "few": "балла"}.get(form, "баллов")
+    return f"{points} {word}"
+
+
+def upsell_message(
+    locale: str,
+    missing: str,
+    *,
+    coupon_amount: str | None = None,
+    coupon_percent: int | None = None,
+    amount_off: str | None = None,
+    points: int | None = None,
+) -> str:
+    """'Добавьте 85,00 ₽ — получите купон на 70,00 ₽' (money pre-formatted)."""
+    ru = is_russian(locale)
+    if coupon_amount is not None:
+        prize = f"купон на {coupon_amount}" if ru else f"a {coupon_amount} coupon"
+    elif coupon_percent is not None:
+        prize = (
+            f"купон на скидку {coupon_percent}\u00a0%" if ru else f"a {coupon_percent}% off coupon"
+        )
+    elif amount_off is not None:
+        prize = f"скидку {amount_off}" if ru else f"{amount_off} off"
+    else:
+        prize = points_word(points or 0, locale)
+    return f"Добавьте {missing} — получите {prize}" if ru else f"Add {missing} to get {prize}"

@@ -1,0 +1,160 @@
+"""The basket as a till sends it (JSON), validated strictly before it reaches the engine.
+
+Refuses what the issue lists as bad input — qty ≤ 0 or with more than 3 places, negative prices,
+more than 1000 lines, amounts beyond 10^12 minor units, missing fields, strings where numbers go —
+with pydantic errors that name the field. The HTTP adapter and `rules explain` both use it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    model_validator,
+)
+
+from pos_loyalty.money import Qty, line_amount, parse_qty
+from pos_loyalty.rules.config import MAX_AMOUNT
+from pos_loyalty.rules.inputs import (
+    Basket,
+    BasketLine,
+    CouponSnapshot,
+    CustomerSnapshot,
+    PresentedCoupon,
+)
+
+MAX_LINES = 1000
+
+
+def _qty(value: Any) -> Qty:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError(f"must be a number, got {value!r}")
+    if isinstance(value, float):
+        value = Decimal(repr(value))  # JSON 1.235 arrives as a float; its repr is exact
+    return parse_qty(value)
+
+
+QtyField = Annotated[
+    Qty,
+    PlainValidator(_qty),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.001}),
+]
+MoneyField = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BasketLineIn(_Strict):
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(max_length=200)]
+    category: Annotated[str, Field(max_length=100)]
+    qty: QtyField
+    unit_price: MoneyField
+
+    @model_validator(mode="after")
+    def _amount_in_range(self) -> BasketLineIn:
+        if line_amount(self.unit_price, self.qty) > MAX_AMOUNT:
+            raise ValueError(f"unit_price × qty is beyond {MAX_AMOUNT} minor units")
+        return self
+
+
+class BasketIn(_Strict):
+    """`POST /v1/baskets/evaluate` body; `customer` (a token) is resolved by the service."""
+
+    store_id: Annotated[str, Field(min_length=1, max_length=64)]
+    lane_id: Annotated[str, Field(min_length=1, max_length=64)]
+    customer: dict[str, str] | None = None
+    lines: Annotated[list[BasketLineIn], Field(max_length=MAX_LINES)]
+    coupons: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=20)
+    ] = []
+    points_to_redeem: MoneyField = 0
+
+    @model_validator(mode="after")
+    def _subtotal_in_range(self) -> BasketIn:
+        if sum(line_amount(ln.unit_price, ln.qty) for ln in self.lines) > MAX_AMOUNT:
+            raise ValueError(f"the basket subtotal is beyond {MAX_AMOUNT} minor units")
+        return self
+
+    def to_basket(self) -> Basket:
+        return Basket(
+            store_id=self.store_id,
+            lane_id=self.lane_id,
+            lines=tuple(
+                BasketLine(ln.sku, ln.name, ln.category, ln.qty, ln.unit_price) for ln in self.lines
+            ),
+            points_to_redeem=self.points_to_redeem,
+        )
+
+
+class CustomerIn(_Strict):
+    """A customer snapshot as JSON, for dry runs (`rules explain --customer-json`) and tests."""
+
+    id: Text
+    lifetime_spend: MoneyField = 0
+    points_balance: MoneyField = 0
+    segments: list[Text] = []
+    first_purchase: StrictBool = False
+    stamps: dict[str, Annotated[StrictInt, Field(ge=0)]] = {}
+    birthday: date | None = None
+
+    def to_snapshot(self) -> CustomerSnapshot:
+        return CustomerSnapshot(
+            id=self.id,
+            lifetime_spend=self.lifetime_spend,
+            points_balance=self.points_balance,
+            segments=frozenset(self.segments),
+            first_purchase=self.first_purchase,
+            stamps=dict(self.stamps),
+            birthday=self.birthday,
+        )
+
+
+class CouponIn(_Strict):
+    """A coupon as storage would return it, for dry runs."""
+
+    code: Text
+    label: Text
+    amount_off: MoneyField | None = None
+    percent_off: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
+    min_subtotal: MoneyField = 0
+    skus: list[Text] = []
+    categories: list[Text] = []
+    stack_group: str | None = "coupon"
+    valid_from: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    owner_customer_id: str | None = None
+    problem: str | None = None
+
+    def to_presented(self) -> PresentedCoupon:
+        if self.problem:
+            return PresentedCoupon(self.code, None, self.problem)
+        return PresentedCoupon(
+            self.code,
+            CouponSnapshot(
+                code=self.code,
+                label=self.label,
+                amount_off=self.amount_off,
+                percent_off=self.percent_off,
+                min_subtotal=self.min_subtotal,
+                skus=frozenset(self.skus),
+                categories=frozenset(self.categories),
+                stack_group=self.stack_group,
+                valid_from=self.valid_from,
+                expires_at=self.expires_at,
+                owner_customer_id=self.owner_customer_id,
+            ),
+        )

@@ -1,0 +1,276 @@
+"""The engine's answer: every number the till shows, each tied to the rule that produced it.
+
+`Quote.to_dict()` is the JSON of `POST /v1/baskets/evaluate` minus what the service adds
+(`quote_id`, `expires_at`, `customer`). Amounts are minor units; times RFC 3339 with offset;
+`qty` is a JSON integer for whole units and a JSON number with at most 3 places for weighed goods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pos_loyalty.money import Qty, qty_to_json
+
+
+@dataclass(frozen=True, slots=True)
+class LineApplication:
+    rule_id: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteLine:
+    """One basket line: `total` = subtotal − discount − burn (the money paid for it)."""
+
+    sku: str
+    name: str
+    category: str
+    qty: Qty
+    unit_price: int
+    subtotal: int
+    discount: int
+    burn: int  # value of points spread onto this line (largest remainder)
+    total: int
+    applied: tuple[LineApplication, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "name": self.name,
+            "category": self.category,
+            "qty": qty_to_json(self.qty),
+            "unit_price": self.unit_price,
+            "subtotal": self.subtotal,
+            "discount": self.discount,
+            "burn": self.burn,
+            "total": self.total,
+            "applied": [{"rule_id": a.rule_id, "amount": a.amount} for a in self.applied],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedRule:
+    """A money discount (kind: discount, stamps, threshold, coupon); `capped` by max_discount."""
+
+    rule_id: str
+    label: str
+    kind: str
+    amount: int
+    capped: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "label": self.label,
+            "kind": self.kind,
+            "amount": self.amount,
+            "capped": self.capped,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EarnedPoints:
+    rule_id: str
+    label: str
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class PointsSummary:
+    earn: int
+    burn: int
+    balance: int
+    balance_after: int
+    burn_requested: int
+    burn_limited_by: str | None  # None | no_customer | balance | redeem_max_percent
+    burn_value: int  # minor units paid with points
+    point_value_minor: int
+    earned: tuple[EarnedPoints, ...]
+    earn_expires_at: datetime | None  # None when points never expire
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "earn": self.earn,
+            "burn": self.burn,
+            "balance": self.balance,
+            "balance_after": self.balance_after,
+            "burn_requested": self.burn_requested,
+            "burn_limited_by": self.burn_limited_by,
+            "burn_value": self.burn_value,
+            "point_value_minor": self.point_value_minor,
+            "earned": [
+                {"rule_id": e.rule_id, "label": e.label, "points": e.points} for e in self.earned
+            ],
+            "earn_expires_at": _time(self.earn_expires_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedCoupon:
+    code: str
+    rule_id: str  # "coupon:<code>", as in lines[].applied
+    label: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedCoupon:
+    code: str
+    reason: str  # stable code: unknown, forged, redeemed, expired, not_yet_valid, not_owned, ...
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CouponToIssue:
+    """A coupon the sale earns; the commit creates it (code, MAC) and prints it on the receipt."""
+
+    rule_id: str
+    label: str
+    amount_off: int | None
+    percent_off: int | None
+    min_subtotal: int
+    valid_from: datetime
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule_id": self.rule_id, "label": self.label}
+        if self.amount_off is not None:
+            out["amount_off"] = self.amount_off
+        if self.percent_off is not None:
+            out["percent_off"] = self.percent_off
+        out["min_subtotal"] = self.min_subtotal
+        out["valid_from"] = _time(self.valid_from)
+        out["expires_at"] = _time(self.expires_at)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CouponsSummary:
+    applied: tuple[AppliedCoupon, ...]
+    rejected: tuple[RejectedCoupon, ...]
+    to_issue: tuple[CouponToIssue, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "applied": [
+                {"code": c.code, "rule_id": c.rule_id, "label": c.label, "amount": c.amount}
+                for c in self.applied
+            ],
+            "rejected": [
+                {"code": c.code, "reason": c.reason, "message": c.message} for c in self.rejected
+            ],
+            "to_issue": [c.to_dict() for c in self.to_issue],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    type: str  # "upsell"
+    rule_id: str
+    missing: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "rule_id": self.rule_id,
+            "missing": self.missing,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TierStatus:
+    name: str | None
+    next: str | None
+    missing: int | None  # lifetime spend still needed for `next`
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "next": self.next, "missing": self.missing}
+
+
+@dataclass(frozen=True, slots=True)
+class StampProgress:
+    """`count`/`every` after this basket; `advance` is what the commit adds to the counter."""
+
+    rule_id: str
+    label: str
+    count: int
+    every: int
+    free_units: int
+    advance: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "label": self.label,
+            "count": self.count,
+            "every": self.every,
+            "free_units": self.free_units,
+            "advance": self.advance,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NotApplied:
+    """Why a rule did not apply: a stable `code` for machines and `message` for people."""
+
+    rule_id: str
+    label: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "label": self.label,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    rules_version: str
+    currency: str
+    evaluated_at: datetime
+    customer_id: str | None
+    lines: tuple[QuoteLine, ...]  # in the basket's order
+    subtotal: int
+    discount_total: int
+    total: int  # subtotal − discount_total − points.burn_value
+    applied: tuple[AppliedRule, ...]  # money discounts, Σ amount = discount_total
+    points: PointsSummary
+    coupons: CouponsSummary
+    hints: tuple[Hint, ...]
+    tier: TierStatus | None  # None without a customer
+    stamps: tuple[StampProgress, ...]
+    not_applied: tuple[NotApplied, ...] | None  # only with explain=True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (ints, strings, lists, None); `not_applied` only when explained."""
+        out: dict[str, Any] = {
+            "rules_version": self.rules_version,
+            "currency": self.currency,
+            "evaluated_at": _time(self.evaluated_at),
+            "customer_id": self.customer_id,
+            "lines": [line.to_dict() for line in self.lines],
+            "subtotal": self.subtotal,
+            "discount_total": self.discount_total,
+            "total": self.total,
+            "applied": [a.to_dict() for a in self.applied],
+            "points": self.points.to_dict(),
+            "coupons": self.coupons.to_dict(),
+            "hints": [h.to_dict() for h in self.hints],
+            "tier": self.tier.to_dict() if self.tier else None,
+            "stamps": [s.to_dict() for s in self.stamps],
+        }
+        if self.not_applied is not None:
+            out["not_applied"] = [n.to_dict() for n in self.not_applied]
+        return out
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
