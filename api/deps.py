@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from threading import Lock
 from typing import Annotated
 
@@ -20,12 +20,17 @@ from pos_loyalty.store import Store
 KEY_CACHE_TTL_S = 30.0
 
 
-def get_store(request: Request) -> Store:
+# The dependencies below are `async def` on purpose: they do no blocking I/O (the key cache
+# queries only on a miss, once per key per TTL), and a sync dependency would cost a threadpool hop
+# on every request.
+
+
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -55,11 +60,11 @@ class KeyCache:
         return scope
 
 
-def require_scope(*allowed: Scope) -> Callable[..., Scope]:
+def require_scope(*allowed: Scope) -> Callable[..., Awaitable[Scope]]:
     """A dependency that admits a bearer key of one of `allowed` scopes (admin always)."""
     permitted = {*allowed, Scope.ADMIN}
 
-    def check(request: Request, store: StoreDep) -> Scope:
+    async def check(request: Request, store: StoreDep) -> Scope:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -73,11 +74,17 @@ def _profile(customer: Customer, cards: list[str]) -> CustomerProfile:
     )
 
 
-def _cards_of(uow: UnitOfWork, customer_id: str) -> list[str]:
+def _load_profile(uow: UnitOfWork, condition: ColumnElement[bool]) -> CustomerProfile | None:
+    """The customer matching `condition` with all their cards, in one query."""
     rows = uow.session.exec(
-        select(Card.number).where(Card.customer_id == customer_id).order_by(col(Card.created_at))
-    )
-    return list(rows)
+        select(Customer, Card.number)
+        .outerjoin(Card, col(Card.customer_id) == col(Customer.id))
+        .where(condition)
+        .order_by(col(Card.created_at), col(Card.number))
+    ).all()
+    if not rows:
+        return None
+    return _profile(rows[0][0], [number for _, number in rows if number is not None])
 
 
 def enrol_customer(
@@ -129,10 +136,10 @@ def enrol_customer(
 
 
 def get_customer(*, uow: UnitOfWork, customer_id: str) -> CustomerProfile:
-    customer = uow.session.get(Customer, customer_id)
-    if customer is None:
+    profile = _load_profile(uow, col(Customer.id) == customer_id)
+    if profile is None:
         raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
-    return _profile(customer, _cards_of(uow, customer.id))
+    return profile
 
 
 def add_card(*, uow: UnitOfWork, customer_id: str, card_number: str) -> CustomerProfile:
@@ -161,20 +168,18 @@ def identify_customer(
     now: datetime,
 ) -> CustomerProfile:
     """Resolve a phone, card or loyalty QR to a customer; bad tokens are refused with a reason."""
-    session = uow.session
-    customer_id: str | None
+    condition: ColumnElement[bool]
     if method is IdMethod.PHONE:
         e164 = normalise_phone(value, settings.store.region)
-        customer_id = session.exec(
-            select(Customer.id).where(Customer.phone_hash == phone_lookup_hash(secret, e164))
-        ).first()
+        condition = col(Customer.phone_hash) == phone_lookup_hash(secret, e164)
     elif method is IdMethod.CARD:
         number = parse_card(value)
-        customer_id = session.exec(select(Card.customer_id).where(Card.number == number)).first()
+        owner = select(Card.customer_id).where(Card.number == number).scalar_subquery()
+        condition = col(Customer.id) == owner
     else:
         token = verify_qr(secret, value, now=now, max_age_s=settings.identity.qr_max_age_s)
-        customer_id = token.customer_id
-    customer = session.get(Customer, customer_id) if customer_id else None
-    if customer is None:
+        condition = col(Customer.id) == token.customer_id
+    profile = _load_profile(uow, condition)
+    if profile is None:
         raise NotFound(f"no customer matches this {method.value}", code="customer_not_found")
-    return _profile(customer, _cards_of(uow, customer.id))
+    return profile

@@ -1,0 +1,137 @@
+"""What the benchmarks share: timing statistics, a results table, throwaway databases, a server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+console = Console()
+
+
+@dataclass
+class Stats:
+    """Latency figures in milliseconds."""
+
+    n: int
+    median_ms: float
+    p99_ms: float
+    mean_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Stats:
+        ms = sorted(s * 1000 for s in seconds)
+        p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+        return cls(len(ms), statistics.median(ms), p99, statistics.fmean(ms))
+
+
+def results_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column != columns[0] else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def verdict(ok: bool) -> str:
+    return "[green]met[/]" if ok else "[red]missed[/]"
+
+
+def pg_server_url() -> str | None:
+    """The PostgreSQL server to benchmark on, if one answers (POS_LOYALTY_BENCH_PG overrides)."""
+    url = os.environ.get("POS_LOYALTY_BENCH_PG", DEFAULT_PG)
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception:
+        return None
+    return url
+
+
+@contextmanager
+def throwaway_database(kind: str, workdir: Path) -> Iterator[str]:
+    """A fresh database URL of `kind` ('sqlite' or 'pg'), removed afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        return
+    server = pg_server_url()
+    if server is None:
+        raise RuntimeError("no PostgreSQL server answers")
+    name = f"pos_loyalty_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def write_config(workdir: Path, database_url: str, extra: str = "") -> Path:
+    path = workdir / "config.toml"
+    path.write_text(
+        "[store]\n"
+        'id = "bench-001"\nname = "Бенчмарк"\n'
+        f'database_url = "{database_url}"\nsecret_file = "{workdir / "secret.key"}"\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(config: Path, *, workers_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`pos-loyalty serve` as a separate process (so the client does not share its GIL)."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("pos-loyalty")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(workers_env or {})},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(f"server did not start: {err[-2000:]}") from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
