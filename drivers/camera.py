@@ -38,7 +38,7 @@ class Capture(Protocol):
 
     def read(self) -> tuple[bool, Any]: ...
 
-    def isOpened(self) -> bool: ...  # noqa: N802 - the cv2.VideoCapture name
+    def isOpened(self) -> bool: ...
 
     def release(self) -> None: ...
 
@@ -81,8 +81,9 @@ def open_capture(source: int | str) -> Capture:
             return factory(source)
         if scheme == "sim":
             raise LookupError(
-                f"{source!r}: no capture factory registered for sim:// — the composition root must "
-                "call drivers.camera.register_capture_scheme('sim', firmware_sim.camera.open_sim_url)"
+                f"{source!r}: no capture factory registered for sim:// — the composition root "
+                "must call drivers.camera.register_capture_scheme('sim', "
+                "firmware_sim.camera.open_sim_url)"
             )
         # Network streams: bounded open and read times so a dead stream cannot hang the grabber.
         params = []
@@ -299,11 +300,13 @@ class CameraReader:
 
     def _decode_loop(self) -> None:
         seen_seq = 0
+
+        def fresh_frame_or_stop() -> bool:
+            return self._latest_seq != seen_seq or self._stop.is_set()
+
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait_for(
-                    lambda: self._latest_seq != seen_seq or self._stop.is_set(), timeout=0.25
-                )
+                self._cond.wait_for(fresh_frame_or_stop, timeout=0.25)
                 if self._stop.is_set() or self._latest_seq == seen_seq:
                     continue
                 frame, seq = self._latest, self._latest_seq

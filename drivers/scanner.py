@@ -5,8 +5,9 @@ garbled, fail their LRC, or are cut short are dropped with a log line and counte
 disappears is polled for until it comes back.
 
 Magnetic-stripe swipes (ISO 7813 track 1 `%B…^…^…?`, track 2 `;…=…?`, or both in one frame) are
-reduced here to the card number (`Reading.payload`, symbology "msr"); the whole track text stays in
-`Reading.raw`. A swipe whose tracks do not parse, or whose two tracks disagree, is dropped as garbled.
+reduced here to the card number (`Reading.payload`, symbology "msr"); the whole track text stays
+in `Reading.raw`. A swipe whose tracks do not parse, or whose two tracks disagree, is dropped as
+garbled.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class FrameSplitter:
             self._in_frame = True
             return dropped
         if not self._in_frame:
-            # Between frames: a configured suffix/prefix or whitespace is normal; anything else is noise.
+            # Between frames: a suffix, prefix or whitespace is normal; anything else is noise.
             if byte in b"\r\n\t " or byte in self.framing.prefix:
                 return []
             return [Frame(bytes([byte]), dropped="garbage")]
@@ -175,7 +176,7 @@ class Decoded:
 
 
 def interpret_frame(content: bytes, framing: ScannerFraming) -> Decoded | str:
-    """A frame's content as a payload, or the reason it is garbage (a short word for the counter)."""
+    """A frame's content as a payload, or why it is garbage (a short word for the counter)."""
     if framing.prefix:
         if not content.startswith(framing.prefix):
             return "missing_prefix"

@@ -44,7 +44,9 @@ class Scenario:
     show_from_s: float = 0.5
     show_until_s: float = 3.0
     move_s: float = 0.3
-    code_size: float = 0.3  # side of the code (its width for barcodes) as a fraction of frame height
+    code_size: float = (
+        0.3  # side of the code (its width for barcodes) as a fraction of frame height
+    )
     center: tuple[float, float] = (0.5, 0.5)  # where the code is held, in frame fractions
     angle_deg: float = 0.0  # in-plane rotation
     perspective: float = 0.0  # 0…0.5: the phone turned away about its vertical axis
@@ -143,11 +145,11 @@ class SceneRenderer:
             -1,
             cv2.LINE_AA,
         )
-        src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-        x0 = max(0, int(math.floor(corners[:, 0].min())) - 2)
-        y0 = max(0, int(math.floor(corners[:, 1].min())) - 2)
-        x1 = min(s.width, int(math.ceil(corners[:, 0].max())) + 2)
-        y1 = min(s.height, int(math.ceil(corners[:, 1].max())) + 2)
+        src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+        x0 = max(0, math.floor(corners[:, 0].min()) - 2)
+        y0 = max(0, math.floor(corners[:, 1].min()) - 2)
+        x1 = min(s.width, math.ceil(corners[:, 0].max()) + 2)
+        y1 = min(s.height, math.ceil(corners[:, 1].max()) + 2)
         if x1 <= x0 or y1 <= y0:
             return
         matrix = cv2.getPerspectiveTransform(src, (corners - [x0, y0]).astype(np.float32))
@@ -196,7 +198,9 @@ def code_modules(payload: str, symbology: str) -> np.ndarray:
     try:
         barcode = zxingcpp.create_barcode(payload, formats[symbology])
     except KeyError:
-        raise ValueError(f"unknown symbology {symbology!r}; one of qr, {', '.join(formats)}") from None
+        raise ValueError(
+            f"unknown symbology {symbology!r}; one of qr, {', '.join(formats)}"
+        ) from None
     row = np.asarray(zxingcpp.write_barcode_to_image(barcode, scale=1, add_quiet_zones=True))
     return np.ascontiguousarray(row[row.shape[0] // 2 : row.shape[0] // 2 + 1, :])
 
@@ -206,10 +210,7 @@ def _phone_sprite(s: Scenario) -> tuple[np.ndarray, np.ndarray]:
     assert s.payload is not None
     modules = code_modules(s.payload, s.symbology)
     code_w = max(8, round(s.code_size * s.height))
-    if s.symbology == "qr":
-        code_h = code_w
-    else:
-        code_h = max(8, round(code_w * 0.45))
+    code_h = code_w if s.symbology == "qr" else max(8, round(code_w * 0.45))
     code = cv2.resize(modules, (code_w, code_h), interpolation=cv2.INTER_AREA)
     dark = SCREEN_WHITE - s.contrast * (SCREEN_WHITE - CODE_DARK)
     code = (dark + (code.astype(np.float32) / 255.0) * (SCREEN_WHITE - dark)).astype(np.uint8)
@@ -329,7 +330,7 @@ class VirtualCamera:
             elapsed = time.monotonic() - self.device.started_at
             self._next_index = int(elapsed * self.scenario.fps)
 
-    def isOpened(self) -> bool:  # noqa: N802 - the cv2.VideoCapture name
+    def isOpened(self) -> bool:
         return self._opened
 
     def release(self) -> None:
@@ -381,7 +382,7 @@ class VirtualCamera:
             return True
         return False
 
-    def getBackendName(self) -> str:  # noqa: N802 - the cv2.VideoCapture name
+    def getBackendName(self) -> str:
         return "firmware_sim"
 
 
@@ -495,4 +496,3 @@ def write_video(
 def scenario_fields() -> list[str]:
     """The names a scenario can be tuned by (for CLI help)."""
     return [f.name for f in fields(Scenario)]
-

@@ -1,0 +1,133 @@
+"""`pos-loyalty sim …`: run one simulated device on its own (printer, scanner, camera).
+
+The simulators live in `firmware_sim` and are imported inside each command, so the core never
+imports them at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+sim_app = typer.Typer(help="Simulated devices, one at a time.", no_args_is_help=True)
+
+
+@sim_app.command("scanner")
+def sim_scanner(
+    link: Annotated[
+        Path, typer.Option(help="Where to offer the port (a symlink to the pty).")
+    ] = Path("./scanner0"),
+    baud: Annotated[int, typer.Option(help="Line speed; bytes are paced at it (8N1).")] = 9600,
+    suffix: Annotated[str, typer.Option(help="none, cr, lf, crlf or tab.")] = "crlf",
+    prefix: Annotated[str, typer.Option(help="Characters sent before each scan.")] = "",
+    stx_etx: Annotated[bool, typer.Option("--stx-etx", help="Frame scans as STX…ETX.")] = False,
+    lrc: Annotated[bool, typer.Option("--lrc", help="Append an LRC byte after ETX.")] = False,
+    aim: Annotated[
+        bool, typer.Option("--aim", help="Prepend the AIM symbology id (]E0 …).")
+    ] = False,
+    symbology: Annotated[str, typer.Option(help="Symbology of typed scans (for --aim).")] = "ean13",
+) -> None:
+    """Plug a virtual serial scanner in at LINK and scan each line typed on stdin.
+
+    A line is sent as a scan, except: `!swipe PAN [NAME] [YYMM] [1|2|both]` swipes a magnetic
+    card, `!garble TEXT` and `!truncate TEXT` send a damaged frame, `!unplug` / `!replug` pull
+    and reconnect the cable. End with Ctrl-D.
+    """
+    from firmware_sim.scanner import SUFFIXES, Framing, VirtualScanner
+
+    if suffix.lower() not in SUFFIXES:
+        raise typer.BadParameter(f"one of {', '.join(SUFFIXES)}", param_hint="--suffix")
+    framing = Framing(
+        prefix=prefix.encode("utf-8"),
+        suffix=SUFFIXES[suffix.lower()],
+        stx_etx=stx_etx,
+        lrc=lrc,
+        aim=aim,
+    )
+    scanner = VirtualScanner(link, baudrate=baud, framing=framing).start()
+    typer.echo(f"scanner plugged in at {link} ({baud} baud, suffix {suffix}); type lines to scan")
+    try:
+        for line in sys.stdin:
+            text = line.rstrip("\r\n")
+            if not text:
+                continue
+            command, _, rest = text.partition(" ")
+            try:
+                if command == "!swipe":
+                    parts = rest.split()
+                    if not parts:
+                        typer.echo("usage: !swipe PAN [NAME] [YYMM] [1|2|both]", err=True)
+                        continue
+                    pan, *more = parts
+                    name = more[0] if len(more) > 0 else "IVANOV/IVAN"
+                    expiry = more[1] if len(more) > 1 else "2912"
+                    tracks = more[2] if len(more) > 2 else "both"
+                    if tracks not in ("1", "2", "both"):
+                        typer.echo("tracks: 1, 2 or both", err=True)
+                        continue
+                    scanner.swipe(pan, name, expiry, tracks=tracks)  # type: ignore[arg-type]
+                elif command == "!garble":
+                    scanner.scan_garbled(rest, symbology)
+                elif command == "!truncate":
+                    scanner.scan_truncated(rest, symbology)
+                elif command == "!unplug":
+                    scanner.unplug()
+                    typer.echo(f"unplugged ({link} removed)")
+                elif command == "!replug":
+                    scanner.replug()
+                    typer.echo(f"plugged back in at {link}")
+                else:
+                    scanner.scan(text, symbology)
+            except ConnectionError as exc:
+                typer.echo(f"not sent: {exc}", err=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scanner.close()
+
+
+@sim_app.command("camera")
+def sim_camera(
+    out: Annotated[Path, typer.Option(help="Video file to write (MJPG .avi).")],
+    qr: Annotated[str | None, typer.Option(help="QR payload held up to the camera.")] = None,
+    barcode: Annotated[str | None, typer.Option(help="EAN-13 digits instead of a QR.")] = None,
+    width: int = 1280,
+    height: int = 720,
+    fps: float = 15.0,
+    duration: Annotated[float, typer.Option(help="Seconds of video.")] = 4.0,
+    show_from: Annotated[float, typer.Option(help="When the phone comes up (s).")] = 0.5,
+    show_until: Annotated[float, typer.Option(help="When it is taken away (s).")] = 3.0,
+    size: Annotated[float, typer.Option(help="Code size as a fraction of frame height.")] = 0.3,
+    angle: Annotated[float, typer.Option(help="In-plane rotation (degrees).")] = 0.0,
+    perspective: Annotated[float, typer.Option(help="Turned away, 0…0.5.")] = 0.0,
+    blur: Annotated[float, typer.Option(help="Defocus (Gaussian sigma, px).")] = 0.0,
+    noise: Annotated[float, typer.Option(help="Sensor noise (grey levels).")] = 0.0,
+    contrast: Annotated[float, typer.Option(help="1.0 black on white … 0.2 dim screen.")] = 1.0,
+    seed: int = 0,
+) -> None:
+    """Write a counter scene where a customer holds up a QR (or a barcode) to a video file."""
+    from firmware_sim.camera import Scenario, write_video
+
+    if qr is None and barcode is None:
+        raise typer.BadParameter("give --qr PAYLOAD or --barcode DIGITS", param_hint="--qr")
+    scenario = Scenario(
+        payload=qr if qr is not None else barcode,
+        symbology="qr" if qr is not None else "ean13",
+        width=width,
+        height=height,
+        fps=fps,
+        duration_s=duration,
+        show_from_s=show_from,
+        show_until_s=show_until,
+        code_size=size,
+        angle_deg=angle,
+        perspective=perspective,
+        blur=blur,
+        noise=noise,
+        contrast=contrast,
+    )
+    frames = write_video(out, scenario, seed=seed)
+    typer.echo(f"wrote {frames} frames ({width}x{height} at {fps:g} fps) to {out}")

@@ -1,0 +1,214 @@
+"""The camera driver on the virtual camera (through the `sim` scheme) and on video files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import pytest
+import zxingcpp
+
+from drivers.camera import CameraReader, register_capture_scheme, unregister_capture_scheme
+from drivers.reading import Reading
+from firmware_sim.camera import (
+    Scenario,
+    VirtualCameraDevice,
+    open_sim_url,
+    register_device,
+    unregister_device,
+    write_video,
+)
+
+PAYLOAD = "PLQ1.0123456789abcdef0123456789abcdef.1700000000.ABCDEFGHIJKLMNOP"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture(autouse=True)
+def sim_scheme() -> Iterator[None]:
+    """What the composition root does: let drivers open sim:// through firmware_sim."""
+    register_capture_scheme("sim", open_sim_url)
+    yield
+    unregister_capture_scheme("sim")
+
+
+@pytest.fixture
+def readers() -> Iterator[list[CameraReader]]:
+    started: list[CameraReader] = []
+    yield started
+    for reader in started:
+        reader.stop(timeout=3.0)
+
+
+def start(
+    readers: list[CameraReader], source: str, **kwargs: object
+) -> tuple[CameraReader, list[Reading]]:
+    got: list[Reading] = []
+    reader = CameraReader(source, on_payload=got.append, **kwargs).start()  # type: ignore[arg-type]
+    readers.append(reader)
+    return reader, got
+
+
+def test_a_held_qr_is_reported_once(readers: list[CameraReader]) -> None:
+    url = (
+        f"sim://camera?qr={PAYLOAD}&width=640&height=480&fps=20"
+        "&show_from=0.1&show_until=1.4&duration=60"
+    )
+    reader, got = start(readers, url, debounce_s=3.0)
+    assert wait_for(lambda: len(got) == 1, timeout=3.0), reader.stats()
+    time.sleep(1.0)  # still held for a while, then taken away: no second report
+    assert [(r.payload, r.symbology, r.source) for r in got] == [(PAYLOAD, "qr", "camera")]
+    stats = reader.stats()
+    assert stats.connected and stats.readings == 1
+    assert stats.fps > 10 and stats.frames_decoded > 10
+    assert 0 < stats.decode_ms_median < 100
+
+
+def test_a_scene_without_a_code_reports_nothing(readers: list[CameraReader]) -> None:
+    reader, got = start(readers, "sim://camera?none=&width=640&height=480&fps=20")
+    assert wait_for(lambda: reader.stats().frames_decoded >= 15, timeout=3.0)
+    assert got == []
+    assert reader.stats().readings == 0
+
+
+def test_a_barcode_is_reported_with_its_symbology(readers: list[CameraReader]) -> None:
+    url = "sim://camera?ean13=4601234567893&size=0.45&width=640&height=480&fps=20&show_from=0"
+    reader, got = start(readers, url)
+    assert wait_for(lambda: len(got) == 1, timeout=3.0), reader.stats()
+    assert (got[0].payload, got[0].symbology) == ("4601234567893", "ean13")
+
+
+def test_a_camera_that_fails_and_comes_back_reconnects(readers: list[CameraReader]) -> None:
+    # The code is held from 1.2 s on the device's clock, after the camera has been away and back.
+    scenario = Scenario(
+        payload=PAYLOAD,
+        width=640,
+        height=480,
+        fps=20,
+        show_from_s=1.2,
+        show_until_s=30,
+        duration_s=60,
+    )
+    device = VirtualCameraDevice(scenario, seed=4)
+    register_device("lane-9", device)
+    try:
+        reader, got = start(
+            readers, "sim://camera/lane-9", backoff_initial_s=0.05, backoff_max_s=0.2
+        )
+        assert wait_for(lambda: reader.stats().connected, timeout=2.0)
+        device.unplug()
+        assert wait_for(lambda: not reader.stats().connected, timeout=2.0)
+        assert "stopped delivering frames" in (reader.stats().last_error or "")
+        time.sleep(0.3)  # reopen attempts fail while unplugged
+        assert not reader.stats().connected
+        device.replug()
+        assert wait_for(lambda: reader.stats().connected, timeout=2.0)
+        assert wait_for(lambda: len(got) == 1, timeout=3.0), reader.stats()
+        assert got[0].payload == PAYLOAD
+        assert reader.stats().reconnects == 1
+    finally:
+        unregister_device("lane-9")
+
+
+def test_without_the_sim_scheme_registered_the_error_says_how(readers: list[CameraReader]) -> None:
+    unregister_capture_scheme("sim")
+    reader, _ = start(readers, "sim://camera", backoff_initial_s=0.05)
+    assert wait_for(lambda: reader.stats().last_error is not None, timeout=2.0)
+    assert "register_capture_scheme('sim'" in (reader.stats().last_error or "")
+
+
+def test_a_scene_written_to_mjpg_avi_plays_back(tmp_path: Path) -> None:
+    path = tmp_path / "clip.avi"
+    scenario = Scenario(payload=PAYLOAD, width=640, height=480, fps=10, duration_s=2.0)
+    assert write_video(path, scenario, seed=1) == 20
+    capture = cv2.VideoCapture(str(path))
+    try:
+        assert capture.isOpened()
+        assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 20
+        assert capture.get(cv2.CAP_PROP_FPS) == 10
+        frames = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    assert len(frames) == 20 and frames[0].shape == (480, 640, 3)
+    held = [i for i in range(20) if scenario.shows_code_at(i)]
+    assert [r.text for r in zxingcpp.read_barcodes(frames[held[len(held) // 2]])] == [PAYLOAD]
+    assert zxingcpp.read_barcodes(frames[0]) == []
+
+
+def test_a_file_source_plays_once_or_loops(tmp_path: Path, readers: list[CameraReader]) -> None:
+    path = tmp_path / "clip.avi"
+    scenario = Scenario(
+        payload=PAYLOAD,
+        width=640,
+        height=480,
+        fps=25,
+        duration_s=0.8,
+        show_from_s=0.0,
+        show_until_s=0.6,
+        move_s=0.1,
+    )
+    write_video(path, scenario, seed=1)
+
+    once, got_once = start(readers, str(path), debounce_s=0.1)
+    assert wait_for(lambda: once.stats().ended, timeout=3.0)
+    assert [r.payload for r in got_once] == [PAYLOAD]
+
+    looped, got_looped = start(readers, str(path), debounce_s=0.1, loop=True)
+    assert wait_for(lambda: len(got_looped) >= 2, timeout=4.0), looped.stats()
+    assert not looped.stats().ended
+    assert {r.payload for r in got_looped} == {PAYLOAD}
+
+
+class SlowDecoder:
+    """zxing behind a decoder that takes 150 ms a frame: far slower than the camera's 20 fps."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        from drivers.decoders import load_decoder
+
+        self._inner = load_decoder("zxing")
+
+    def decode(self, frame):  # type: ignore[no-untyped-def]
+        time.sleep(0.15)
+        return self._inner.decode(frame)
+
+
+def test_a_slow_decoder_reads_the_newest_frame_not_a_backlog(readers: list[CameraReader]) -> None:
+    scenario = Scenario(
+        payload=PAYLOAD,
+        width=640,
+        height=480,
+        fps=20,
+        show_from_s=1.5,
+        show_until_s=30,
+        duration_s=60,
+        move_s=0.1,
+    )
+    device = VirtualCameraDevice(scenario, seed=2)
+    register_device("slow", device)
+    try:
+        reader, got = start(readers, "sim://camera/slow", decoder=SlowDecoder())
+        assert wait_for(lambda: len(got) == 1, timeout=4.0), reader.stats()
+        held_at = device.started_at + scenario.show_from_s + scenario.move_s
+        # A queue would be ~2 s behind by now (20 frames/s in, under 7 out); the newest frame
+        # is never more than about two decodes old.
+        assert got[0].monotonic - held_at < 0.5
+        stats = reader.stats()
+        assert stats.frames_skipped > stats.frames_decoded
+    finally:
+        unregister_device("slow")
