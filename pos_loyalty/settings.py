@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pos_loyalty.rules.config import PointsConfig, Rule, TierConfig, check_rules_section
 
 CONFIG_ENV = "POS_LOYALTY_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -157,6 +159,12 @@ class Settings(_Strict):
     identity: IdentityConfig = IdentityConfig()
     api: ApiConfig = ApiConfig()
     lanes: list[LaneConfig] = []
+    points: PointsConfig = PointsConfig()
+    tiers: list[TierConfig] = []
+    rules: list[Rule] = []
+
+    # Duplicate rule ids, tiers out of order …: refused with the rule id and key.
+    _check_rules = model_validator(mode="after")(check_rules_section)
 
     @field_validator("lanes")
     @classmethod
@@ -209,6 +217,8 @@ def _describe(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
         else:
             if item in {"function-after", "function-before", "function-wrap"}:
                 continue
+            if isinstance(node, dict) and node.get("kind") == item:
+                continue  # a rule's discriminated-union tag, not a key in the file
             parts.append(("." if parts else "") + str(item))
             node = node.get(item) if isinstance(node, dict) else None
     return "".join(parts) or "(top level)"

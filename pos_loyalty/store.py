@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from pos_loyalty.rules.compiled import CompiledRules, compile_rules
+from pos_loyalty.rules.config import RulesConfig
 from pos_loyalty.security import StoreSecret, load_or_create_secret
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork, make_engine
@@ -27,6 +29,16 @@ class Store:
     engine: Engine
     secret: StoreSecret
     clock: Callable[[], datetime] = field(default=system_clock)
+    # The active rules, compiled once at open; a newly activated bundle replaces the whole object.
+    rules: CompiledRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = compile_rules(
+            RulesConfig(
+                points=self.settings.points, tiers=self.settings.tiers, rules=self.settings.rules
+            ),
+            tz=self.settings.store.tz,
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, engine: Engine | None = None) -> Store:

@@ -3,8 +3,35 @@
 from sqlmodel import SQLModel
 
 from pos_loyalty.apikeys.models import ApiKey
+from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.ledger.models import LedgerEntry
+from pos_loyalty.sales.models import (
+    IdempotencyRecord,
+    ReceiptOutbox,
+    Refund,
+    RefundLine,
+    SaleTransaction,
+    StampCounter,
+    StoredQuote,
+    TransactionLine,
+)
 
 metadata = SQLModel.metadata
 
-__all__ = ["ApiKey", "Card", "Customer", "metadata"]
+__all__ = [
+    "ApiKey",
+    "Card",
+    "Coupon",
+    "Customer",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "ReceiptOutbox",
+    "Refund",
+    "RefundLine",
+    "SaleTransaction",
+    "StampCounter",
+    "StoredQuote",
+    "TransactionLine",
+    "metadata",
+]

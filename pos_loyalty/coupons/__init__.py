@@ -1,0 +1,1 @@
+"""Coupons: typable codes with a check character, QR forms with a MAC, atomic redemption."""

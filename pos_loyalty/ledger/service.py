@@ -1,0 +1,271 @@
+"""Posting to the ledger, balances, lots and expiry, and the proof that the cache is right.
+
+Entries are only inserted. The customer's cached `points_balance` changes in the same database
+transaction as the entries, through one conditional UPDATE that also locks the customer row on
+PostgreSQL, so concurrent burns for one customer queue up and can never take it below zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, update
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+
+from pos_loyalty.customers.models import Customer
+from pos_loyalty.errors import Conflict, NotFound
+from pos_loyalty.ledger.models import EntryKind, LedgerEntry
+from pos_loyalty.storage import UnitOfWork
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """Points credited by one entry, what is left of them, and when they expire (None: never)."""
+
+    entry_id: int
+    expires_at: datetime | None
+    points: int
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class LotState:
+    lots: tuple[Lot, ...]  # oldest-expiring first
+    debt: int  # debits no lot could cover (a refund reversed points already spent)
+
+    @property
+    def balance(self) -> int:
+        return sum(lot.remaining for lot in self.lots) - self.debt
+
+    def nearest_expiry(self) -> Lot | None:
+        return next((lot for lot in self.lots if lot.remaining > 0 and lot.expires_at), None)
+
+
+def _lot_order(entry: Any) -> tuple[bool, datetime | None, int]:
+    return (entry.expires_at is None, entry.expires_at, entry.id)
+
+
+def compute_lots(entries: Iterable[LedgerEntry]) -> LotState:
+    """Attribute debits to lots: pinned debits to their lot first, the rest oldest-expiry first.
+
+    Order-independent, so the answer is the same whenever it is computed; it is what a FIFO
+    burn would have produced, with expiries and earn reversals taken from the lot they name.
+    """
+    credits = sorted((e for e in entries if e.points > 0), key=_lot_order)
+    left = {e.id: e.points for e in credits}
+    pool = 0
+    for entry in entries:
+        if entry.points >= 0:
+            continue
+        amount = -entry.points
+        if entry.lot_id is not None and entry.lot_id in left:
+            take = min(amount, left[entry.lot_id])
+            left[entry.lot_id] -= take
+            amount -= take
+        pool += amount
+    lots: list[Lot] = []
+    for entry in credits:
+        assert entry.id is not None
+        take = min(pool, left[entry.id])
+        pool -= take
+        lots.append(Lot(entry.id, entry.expires_at, entry.points, left[entry.id] - take))
+    return LotState(tuple(lots), pool)
+
+
+def customer_entries(*, uow: UnitOfWork, customer_id: str) -> list[LedgerEntry]:
+    stmt = select(LedgerEntry).where(col(LedgerEntry.customer_id) == customer_id)
+    return list(uow.session.execute(stmt.order_by(col(LedgerEntry.id))).scalars())
+
+
+def lot_state(*, uow: UnitOfWork, customer_id: str) -> LotState:
+    return compute_lots(customer_entries(uow=uow, customer_id=customer_id))
+
+
+def ledger_balance(*, uow: UnitOfWork, customer_id: str) -> int:
+    """The true balance: the sum of the customer's entries."""
+    stmt = select(func.coalesce(func.sum(col(LedgerEntry.points)), 0)).where(
+        col(LedgerEntry.customer_id) == customer_id
+    )
+    return int(uow.session.execute(stmt).scalar_one())
+
+
+def apply_to_customer(
+    *,
+    uow: UnitOfWork,
+    customer_id: str,
+    points_delta: int,
+    spend_delta: int = 0,
+    burn: int = 0,
+) -> tuple[int, int]:
+    """Change the cached balance and lifetime spend in one conditional UPDATE (which also locks
+    the row on PostgreSQL). With `burn` > 0 the balance must cover it, checked atomically.
+    Returns (balance, lifetime_spend) after the change."""
+    conditions = [col(Customer.id) == customer_id]
+    if burn > 0:
+        conditions.append(col(Customer.points_balance) >= burn)
+    stmt = (
+        update(Customer)
+        .where(and_(*conditions))
+        .values(
+            points_balance=col(Customer.points_balance) + points_delta,
+            lifetime_spend=func.max(col(Customer.lifetime_spend) + spend_delta, 0)
+            if uow.session.get_bind().dialect.name == "sqlite"
+            else func.greatest(col(Customer.lifetime_spend) + spend_delta, 0),
+        )
+        .returning(col(Customer.points_balance), col(Customer.lifetime_spend))
+        .execution_options(synchronize_session=False)
+    )
+    row = uow.session.execute(stmt).first()
+    if row is None:
+        if uow.session.get(Customer, customer_id) is None:
+            raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
+        raise InsufficientPoints(
+            f"the balance no longer covers {burn} points; evaluate the basket again",
+            details={"points_to_burn": burn},
+        )
+    return int(row[0]), int(row[1])
+
+
+def post_entries(*, uow: UnitOfWork, entries: Sequence[LedgerEntry]) -> None:
+    """Insert entries (flushing so their ids exist); zero-point entries are kept only for expiry
+    markers, so a lot that expired empty is not looked at again."""
+    for entry in entries:
+        if entry.points == 0 and entry.kind != EntryKind.EXPIRE.value:
+            continue
+        uow.session.add(entry)
+    uow.session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryReport:
+    customers: int
+    lots: int
+    points: int
+
+
+def expire_points(*, uow: UnitOfWork, now: datetime, batch: int = 500) -> ExpiryReport:
+    """Post an expiry entry for every lot whose time has come; commits once per customer so a
+    long run never holds the write lock for long. Safe to run from several processes at once
+    (`expired_lot_id` is unique)."""
+    marker = aliased(LedgerEntry)
+    due = (
+        select(col(LedgerEntry.customer_id))
+        .where(
+            col(LedgerEntry.points) > 0,
+            col(LedgerEntry.expires_at).is_not(None),
+            col(LedgerEntry.expires_at) <= now,
+            ~exists().where(col(marker.expired_lot_id) == col(LedgerEntry.id)),
+        )
+        .distinct()
+        .limit(batch)
+    )
+    customers = list(uow.session.execute(due).scalars())
+    uow.session.rollback()
+    total_lots = total_points = 0
+    for customer_id in customers:
+        lots, points = _expire_customer(uow=uow, customer_id=customer_id, now=now)
+        total_lots += lots
+        total_points += points
+    return ExpiryReport(len(customers), total_lots, total_points)
+
+
+def _expire_customer(*, uow: UnitOfWork, customer_id: str, now: datetime) -> tuple[int, int]:
+    # Lock the customer first (a no-op update) so no sale changes the lots meanwhile.
+    apply_to_customer(uow=uow, customer_id=customer_id, points_delta=0)
+    entries = customer_entries(uow=uow, customer_id=customer_id)
+    done = {e.expired_lot_id for e in entries if e.expired_lot_id is not None}
+    state = compute_lots(entries)
+    new: list[LedgerEntry] = []
+    for lot in state.lots:
+        if lot.expires_at is None or lot.expires_at > now or lot.entry_id in done:
+            continue
+        new.append(
+            LedgerEntry(
+                customer_id=customer_id,
+                kind=EntryKind.EXPIRE.value,
+                points=-lot.remaining,
+                created_at=now,
+                lot_id=lot.entry_id,
+                expired_lot_id=lot.entry_id,
+                note="срок действия баллов истёк",
+            )
+        )
+    expired = sum(-e.points for e in new)
+    post_entries(uow=uow, entries=new)
+    if expired:
+        apply_to_customer(uow=uow, customer_id=customer_id, points_delta=-expired)
+    uow.commit()
+    return len(new), expired
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerProblem:
+    customer_id: str
+    problem: str
+
+
+def verify_ledger(*, uow: UnitOfWork) -> tuple[int, list[LedgerProblem]]:
+    """(customers checked, problems): the cache must equal the sum, and no entry may be
+    reversed by more than it was worth."""
+    sums = (
+        select(col(LedgerEntry.customer_id), func.sum(col(LedgerEntry.points)).label("total"))
+        .group_by(col(LedgerEntry.customer_id))
+        .subquery()
+    )
+    rows = uow.session.execute(
+        select(
+            col(Customer.id), col(Customer.points_balance), func.coalesce(sums.c.total, 0)
+        ).outerjoin(sums, sums.c.customer_id == col(Customer.id))
+    ).all()
+    problems = [
+        LedgerProblem(cid, f"cached balance {cached} but the entries sum to {total}")
+        for cid, cached, total in rows
+        if int(cached) != int(total)
+    ]
+    original = aliased(LedgerEntry)
+    reversed_sums = (
+        select(
+            col(original.customer_id),
+            col(original.id),
+            col(original.points),
+            func.sum(col(LedgerEntry.points)).label("reversed"),
+        )
+        .join(original, col(original.id) == col(LedgerEntry.reverses_id))
+        .group_by(col(original.customer_id), col(original.id), col(original.points))
+    )
+    for cid, entry_id, points, reversed_total in uow.session.execute(reversed_sums).all():
+        if abs(int(reversed_total)) > abs(int(points)) or int(reversed_total) * int(points) > 0:
+            problems.append(
+                LedgerProblem(
+                    cid, f"entry {entry_id} ({points}) is reversed by {reversed_total} in all"
+                )
+            )
+    return len(rows), problems
+
+
+def entries_page(
+    *, uow: UnitOfWork, customer_id: str, before_id: int | None, limit: int
+) -> tuple[list[LedgerEntry], int | None]:
+    """Newest first, keyset-paged by id; returns (entries, cursor for the next page)."""
+    if uow.session.get(Customer, customer_id) is None:
+        raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
+    stmt = select(LedgerEntry).where(
+        col(LedgerEntry.customer_id) == customer_id,
+        col(LedgerEntry.points) != 0,
+    )
+    if before_id is not None:
+        stmt = stmt.where(col(LedgerEntry.id) < before_id)
+    rows = list(
+        uow.session.execute(stmt.order_by(col(LedgerEntry.id).desc()).limit(limit + 1)).scalars()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)

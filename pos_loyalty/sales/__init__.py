@@ -1,0 +1,1 @@
+"""The sale path: stored quotes, idempotent commits, refunds, the receipt outbox."""
