@@ -409,10 +409,13 @@ def _message(err: Any) -> str:
 def format_rules_errors(exc: ValidationError, data: Any) -> list[str]:
     """One line per problem, e.g.
     `rules[2] (id "gold-10").percent: must be between 0 and 100, got 150`."""
-    return [
-        f"{_describe(tuple(err['loc']), data)}: {_message(err)}"
-        for err in exc.errors(include_url=False)
-    ]
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc += ("kind",)  # the problem is the `kind` key itself
+        lines.append(f"{_describe(loc, data)}: {_message(err)}")
+    return lines
 
 
 def rules_config_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> RulesConfig:

@@ -1,0 +1,136 @@
+"""Builders for the things tests need over and over: baskets, customers, rules, coupons.
+
+Each builder gives a sensible default and takes keyword overrides, so a test states only what
+matters to it. Times are Moscow-local and aware.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pos_loyalty.rules import (
+    Basket,
+    BasketLine,
+    CompiledRules,
+    CouponSnapshot,
+    CustomerSnapshot,
+    PresentedCoupon,
+    RulesConfig,
+    compile_rules,
+)
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+# A Monday morning: weekday 1, 09:30 local.
+MONDAY_MORNING = datetime(2026, 5, 4, 9, 30, tzinfo=MOSCOW)
+
+
+def at(text: str) -> datetime:
+    """`at("2026-05-04 09:30")` → an aware Moscow time."""
+    return datetime.fromisoformat(text).replace(tzinfo=MOSCOW)
+
+
+# -- baskets -----------------------------------------------------------------------------------
+
+
+def line(
+    sku: str = "4601234567890",
+    unit_price: int = 8990,
+    qty: int | Decimal | str = 1,
+    *,
+    category: str = "dairy",
+    name: str | None = None,
+) -> BasketLine:
+    quantity = Decimal(qty) if isinstance(qty, str) else qty
+    return BasketLine(sku, name or f"Товар {sku}", category, quantity, unit_price)
+
+
+def basket(*lines: BasketLine, points_to_redeem: int = 0, store_id: str = "msk-001") -> Basket:
+    return Basket(store_id, "lane-1", tuple(lines), points_to_redeem)
+
+
+# -- customers ---------------------------------------------------------------------------------
+
+
+def customer(**overrides: Any) -> CustomerSnapshot:
+    fields: dict[str, Any] = {"id": "cust-1", "lifetime_spend": 0, "points_balance": 0}
+    fields.update(overrides)
+    if "segments" in fields:
+        fields["segments"] = frozenset(fields["segments"])
+    return CustomerSnapshot(**fields)
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+TIERS = [{"name": "silver", "min_spend": 1_000_000}, {"name": "gold", "min_spend": 3_000_000}]
+
+
+def discount_rule(rule_id: str = "disc", **fields: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {"id": rule_id, "kind": "discount", "label": f"Скидка {rule_id}"}
+    rule.update(fields)
+    if "percent" not in rule and "amount_off" not in rule:
+        rule["percent"] = 10
+    return rule
+
+
+def points_rule(rule_id: str = "bonus", **fields: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {"id": rule_id, "kind": "points", "label": f"Бонусы {rule_id}"}
+    rule.update(fields)
+    if "earn_percent" not in rule and "earn_per" not in rule:
+        rule["earn_percent"] = 5
+    return rule
+
+
+def threshold_rule(rule_id: str = "spend-700-get-70", **fields: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "id": rule_id,
+        "kind": "threshold",
+        "label": "Купите на 700 ₽ — 70 ₽ на следующую покупку",
+        "min_subtotal": 70_000,
+        "reward": {"coupon": {"amount_off": 7_000, "valid_days": 14}},
+        "hint_within": 15_000,
+    }
+    rule.update(fields)
+    return rule
+
+
+def stamps_rule(rule_id: str = "coffee-6th-free", **fields: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "id": rule_id,
+        "kind": "stamps",
+        "label": "Каждый 6-й кофе бесплатно",
+        "every": 6,
+        "when": {"categories": ["coffee"]},
+    }
+    rule.update(fields)
+    return rule
+
+
+def rules_config(*rules: dict[str, Any], tiers: Any = None, **points: Any) -> RulesConfig:
+    return RulesConfig.from_dict(
+        {"points": points, "tiers": TIERS if tiers is None else tiers, "rules": list(rules)}
+    )
+
+
+def compiled(*rules: dict[str, Any], tiers: Any = None, **points: Any) -> CompiledRules:
+    return compile_rules(rules_config(*rules, tiers=tiers, **points), tz=MOSCOW)
+
+
+# -- coupons -----------------------------------------------------------------------------------
+
+
+def coupon(code: str = "ABCD-EFGH-JK2", **fields: Any) -> PresentedCoupon:
+    values: dict[str, Any] = {
+        "code": code,
+        "label": "70 ₽ на следующую покупку",
+        "amount_off": 7_000,
+        "valid_from": at("2026-05-01 00:00"),
+        "expires_at": at("2026-05-15 00:00"),
+    }
+    values.update(fields)
+    for key in ("skus", "categories"):
+        if key in values:
+            values[key] = frozenset(values[key])
+    return PresentedCoupon(code, CouponSnapshot(**values))
