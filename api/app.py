@@ -7,15 +7,28 @@ from fastapi import FastAPI
 from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import customers, health
+from api.routers import customers, health, lanes
 from pos_loyalty import __version__
+from pos_loyalty.lanes import (
+    CUSTOMER_IDENTIFIED,
+    CUSTOMER_UNKNOWN,
+    TOKEN_INVALID,
+    LaneEvent,
+    LaneHub,
+)
 from pos_loyalty.settings import Settings
 from pos_loyalty.store import Store
 
 
-def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
-    """Build the app for one store; the schema must already be migrated (`db upgrade`)."""
+def create_app(
+    settings: Settings, *, store: Store | None = None, hub: LaneHub | None = None
+) -> FastAPI:
+    """Build the app for one store; the schema must already be migrated (`db upgrade`).
+
+    `hub` is the lanes' event hub shared with the device manager (`serve` builds both).
+    """
     store = store or Store.open(settings)
+    hub = hub or LaneHub(store)
     app = FastAPI(
         title="pos-loyalty",
         version=__version__,
@@ -25,8 +38,21 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.state.metrics = metrics
     app.state.key_cache = KeyCache()
+    app.state.hub = hub
+    hub.add_listener(lambda event: _count_reader_identification(metrics, event))
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(customers.router)
+    app.include_router(lanes.router)
     return app
+
+
+def _count_reader_identification(metrics: Metrics, event: LaneEvent) -> None:
+    """Identifications made by a lane's camera or scanner count like those sent by a till."""
+    if event.type not in {CUSTOMER_IDENTIFIED, CUSTOMER_UNKNOWN, TOKEN_INVALID}:
+        return
+    if event.data.get("source") == "till":
+        return  # counted by the identify route itself
+    outcome = "identified" if event.type == CUSTOMER_IDENTIFIED else event.data.get("code", "?")
+    metrics.identifications.labels(event.data.get("method", "unknown"), outcome).inc()

@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.metrics import Metrics
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import scope_of
+from pos_loyalty.lanes import LaneHub
 from pos_loyalty.security import hash_api_key
 from pos_loyalty.store import Store
 
@@ -30,6 +31,11 @@ async def get_store(request: Request) -> Store:
     return store
 
 
+async def get_hub(request: Request) -> LaneHub:
+    hub: LaneHub = request.app.state.hub
+    return hub
+
+
 async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -37,6 +43,7 @@ async def get_metrics(request: Request) -> Metrics:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+HubDep = Annotated[LaneHub, Depends(get_hub)]
 
 
 class KeyCache:

@@ -7,7 +7,7 @@ import io
 import segno
 from fastapi import APIRouter, Response
 
-from api.deps import MetricsDep, StoreDep, TillScope
+from api.deps import HubDep, MetricsDep, StoreDep, TillScope
 from api.schemas import CustomerCreate, CustomerPublic, IdentifyRequest, IdentifyResponse
 from pos_loyalty.customers.service import (
     enrol_customer,
@@ -15,7 +15,7 @@ from pos_loyalty.customers.service import (
     identify_customer,
     loyalty_qr,
 )
-from pos_loyalty.errors import DomainError
+from pos_loyalty.errors import DomainError, InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -71,8 +71,15 @@ def profile(customer_id: str, store: StoreDep, _: TillScope) -> CustomerPublic:
 
 @router.post("/identify", response_model=IdentifyResponse)
 def identify(
-    body: IdentifyRequest, store: StoreDep, metrics: MetricsDep, _: TillScope
+    body: IdentifyRequest, store: StoreDep, hub: HubDep, metrics: MetricsDep, _: TillScope
 ) -> IdentifyResponse:
+    """Who is this? With `lane_id`, the customer also becomes that lane's current customer."""
+    if body.lane_id is not None and not hub.has_lane(body.lane_id):
+        raise InvalidInput(
+            f"lane_id: no lane {body.lane_id!r} in this store's configuration",
+            code="lane_unknown",
+            details={"field": "lane_id"},
+        )
     try:
         with store.uow() as uow:
             found = identify_customer(
@@ -87,5 +94,7 @@ def identify(
         metrics.identifications.labels(body.method.value, exc.code).inc()
         raise
     metrics.identifications.labels(body.method.value, "identified").inc()
+    if body.lane_id is not None:
+        hub.customer_identified(body.lane_id, found, body.method.value, source="till")
     qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
     return IdentifyResponse(method=body.method, customer=CustomerPublic.from_profile(found, qr=qr))

@@ -125,7 +125,6 @@ def test_identify_by_every_spelling_and_form(client: TestClient) -> None:
         {"card": f"%B{card}^PETROV/IVAN^29121010000?"},
         {"card": f";{card}=2912101?"},
         {"qr": data["qr"]},
-        {"qr": data["qr"], "lane_id": "lane-1"},
     ]:
         reply = client.post("/v1/identify", json=body)
         assert reply.status_code == 200, (body, reply.text)

@@ -1,0 +1,78 @@
+"""A lane's live events (server-sent events) and the state of every device."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+
+from api.deps import HubDep, TillScope
+from pos_loyalty.errors import NotFound
+from pos_loyalty.lanes import LaneEvent
+
+router = APIRouter(prefix="/v1", tags=["lanes"])
+
+KEEPALIVE_S = 15.0
+
+
+def sse(event: LaneEvent) -> bytes:
+    payload = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode()
+
+
+@router.get(
+    "/lanes/{lane_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def lane_events(
+    lane_id: str,
+    request: Request,
+    hub: HubDep,
+    _: TillScope,
+    last_event_id: str | None = Header(default=None),
+) -> StreamingResponse:
+    """Identifications, print results and device faults at one lane, as they happen.
+
+    A follower that reconnects with `Last-Event-ID` first receives what it missed (the lane keeps
+    its last 100 events).
+    """
+    if not hub.has_lane(lane_id):
+        raise NotFound(f"no lane {lane_id!r} in this store's configuration", code="lane_not_found")
+    subscription = hub.subscribe(lane_id)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    missed = hub.history(lane_id, after_id=after) if after is not None else []
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"
+            last_sent = 0
+            for event in missed:
+                last_sent = event.id
+                yield sse(event)
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(subscription.queue.get(), timeout=KEEPALIVE_S)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if event.id > last_sent:
+                    yield sse(event)
+        finally:
+            hub.unsubscribe(subscription)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/devices")
+def devices(hub: HubDep, _: TillScope) -> dict[str, Any]:
+    """Each device's state: connected, fps, last error, queue length."""
+    return {"devices": hub.devices()}

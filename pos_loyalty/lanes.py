@@ -1,0 +1,305 @@
+"""Lanes: what each checkout lane knows right now, and the events it tells the tills about.
+
+A reader at a lane (camera, scanner) hands a decoded token to `LaneHub.identify_token`; the hub
+identifies the customer, remembers them as the lane's current customer for `customer_ttl_s`, and
+publishes an event. Tills and customer displays follow a lane's events (server-sent events in the
+API); the device manager publishes device faults and the print worker print results the same way.
+The hub is plain threads and queues, so devices (threads) and the API (asyncio) can both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from pos_loyalty.customers.service import CustomerProfile, IdMethod, identify_customer
+from pos_loyalty.errors import DomainError, NotFound
+from pos_loyalty.store import Store
+
+log = logging.getLogger(__name__)
+
+HISTORY_PER_LANE = 100
+SUBSCRIBER_BUFFER = 256
+
+# Event types a lane publishes.
+CUSTOMER_IDENTIFIED = "customer_identified"
+CUSTOMER_UNKNOWN = "customer_unknown"
+TOKEN_INVALID = "token_invalid"
+PRINT_RESULT = "print_result"
+DEVICE_FAULT = "device_fault"
+DEVICE_RESTORED = "device_restored"
+
+
+@dataclass(frozen=True, slots=True)
+class LaneEvent:
+    id: int
+    lane_id: str
+    type: str
+    at: datetime
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "lane_id": self.lane_id,
+            "type": self.type,
+            "at": self.at.isoformat(),
+            **self.data,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentCustomer:
+    customer_id: str
+    method: str
+    identified_at: datetime
+    expires_at: datetime
+
+
+@dataclass
+class Subscription:
+    """One follower of a lane's events, fed from any thread into its own event loop's queue."""
+
+    lane_id: str
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[LaneEvent] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
+    )
+    dropped: int = 0
+
+    def offer(self, event: LaneEvent) -> None:
+        """Runs on the subscriber's loop; a slow follower loses its oldest events, never blocks."""
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(event)
+
+
+@dataclass
+class Device:
+    name: str
+    lane_id: str
+    kind: str
+    status: Callable[[], dict[str, Any]]
+
+
+def classify_token(payload: str) -> IdMethod | None:
+    """Which identification a raw reader payload is: a loyalty QR or a card (barcode or stripe)."""
+    text = payload.strip()
+    if text.startswith("PLQ1."):
+        return IdMethod.QR
+    if text.startswith(("%B", ";")) or text.replace(" ", "").isdigit():
+        return IdMethod.CARD
+    return None
+
+
+def customer_summary(profile: CustomerProfile) -> dict[str, Any]:
+    """What a lane's display may show: never the full name or phone."""
+    return {
+        "id": profile.id,
+        "name": profile.short_name,
+        "phone": profile.phone_masked,
+        "balance": profile.points_balance,
+    }
+
+
+class LaneHub:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._ttl = {lane.id: lane.customer_ttl_s for lane in store.settings.lanes}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._history: dict[str, deque[LaneEvent]] = {}
+        self._subscribers: list[Subscription] = []
+        self._current: dict[str, CurrentCustomer] = {}
+        self._devices: dict[str, Device] = {}
+        self._listeners: list[Callable[[LaneEvent], None]] = []
+
+    # --- lanes ---------------------------------------------------------------------------------
+
+    @property
+    def lane_ids(self) -> list[str]:
+        return list(self._ttl)
+
+    def has_lane(self, lane_id: str) -> bool:
+        return lane_id in self._ttl
+
+    def ttl(self, lane_id: str) -> timedelta:
+        return timedelta(seconds=self._ttl.get(lane_id, 120))
+
+    # --- events --------------------------------------------------------------------------------
+
+    def publish(self, lane_id: str, type_: str, data: dict[str, Any]) -> LaneEvent:
+        with self._lock:
+            event = LaneEvent(next(self._ids), lane_id, type_, self.store.now(), data)
+            self._history.setdefault(lane_id, deque(maxlen=HISTORY_PER_LANE)).append(event)
+            targets = [s for s in self._subscribers if s.lane_id == lane_id]
+            listeners = list(self._listeners)
+        for sub in targets:
+            # A follower whose loop has closed is unsubscribing; it needs nothing more.
+            with contextlib.suppress(RuntimeError):
+                sub.loop.call_soon_threadsafe(sub.offer, event)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("lane event listener failed on %s", event.type)
+        log.info(
+            "lane %s: %s %s", lane_id, type_, {k: v for k, v in data.items() if k != "customer"}
+        )
+        return event
+
+    def history(self, lane_id: str, *, after_id: int = 0) -> list[LaneEvent]:
+        with self._lock:
+            return [e for e in self._history.get(lane_id, ()) if e.id > after_id]
+
+    def subscribe(self, lane_id: str) -> Subscription:
+        """Follow a lane from inside a running event loop."""
+        sub = Subscription(lane_id, asyncio.get_running_loop())
+        with self._lock:
+            self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    def add_listener(self, listener: Callable[[LaneEvent], None]) -> None:
+        """Called synchronously for every event on every lane (metrics, logs)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    # --- the lane's current customer -----------------------------------------------------------
+
+    def set_customer(self, lane_id: str, customer_id: str, method: str) -> CurrentCustomer:
+        now = self.store.now()
+        current = CurrentCustomer(customer_id, method, now, now + self.ttl(lane_id))
+        with self._lock:
+            self._current[lane_id] = current
+        return current
+
+    def current_customer(self, lane_id: str) -> CurrentCustomer | None:
+        """The customer last identified at the lane, while their `customer_ttl_s` lasts."""
+        with self._lock:
+            current = self._current.get(lane_id)
+            if current is not None and current.expires_at <= self.store.now():
+                del self._current[lane_id]
+                current = None
+        return current
+
+    def clear_customer(self, lane_id: str) -> None:
+        """After the sale is committed the lane waits for the next customer."""
+        with self._lock:
+            self._current.pop(lane_id, None)
+
+    # --- identification from a reader ----------------------------------------------------------
+
+    def identify_token(self, lane_id: str, payload: str, *, source: str) -> LaneEvent:
+        """Identify what a lane's reader decoded and tell the lane; never raises for bad tokens."""
+        method = classify_token(payload)
+        if method is None:
+            return self.publish(
+                lane_id,
+                TOKEN_INVALID,
+                {
+                    "source": source,
+                    "code": "token_unrecognised",
+                    "message": "not a loyalty QR code or card",
+                },
+            )
+        try:
+            with self.store.uow() as uow:
+                profile = identify_customer(
+                    uow=uow,
+                    settings=self.store.settings,
+                    secret=self.store.secret,
+                    method=method,
+                    value=payload,
+                    now=self.store.now(),
+                )
+        except NotFound as exc:
+            return self.publish(
+                lane_id,
+                CUSTOMER_UNKNOWN,
+                {
+                    "source": source,
+                    "method": method.value,
+                    "code": exc.code,
+                    "message": exc.message,
+                },
+            )
+        except DomainError as exc:
+            return self.publish(
+                lane_id,
+                TOKEN_INVALID,
+                {
+                    "source": source,
+                    "method": method.value,
+                    "code": exc.code,
+                    "message": exc.message,
+                },
+            )
+        except SQLAlchemyError as exc:
+            log.error("lane %s: identification failed, database unavailable: %s", lane_id, exc)
+            return self.publish(
+                lane_id,
+                DEVICE_FAULT,
+                {
+                    "source": source,
+                    "code": "database_unavailable",
+                    "message": "the customer could not be looked up; ask them to scan again",
+                },
+            )
+        return self.customer_identified(lane_id, profile, method.value, source=source)
+
+    def customer_identified(
+        self, lane_id: str, profile: CustomerProfile, method: str, *, source: str
+    ) -> LaneEvent:
+        current = self.set_customer(lane_id, profile.id, method)
+        return self.publish(
+            lane_id,
+            CUSTOMER_IDENTIFIED,
+            {
+                "source": source,
+                "method": method,
+                "customer": customer_summary(profile),
+                "expires_at": current.expires_at.isoformat(),
+            },
+        )
+
+    # --- devices -------------------------------------------------------------------------------
+
+    def register_device(
+        self, name: str, lane_id: str, kind: str, status: Callable[[], dict[str, Any]]
+    ) -> None:
+        with self._lock:
+            self._devices[name] = Device(name, lane_id, kind, status)
+
+    def unregister_device(self, name: str) -> None:
+        with self._lock:
+            self._devices.pop(name, None)
+
+    def devices(self) -> list[dict[str, Any]]:
+        with self._lock:
+            devices = sorted(self._devices.values(), key=lambda d: d.name)
+        report = []
+        for device in devices:
+            try:
+                status = device.status()
+            except Exception as exc:  # a broken status probe is itself a device fault
+                status = {"connected": False, "last_error": f"status unavailable: {exc}"}
+            report.append(
+                {"name": device.name, "lane_id": device.lane_id, "kind": device.kind, **status}
+            )
+        return report

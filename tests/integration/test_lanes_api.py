@@ -1,0 +1,116 @@
+"""A lane's current customer and its live event stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pos_loyalty.lanes import LaneHub
+from pos_loyalty.store import Store
+
+IVAN = {"phone": "8 (916) 123-45-67", "name": "Иван Петров"}
+
+
+@pytest.fixture
+def config_extra() -> dict[str, Any]:
+    return {"lanes": [{"id": "lane-1", "customer_ttl_s": 60}, {"id": "lane-2"}]}
+
+
+def read_events(lines: Any, count: int) -> list[dict[str, Any]]:
+    """Parse `count` SSE events (skipping comments) from a line iterator."""
+    events: list[dict[str, Any]] = []
+    current: dict[str, str] = {}
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        if not line:
+            if current:
+                events.append({**json.loads(current["data"]), "_event": current["event"]})
+                current = {}
+                if len(events) == count:
+                    return events
+            continue
+        key, _, value = line.partition(": ")
+        current[key] = value
+    return events
+
+
+def test_identify_with_lane_sets_current_customer_and_streams_event(client: TestClient) -> None:
+    ivan = client.post("/v1/customers", json=IVAN).json()
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    with client.stream("GET", "/v1/lanes/lane-1/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == ": connected"
+        reply = client.post("/v1/identify", json={"card": ivan["card_number"], "lane_id": "lane-1"})
+        assert reply.status_code == 200
+        (event,) = read_events(lines, 1)
+    assert event["_event"] == "customer_identified"
+    assert event["lane_id"] == "lane-1"
+    assert event["method"] == "card"
+    assert event["customer"] == {
+        "id": ivan["id"],
+        "name": "Иван П.",
+        "phone": "+7 *** ***-45-67",
+        "balance": 0,
+    }
+    current = hub.current_customer("lane-1")
+    assert current is not None and current.customer_id == ivan["id"]
+    assert hub.current_customer("lane-2") is None
+
+
+def test_reader_tokens_become_events(client: TestClient, store: Store) -> None:
+    ivan = client.post("/v1/customers", json=IVAN).json()
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    outcomes = [
+        hub.identify_token("lane-2", ivan["qr"], source="lane-2/camera"),
+        hub.identify_token("lane-2", ivan["qr"][:-3] + "AAA", source="lane-2/camera"),
+        hub.identify_token("lane-2", "4561261212345467", source="lane-2/scanner"),
+        hub.identify_token("lane-2", "hello world", source="lane-2/scanner"),
+        hub.identify_token("lane-2", f";{ivan['card_number']}=2912101?", source="lane-2/scanner"),
+    ]
+    assert [(e.type, e.data.get("code")) for e in outcomes] == [
+        ("customer_identified", None),
+        ("token_invalid", "qr_forged"),
+        ("customer_unknown", "customer_not_found"),
+        ("token_invalid", "token_unrecognised"),
+        ("customer_identified", None),
+    ]
+    metrics = client.get("/metrics").text
+    assert 'pos_loyalty_identifications_total{method="qr",outcome="qr_forged"} 1.0' in metrics
+    assert 'pos_loyalty_identifications_total{method="card",outcome="identified"} 1.0' in metrics
+
+
+def test_reconnect_with_last_event_id_replays_missed_events(client: TestClient) -> None:
+    ivan = client.post("/v1/customers", json=IVAN).json()
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    first = hub.identify_token("lane-1", ivan["qr"], source="lane-1/camera")
+    hub.identify_token("lane-1", "garbage", source="lane-1/scanner")
+    headers = {"Last-Event-ID": str(first.id)}
+    with client.stream("GET", "/v1/lanes/lane-1/events", headers=headers) as stream:
+        (missed,) = read_events(stream.iter_lines(), 1)
+    assert missed["_event"] == "token_invalid" and missed["code"] == "token_unrecognised"
+
+
+def test_unknown_lane(client: TestClient) -> None:
+    reply = client.post("/v1/identify", json={"phone": "9161234567", "lane_id": "lane-9"})
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "lane_unknown"
+    events = client.get("/v1/lanes/lane-9/events")
+    assert events.status_code == 404 and events.json()["error"]["code"] == "lane_not_found"
+
+
+def test_devices_report_registered_status(client: TestClient) -> None:
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    assert client.get("/v1/devices").json() == {"devices": []}
+    hub.register_device("lane-1/scanner", "lane-1", "scanner", lambda: {"connected": True})
+    hub.register_device("lane-1/camera", "lane-1", "camera", lambda: 1 / 0)  # type: ignore[arg-type,return-value]
+    devices = client.get("/v1/devices").json()["devices"]
+    assert devices[1] == {
+        "name": "lane-1/scanner",
+        "lane_id": "lane-1",
+        "kind": "scanner",
+        "connected": True,
+    }
+    assert devices[0]["connected"] is False and "status unavailable" in devices[0]["last_error"]
