@@ -147,6 +147,7 @@ class CameraReader:
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._latest: Any = None
+        self._latest_at = 0.0
         self._latest_seq = 0
         self._lock = threading.Lock()
         self._grab_times: deque[float] = deque(maxlen=30)
@@ -280,6 +281,7 @@ class CameraReader:
             now = time.monotonic()
             with self._cond:
                 self._latest = frame
+                self._latest_at = now
                 self._latest_seq += 1
                 self._cond.notify()
             with self._lock:
@@ -309,7 +311,7 @@ class CameraReader:
                 self._cond.wait_for(fresh_frame_or_stop, timeout=0.25)
                 if self._stop.is_set() or self._latest_seq == seen_seq:
                     continue
-                frame, seq = self._latest, self._latest_seq
+                frame, seq, captured = self._latest, self._latest_seq, self._latest_at
             skipped = seq - seen_seq - 1
             seen_seq = seq
             started = time.perf_counter()
@@ -329,7 +331,7 @@ class CameraReader:
                 self._decode_times.append(now)
             for symbol in symbols:
                 if self._is_new(symbol.text, now):
-                    self._report(symbol.text, symbol.symbology, now)
+                    self._report(symbol.text, symbol.symbology, now, captured)
 
     def _is_new(self, payload: str, now: float) -> bool:
         """Debounce: a payload is new unless it was seen within `debounce_s` of now."""
@@ -340,7 +342,7 @@ class CameraReader:
             self._last_seen = {p: t for p, t in self._last_seen.items() if t >= cutoff}
         return last is None or now - last > self.debounce_s
 
-    def _report(self, payload: str, symbology: str, now: float) -> None:
+    def _report(self, payload: str, symbology: str, now: float, captured: float) -> None:
         at = datetime.now(UTC)
         with self._lock:
             self._readings += 1
@@ -354,6 +356,7 @@ class CameraReader:
                 at=at,
                 monotonic=now,
                 raw=payload,
+                captured_monotonic=captured,
             )
         )
 

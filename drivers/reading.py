@@ -26,6 +26,7 @@ class Reading:
     at: datetime  # wall-clock time (UTC) the reading completed
     monotonic: float  # time.monotonic() at the same moment, for latency measurements
     raw: str = ""  # as received, minus wire framing: with its AIM id, or the whole track text
+    captured_monotonic: float | None = None  # camera: when the decoded frame was grabbed
 
 
 PayloadCallback = Callable[[Reading], None]

@@ -401,8 +401,10 @@ class SerialScanner:
         )
 
     def _drop(self, reason: str, content: bytes) -> None:
+        # Digits are masked: a bank card swiped by mistake must not leave its number in a log.
+        preview = re.sub(rb"\d", b"#", content[:64])
         log.warning(
-            "%s: dropped a %s frame (%d bytes: %r)", self.name, reason, len(content), content[:64]
+            "%s: dropped a %s frame (%d bytes: %r)", self.name, reason, len(content), preview
         )
         with self._lock:
             self._counters.drop_reasons[reason] = self._counters.drop_reasons.get(reason, 0) + 1

@@ -212,3 +212,27 @@ def test_a_slow_decoder_reads_the_newest_frame_not_a_backlog(readers: list[Camer
         assert stats.frames_skipped > stats.frames_decoded
     finally:
         unregister_device("slow")
+
+
+def test_sim_camera_command_writes_a_decodable_clip(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pos_loyalty.cli.app import app
+
+    out = tmp_path / "clip.avi"
+    args = ["sim", "camera", "--qr", "HELLO-CLI", "--out", str(out), "--width", "640"]
+    args += ["--height", "480", "--fps", "10", "--duration", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 20 frames" in result.output
+    capture = cv2.VideoCapture(str(out))
+    try:
+        texts: set[str] = set()
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            texts.update(r.text for r in zxingcpp.read_barcodes(frame))
+    finally:
+        capture.release()
+    assert texts == {"HELLO-CLI"}

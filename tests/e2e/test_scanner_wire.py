@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -159,8 +160,14 @@ def test_a_card_swipe_gives_the_card_number(tracks: str, make_scanner, run_drive
     ids=["crlf", "stx-etx-lrc"],
 )
 def test_garbage_and_truncated_frames_are_dropped_and_counted(
-    sim: Framing, driver_framing: ScannerFraming, garbled_reason: str, make_scanner, run_driver
+    sim: Framing,
+    driver_framing: ScannerFraming,
+    garbled_reason: str,
+    make_scanner,
+    run_driver,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="drivers.scanner")
     scanner = make_scanner(sim)
     driver, got = run_driver(driver_framing)
     scanner.scan("FIRST")
@@ -174,6 +181,8 @@ def test_garbage_and_truncated_frames_are_dropped_and_counted(
     assert state.frames_ok == 3
     assert state.frames_dropped == 2
     assert state.drop_reasons == {garbled_reason: 1, "truncated": 1}
+    assert "dropped a truncated frame" in caplog.text
+    assert EAN[:6] not in caplog.text  # digits are masked in the log (a bank card may be swiped)
 
 
 def test_unplug_and_replug_reconnects(make_scanner, run_driver, link: Path) -> None:
