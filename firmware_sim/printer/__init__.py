@@ -1,0 +1,58 @@
+"""A virtual Epson TM-T88-class ESC/POS receipt printer that prints to PNG and UTF-8 text.
+
+It parses the byte stream a driver sends (python-escpos or any other), keeps the printer's modes,
+answers status requests with Epson's bit layout, and renders each cut receipt at the paper's dots
+per line, with QR codes and barcodes a decoder reads back.
+
+In-process (tests, the demo)::
+
+    from firmware_sim.printer import VirtualPrinter, PrinterServer, PrinterPty
+
+    printer = VirtualPrinter(profile="TM-T88V", paper_mm=5_000, print_speed_mm_s=0)
+    printer.feed(b"\\x1b@Hello\\n\\x1dV\\x00")       # -> b"" (bytes the printer answers)
+    printer.feed(b"\\x10\\x04\\x04")                  # -> b"\\x12" (paper status: fine)
+    receipt = printer.receipts[-1]                 # .text .image .png .qr_payloads .barcodes
+
+    with PrinterServer(printer, "127.0.0.1", 0) as server:      # raw TCP, port 0 = any free port
+        ...  # escpos.printer.Network("127.0.0.1", server.port, profile="TM-T88V")
+        printer.wait_for_receipts(1, timeout=5)
+
+    with PrinterPty(printer, link="./printer0") as pty:         # serial: a raw pseudo-terminal
+        ...  # escpos.printer.Serial(devfile=pty.port, profile="TM-T88V")
+
+Faults: `set_cover_open(True)` (printing waits until closed), `set_offline(True)` (TCP refused,
+in-process data dropped), `set_error("autocutter" | "unrecoverable" | "auto_recoverable")`,
+a roll of `paper_mm` that runs out (`paper_out`, the partial receipt has `complete=False`, later
+print data is counted in `dropped_bytes` and cuts in `lost_cuts`) until `refill()`; near end below
+`near_end_mm`. `status(n)` is the byte DLE EOT n answers (0x12 when healthy).
+
+Code pages follow the python-escpos capability profile named, so ESC t n means what
+python-escpos, configured with the same profile, meant by it.
+"""
+
+from firmware_sim.printer.device import PrinterStream, VirtualPrinter
+from firmware_sim.printer.engine import PrintedBarcode, Receipt
+from firmware_sim.printer.parser import Command, EscPosParser, parse
+from firmware_sim.printer.profiles import (
+    DEFAULT_PROFILE,
+    PrinterProfile,
+    available_profiles,
+    load_profile,
+)
+from firmware_sim.printer.server import PrinterPty, PrinterServer
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "Command",
+    "EscPosParser",
+    "PrintedBarcode",
+    "PrinterProfile",
+    "PrinterPty",
+    "PrinterServer",
+    "PrinterStream",
+    "Receipt",
+    "VirtualPrinter",
+    "available_profiles",
+    "load_profile",
+    "parse",
+]
