@@ -1,13 +1,17 @@
-"""`serve`: the API (and, with the drivers, the lane devices) for one store."""
+"""`serve`: the API and every lane's devices for one store."""
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.simulation import simulated_devices, uses_simulation
 
 
 def serve(
@@ -16,21 +20,35 @@ def serve(
         str | None, typer.Option(help="Address to listen on (default from config).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
+    devices: Annotated[bool, typer.Option(help="Start the lanes' devices from config.")] = True,
 ) -> None:
-    """Run the HTTP API for the tills; migrates the database first."""
+    """Run the HTTP API for the tills and the lanes' devices; migrates the database first."""
     import uvicorn
 
     from api.app import create_app
+    from drivers.manager import DeviceManager
+    from pos_loyalty.lanes import LaneHub
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = load_or_exit(config)
     store = open_store_or_exit(settings, migrate=True)
-    app = create_app(settings, store=store)
+    hub = LaneHub(store)
+    app = create_app(settings, store=store, hub=hub)
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
-    console.print(
-        f"pos-loyalty for store [bold]{settings.store.id}[/] on http://{bind_host}:{bind_port}"
-    )
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+    with ExitStack() as stack:
+        if devices and settings.lanes:
+            ports: dict[str, str] = {}
+            if uses_simulation(settings):
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pos-sim-")))
+                sims = stack.enter_context(simulated_devices(settings, workdir))
+                ports = sims.scanner_ports
+                console.print(f"simulated devices: scanners at {ports or '—'}")
+            stack.enter_context(DeviceManager(settings, hub, scanner_ports=ports))
+        console.print(
+            f"pos-loyalty for store [bold]{settings.store.id}[/] on http://{bind_host}:{bind_port}"
+        )
+        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+    store.close()

@@ -1,0 +1,156 @@
+"""The device manager: starts every lane's readers and connects them to the lane hub.
+
+Each decoded token goes to `LaneHub.identify_token` (identification and the lane's event); a
+watcher publishes `device_fault` when a device disconnects or reports a new error, and
+`device_restored` when it comes back. Devices register their status for `GET /v1/devices`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from drivers.camera import CameraReader
+from drivers.reading import Reading
+from drivers.scanner import ScannerFraming, SerialScanner
+from pos_loyalty.lanes import DEVICE_FAULT, DEVICE_RESTORED, LaneHub
+from pos_loyalty.settings import LaneConfig, ScannerConfig, Settings
+
+log = logging.getLogger(__name__)
+
+
+class Reader(Protocol):
+    def start(self) -> Any: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+def scanner_framing(config: ScannerConfig) -> ScannerFraming:
+    """The driver's framing for the way the store programmed its scanner (config `framing`)."""
+    if config.framing.startswith("stx-etx"):
+        return ScannerFraming(stx_etx=True, lrc=config.framing == "stx-etx-lrc")
+    return ScannerFraming(suffix=config.framing)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass
+class _Watched:
+    name: str
+    lane_id: str
+    status: Callable[[], dict[str, Any]]
+    connected: bool | None = None
+    last_error: str | None = None
+
+
+class DeviceManager:
+    """Runs the readers of every configured lane for as long as the service runs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hub: LaneHub,
+        *,
+        scanner_ports: Mapping[str, str] | None = None,
+        watch_interval_s: float = 0.5,
+    ) -> None:
+        self.settings = settings
+        self.hub = hub
+        # Where a lane's scanner really is, when config names a simulated one (`sim://scanner`).
+        self.scanner_ports = dict(scanner_ports or {})
+        self.watch_interval_s = watch_interval_s
+        self._readers: list[Reader] = []
+        self._watched: list[_Watched] = []
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> DeviceManager:
+        for lane in self.settings.lanes:
+            self._start_lane(lane)
+        self._watcher = threading.Thread(target=self._watch, name="device-watch", daemon=True)
+        self._watcher.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for reader in self._readers:
+            try:
+                reader.stop(timeout=3.0)
+            except Exception:
+                log.exception("a device did not stop cleanly")
+        if self._watcher is not None:
+            self._watcher.join(timeout=3.0)
+        for watched in self._watched:
+            self.hub.unregister_device(watched.name)
+
+    def __enter__(self) -> DeviceManager:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _on_reading(self, lane_id: str) -> Callable[[Reading], None]:
+        def deliver(reading: Reading) -> None:
+            self.hub.identify_token(lane_id, reading.payload, source=reading.source)
+
+        return deliver
+
+    def _start_lane(self, lane: LaneConfig) -> None:
+        if lane.camera is not None:
+            camera = CameraReader(
+                lane.camera.source,
+                decoder=lane.camera.decoder,
+                on_payload=self._on_reading(lane.id),
+                name=f"{lane.id}/camera",
+                debounce_s=lane.camera.debounce_s,
+                loop=lane.camera.loop,
+            )
+            self._add(camera, f"{lane.id}/camera", lane.id, "camera", camera.stats)
+        if lane.scanner is not None:
+            port = self.scanner_ports.get(lane.id, lane.scanner.port)
+            scanner = SerialScanner(
+                port,
+                baudrate=lane.scanner.baudrate,
+                framing=scanner_framing(lane.scanner),
+                on_payload=self._on_reading(lane.id),
+                name=f"{lane.id}/scanner",
+            )
+            self._add(scanner, f"{lane.id}/scanner", lane.id, "scanner", scanner.state)
+
+    def _add(
+        self, reader: Reader, name: str, lane_id: str, kind: str, snapshot: Callable[[], Any]
+    ) -> None:
+        def status() -> dict[str, Any]:
+            state = dataclasses.asdict(snapshot())
+            state.pop("name", None)
+            return state
+
+        reader.start()
+        self._readers.append(reader)
+        self._watched.append(_Watched(name, lane_id, status))
+        self.hub.register_device(name, lane_id, kind, status)
+        log.info("lane %s: %s started", lane_id, name)
+
+    def _watch(self) -> None:
+        """Tell the lane when a device drops off or comes back, once per change."""
+        while not self._stop.wait(self.watch_interval_s):
+            for device in self._watched:
+                try:
+                    state = device.status()
+                except Exception as exc:
+                    state = {"connected": False, "last_error": str(exc)}
+                connected = bool(state.get("connected"))
+                error = state.get("last_error")
+                if device.connected is not None and connected != device.connected:
+                    kind = DEVICE_RESTORED if connected else DEVICE_FAULT
+                    self.hub.publish(
+                        device.lane_id,
+                        kind,
+                        {"device": device.name, "message": error if not connected else "connected"},
+                    )
+                elif error and error != device.last_error and not connected:
+                    self.hub.publish(
+                        device.lane_id, DEVICE_FAULT, {"device": device.name, "message": error}
+                    )
+                device.connected, device.last_error = connected, error

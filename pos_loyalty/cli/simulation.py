@@ -1,0 +1,68 @@
+"""Composition: the simulators behind every `sim://…` device of the configuration.
+
+`serve` and `demo` call `simulated_devices(settings, workdir)`; it starts a virtual scanner on a
+pseudo-terminal for each `sim://scanner` port, registers the virtual camera for `sim://camera…`
+sources, and says where each simulated device really is, so the drivers open them exactly as
+they would open hardware. firmware_sim is imported here, lazily, and nowhere else in the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pos_loyalty.settings import Settings
+
+SIM_PREFIX = "sim://"
+
+
+@dataclass
+class SimulatedDevices:
+    """Where the simulated devices are, and handles to drive them (scan, swipe, faults)."""
+
+    scanner_ports: dict[str, str] = field(default_factory=dict)
+    scanners: dict[str, Any] = field(default_factory=dict)  # lane id -> firmware_sim VirtualScanner
+
+
+def uses_simulation(settings: Settings) -> bool:
+    for lane in settings.lanes:
+        if lane.scanner and lane.scanner.port.startswith(SIM_PREFIX):
+            return True
+        if lane.camera and str(lane.camera.source).startswith(SIM_PREFIX):
+            return True
+    return False
+
+
+@contextmanager
+def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDevices]:
+    from drivers.camera import register_capture_scheme, unregister_capture_scheme
+    from firmware_sim.camera import open_sim_url
+    from firmware_sim.scanner import Framing, VirtualScanner
+
+    sims = SimulatedDevices()
+    workdir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        if any(
+            lane.camera and str(lane.camera.source).startswith(SIM_PREFIX)
+            for lane in settings.lanes
+        ):
+            register_capture_scheme("sim", open_sim_url)
+            stack.callback(unregister_capture_scheme, "sim")
+        for lane in settings.lanes:
+            if lane.scanner is None or not lane.scanner.port.startswith(SIM_PREFIX):
+                continue
+            config = lane.scanner
+            if config.framing.startswith("stx-etx"):
+                framing = Framing(suffix=b"", stx_etx=True, lrc=config.framing == "stx-etx-lrc")
+            else:
+                framing = Framing.with_suffix(config.framing)
+            scanner = VirtualScanner(
+                workdir / f"{lane.id}-scanner", baudrate=config.baudrate, framing=framing
+            ).start()
+            stack.callback(scanner.close)
+            sims.scanners[lane.id] = scanner
+            sims.scanner_ports[lane.id] = str(scanner.link)
+        yield sims

@@ -1,0 +1,180 @@
+"""Lanes end to end over the simulators: real frames for the camera, a real pty for the scanner.
+
+The device manager runs the real drivers; the simulators sit at the far end of the wire.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.manager import DeviceManager
+from firmware_sim.camera import Scenario, VirtualCameraDevice, register_device, unregister_device
+from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
+from pos_loyalty.customers.service import CustomerProfile, enrol_customer, loyalty_qr
+from pos_loyalty.identity.tokens import mint_qr
+from pos_loyalty.lanes import LaneEvent, LaneHub
+from pos_loyalty.security import StoreSecret
+from pos_loyalty.store import Store
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def lane_store(tmp_path: Path, db_url: str) -> Iterator[Store]:
+    settings = make_settings(
+        tmp_path,
+        db_url,
+        {
+            "lanes": [
+                {
+                    "id": "lane-1",
+                    "camera": {"source": "sim://camera/lane-1", "debounce_s": 3.0},
+                    "scanner": {"port": "sim://scanner", "framing": "crlf"},
+                }
+            ]
+        },
+    )
+    store = Store.open(settings)
+    yield store
+    store.close()
+
+
+def enrol_ivan(store: Store) -> CustomerProfile:
+    with store.uow(write=True) as uow:
+        return enrol_customer(
+            uow=uow,
+            settings=store.settings,
+            secret=store.secret,
+            phone="+7 916 123-45-67",
+            name="Иван Петров",
+        )
+
+
+class Lane:
+    """The running lane: hub, simulators and an event queue to wait on."""
+
+    def __init__(self, hub: LaneHub, sims: SimulatedDevices) -> None:
+        self.hub = hub
+        self.sims = sims
+        self.events: queue.Queue[LaneEvent] = queue.Queue()
+        hub.add_listener(self.events.put)
+
+    @property
+    def scanner(self) -> Any:
+        return self.sims.scanners["lane-1"]
+
+    def wait_for(self, predicate: Callable[[LaneEvent], bool], timeout: float = 10.0) -> LaneEvent:
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                event = self.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            seen.append((event.type, event.data.get("code"), event.data.get("device")))
+            if predicate(event):
+                return event
+        raise AssertionError(f"no matching lane event within {timeout} s; saw {seen}")
+
+    def drain(self, seconds: float) -> list[LaneEvent]:
+        time.sleep(seconds)
+        out = []
+        while not self.events.empty():
+            out.append(self.events.get_nowait())
+        return out
+
+
+def start_lane(store: Store, tmp_path: Path, camera_payload: str | None) -> Iterator[Lane]:
+    device = VirtualCameraDevice(
+        Scenario(payload=camera_payload, width=640, height=480, show_from_s=0.3, show_until_s=60),
+        seed=1,
+    )
+    register_device("lane-1", device)
+    hub = LaneHub(store)
+    try:
+        with simulated_devices(store.settings, tmp_path / "sim") as sims:
+            lane = Lane(hub, sims)
+            lane.camera = device  # type: ignore[attr-defined]
+            with DeviceManager(
+                store.settings, hub, scanner_ports=sims.scanner_ports, watch_interval_s=0.1
+            ):
+                yield lane
+    finally:
+        unregister_device("lane-1")
+
+
+def test_loyalty_qr_shown_to_the_camera_identifies_the_customer(
+    lane_store: Store, tmp_path: Path
+) -> None:
+    ivan = enrol_ivan(lane_store)
+    qr = loyalty_qr(secret=lane_store.secret, customer_id=ivan.id, now=lane_store.now())
+    for lane in start_lane(lane_store, tmp_path, qr):
+        event = lane.wait_for(lambda e: e.type == "customer_identified")
+        assert event.data["method"] == "qr"
+        assert event.data["source"] == "lane-1/camera"
+        assert event.data["customer"]["id"] == ivan.id
+        current = lane.hub.current_customer("lane-1")
+        assert current is not None and current.customer_id == ivan.id
+        # Held in view for a while: debounced, reported once.
+        again = [e for e in lane.drain(1.0) if e.type == "customer_identified"]
+        assert again == []
+        camera = next(d for d in lane.hub.devices() if d["kind"] == "camera")
+        assert camera["connected"] is True and camera["readings"] == 1 and camera["fps"] > 0
+
+
+def test_forged_qr_at_the_camera_identifies_nobody(lane_store: Store, tmp_path: Path) -> None:
+    ivan = enrol_ivan(lane_store)
+    forged = mint_qr(StoreSecret(b"f" * 32), ivan.id, int(time.time()))
+    for lane in start_lane(lane_store, tmp_path, forged):
+        event = lane.wait_for(lambda e: e.type != "device_restored")
+        assert (event.type, event.data["code"]) == ("token_invalid", "qr_forged")
+        assert lane.hub.current_customer("lane-1") is None
+
+
+def test_card_swiped_on_the_scanner_identifies_and_garbage_is_dropped(
+    lane_store: Store, tmp_path: Path
+) -> None:
+    ivan = enrol_ivan(lane_store)
+    card = ivan.card_numbers[0]
+    for lane in start_lane(lane_store, tmp_path, None):
+        lane.scanner.scan_garbled(card, errors=3)
+        lane.scanner.scan_truncated(card)
+        time.sleep(0.5)  # the truncated frame is called so after the driver's frame timeout
+        lane.scanner.swipe(card, name="PETROV/IVAN")
+        event = lane.wait_for(lambda e: e.type == "customer_identified")
+        assert event.data["method"] == "card" and event.data["source"] == "lane-1/scanner"
+        assert event.data["customer"]["id"] == ivan.id
+        scanner = next(d for d in lane.hub.devices() if d["kind"] == "scanner")
+        assert scanner["frames_ok"] == 1
+        assert scanner["frames_dropped"] >= 2
+
+
+def test_unplug_and_replug_of_each_device(lane_store: Store, tmp_path: Path) -> None:
+    ivan = enrol_ivan(lane_store)
+    for lane in start_lane(lane_store, tmp_path, None):
+        time.sleep(0.5)  # both devices up and watched
+        lane.scanner.unplug()
+        fault = lane.wait_for(lambda e: e.type == "device_fault")
+        assert fault.data["device"] == "lane-1/scanner"
+        lane.scanner.replug()
+        lane.wait_for(
+            lambda e: e.type == "device_restored" and e.data["device"] == "lane-1/scanner"
+        )
+        lane.scanner.scan(ivan.card_numbers[0])
+        assert lane.wait_for(lambda e: e.type == "customer_identified").data["method"] == "card"
+
+        lane.camera.unplug()  # type: ignore[attr-defined]
+        fault = lane.wait_for(lambda e: e.type == "device_fault")
+        assert fault.data["device"] == "lane-1/camera"
+        lane.camera.replug()  # type: ignore[attr-defined]
+        lane.wait_for(
+            lambda e: e.type == "device_restored" and e.data["device"] == "lane-1/camera",
+            timeout=15,
+        )
