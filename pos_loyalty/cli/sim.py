@@ -15,6 +15,85 @@ import typer
 sim_app = typer.Typer(help="Simulated devices, one at a time.", no_args_is_help=True)
 
 
+@sim_app.command("printer")
+def sim_printer(
+    out: Annotated[Path, typer.Option(help="Directory for NNNN.png and NNNN.txt receipts.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Raw TCP port (0 picks a free one).")] = 9100,
+    profile: Annotated[
+        str, typer.Option(help="python-escpos profile: paper width, code pages.")
+    ] = "TM-T88V",
+    paper_mm: Annotated[float, typer.Option(help="Roll length in mm (0 = endless).")] = 80_000,
+    near_end_mm: Annotated[float, typer.Option(help="Paper left when near-end trips.")] = 1_000,
+    paper_width_mm: Annotated[
+        float | None, typer.Option(help="Roll width (58 or 80) if not the profile's.")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(help="Print speed in mm/s (0 = instant; a TM-T88V does 300).")
+    ] = 0.0,
+    pty_link: Annotated[
+        Path | None, typer.Option(help="Also offer the printer on a serial pty at this symlink.")
+    ] = None,
+) -> None:
+    """Run a virtual ESC/POS receipt printer on HOST:PORT until Ctrl-C; each cut is a receipt."""
+    import logging
+    import threading
+
+    from firmware_sim.printer import PrinterPty, PrinterServer, Receipt, VirtualPrinter
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    def announce(receipt: Receipt) -> None:
+        codes = [f"QR {payload}" for payload in receipt.qr_payloads] + [
+            f"{code.symbology} {code.data}" for code in receipt.barcodes
+        ]
+        note = "" if receipt.complete else "  INCOMPLETE: the paper ran out"
+        typer.echo(
+            f"{out / f'{receipt.number:04d}.png'}  {len(receipt.lines)} line(s), "
+            f"{receipt.length_mm:g} mm" + (f"; {', '.join(codes)}" if codes else "") + note
+        )
+
+    try:
+        printer = VirtualPrinter(
+            profile,
+            paper_mm=paper_mm or None,
+            near_end_mm=near_end_mm,
+            paper_width_mm=paper_width_mm,
+            print_speed_mm_s=speed,
+            out_dir=out,
+            keep_receipts=20,
+            on_receipt=announce,
+        )
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--profile") from exc
+    server = PrinterServer(printer, host, port)
+    try:
+        server.start()
+    except OSError as exc:
+        typer.echo(f"cannot listen on {host}:{port}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    serial = PrinterPty(printer, link=pty_link).start() if pty_link is not None else None
+    dots = printer.profile.dots_per_line
+    typer.echo(
+        f"printer {printer.profile.name} ({dots} dots, {printer.profile.dpi} dpi) on {server.url}"
+        + (f" and {serial.port}" if serial else "")
+        + f"; receipts to {out}/. Ctrl-C stops."
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if serial is not None:
+            serial.stop()
+        printer.tear_off()
+        typer.echo(
+            f"{printer.receipt_count} receipts; {printer.dropped_bytes} bytes not printed, "
+            f"{printer.lost_cuts} receipts lost to paper out"
+        )
+
+
 @sim_app.command("scanner")
 def sim_scanner(
     link: Annotated[
