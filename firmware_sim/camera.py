@@ -288,6 +288,7 @@ class VirtualCameraDevice:
         self._plugged = True
         self._lock = threading.Lock()
         self.opens = 0
+        self.scene_version = 0
 
     @property
     def plugged(self) -> bool:
@@ -298,6 +299,15 @@ class VirtualCameraDevice:
 
     def replug(self) -> None:
         self._plugged = True
+
+    def show(self, scenario: Scenario, seed: int | None = None) -> None:
+        """Start a new scene now (a customer steps up and holds out their phone)."""
+        with self._lock:
+            self.scenario = scenario
+            self.seed = self.seed if seed is None else seed
+            self.renderer = SceneRenderer(scenario, self.seed)
+            self.started_at = time.monotonic()
+            self.scene_version += 1
 
     def open(self, url: str | None = None) -> VirtualCamera:
         """A capture on this device; not opened (isOpened() False) while it is unplugged."""
@@ -326,6 +336,7 @@ class VirtualCamera:
         self._opened = self.device.plugged
         self._next_index = 0
         self._grabbed: int | None = None
+        self._scene_version = self.device.scene_version
         if self.device.realtime:
             elapsed = time.monotonic() - self.device.started_at
             self._next_index = int(elapsed * self.scenario.fps)
@@ -342,6 +353,11 @@ class VirtualCamera:
         if not self.device.plugged:
             self._opened = False  # a vanished USB camera does not come back on the same handle
             return False
+        if self._scene_version != self.device.scene_version:
+            # A new scene started on the device: pick it up where its clock is now.
+            self._scene_version = self.device.scene_version
+            self.scenario = self.device.scenario
+            self._next_index = 0
         index = self._next_index
         if self.device.realtime:
             fps = self.scenario.fps
@@ -414,6 +430,11 @@ def register_device(name: str, device: VirtualCameraDevice) -> None:
     """Make `sim://camera/<name>` open this device (tests and the demo keep a handle to it)."""
     with _DEVICES_LOCK:
         _DEVICES[name] = device
+
+
+def device_registered(name: str) -> bool:
+    with _DEVICES_LOCK:
+        return name in _DEVICES
 
 
 def unregister_device(name: str) -> None:

@@ -25,6 +25,7 @@ class SimulatedDevices:
 
     scanner_ports: dict[str, str] = field(default_factory=dict)
     scanners: dict[str, Any] = field(default_factory=dict)  # lane id -> firmware_sim VirtualScanner
+    cameras: dict[str, Any] = field(default_factory=dict)  # lane id -> VirtualCameraDevice
 
 
 def uses_simulation(settings: Settings) -> bool:
@@ -39,7 +40,14 @@ def uses_simulation(settings: Settings) -> bool:
 @contextmanager
 def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDevices]:
     from drivers.camera import register_capture_scheme, unregister_capture_scheme
-    from firmware_sim.camera import open_sim_url
+    from firmware_sim.camera import (
+        Scenario,
+        VirtualCameraDevice,
+        device_registered,
+        open_sim_url,
+        register_device,
+        unregister_device,
+    )
     from firmware_sim.scanner import Framing, VirtualScanner
 
     sims = SimulatedDevices()
@@ -51,6 +59,17 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
         ):
             register_capture_scheme("sim", open_sim_url)
             stack.callback(unregister_capture_scheme, "sim")
+        for lane in settings.lanes:
+            source = str(lane.camera.source) if lane.camera else ""
+            name = (
+                source.removeprefix("sim://camera/") if source.startswith("sim://camera/") else ""
+            )
+            if name and not device_registered(name):
+                # An empty counter until someone holds up a phone (`device.show(...)`).
+                device = VirtualCameraDevice(Scenario(payload=None, width=640, height=480))
+                register_device(name, device)
+                stack.callback(unregister_device, name)
+                sims.cameras[lane.id] = device
         for lane in settings.lanes:
             if lane.scanner is None or not lane.scanner.port.startswith(SIM_PREFIX):
                 continue
