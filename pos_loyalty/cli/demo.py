@@ -7,6 +7,7 @@ part of a till talking to it over HTTP, so what the demo shows is what a till in
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import socket
 import threading
@@ -24,6 +25,7 @@ from rich.table import Table
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
 from pos_loyalty.settings import Settings, settings_from_dict
 
 DEMO_CUSTOMERS: list[dict[str, Any]] = [
@@ -139,6 +141,109 @@ def _identification(till: TillClient, customers: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+class LaneFollower:
+    """Follows a lane's server-sent events over HTTP, as a till or customer display would."""
+
+    def __init__(self, base_url: str, api_key: str, lane_id: str) -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        request = urllib.request.Request(f"{base_url}/v1/lanes/{lane_id}/events")
+        request.add_header("Authorization", f"Bearer {api_key}")
+        self._response = urllib.request.urlopen(request, timeout=1.0)
+        self._thread = threading.Thread(target=self._read, name=f"follow-{lane_id}", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        fields: dict[str, str] = {}
+        while not self._stop.is_set():
+            try:
+                line = self._response.readline().decode().rstrip("\n")
+            except TimeoutError:
+                continue
+            except (OSError, ValueError):
+                return
+            if line.startswith(":"):
+                continue
+            if line:
+                key, _, value = line.partition(": ")
+                fields[key] = value
+            elif "data" in fields:
+                self.events.put({"event": fields.get("event", ""), **json.loads(fields["data"])})
+                fields = {}
+
+    def next(self, kinds: set[str], timeout: float = 10.0) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self.events.get(timeout=left)
+            except queue.Empty:
+                return None
+            if event["event"] in kinds:
+                return event
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3)
+        self._response.close()
+
+
+def _lane_devices(
+    till: TillClient, sims: SimulatedDevices, customers: list[dict[str, Any]]
+) -> None:
+    """Customers identify themselves at lane 1's camera and scanner; the till sees the events."""
+    from firmware_sim.camera import Scenario
+
+    follower = LaneFollower(till.base_url, till.api_key, "lane-1")
+    table = Table(title="Lane 1 devices → the lane's event stream (SSE)")
+    table.add_column("at the lane")
+    table.add_column("event the till received")
+    try:
+        ivan, maria = customers[0], customers[1]
+        sims.cameras["lane-1"].show(
+            Scenario(payload=ivan["qr"], width=640, height=480, angle_deg=8.0, show_until_s=2.0)
+        )
+        table.add_row("Иван holds his app's QR up to the camera", _event_text(follower))
+        sims.scanners["lane-1"].swipe(maria["card_number"], name="SMIRNOVA/MARIA")
+        table.add_row("Мария swipes her card (magnetic stripe)", _event_text(follower))
+        sims.scanners["lane-1"].scan_garbled(maria["card_number"], errors=3)
+        sims.scanners["lane-1"].scan("4601234567890", symbology="ean13")
+        table.add_row(
+            "a garbled scan, then a grocery barcode scanned by mistake", _event_text(follower)
+        )
+        forged = ivan["qr"][:-4] + "AAAA"
+        sims.cameras["lane-1"].show(
+            Scenario(payload=forged, width=640, height=480, show_until_s=2.0)
+        )
+        table.add_row("a screenshot with a forged QR", _event_text(follower))
+    finally:
+        follower.close()
+    console.print(table)
+    devices = till.call("GET", "/v1/devices").body["devices"]
+    summary = Table(title="GET /v1/devices")
+    for column in ("device", "connected", "readings / frames ok", "dropped", "last error"):
+        summary.add_column(column)
+    for device in devices:
+        summary.add_row(
+            device["name"],
+            str(device.get("connected")),
+            str(device.get("readings", device.get("frames_ok", ""))),
+            str(device.get("frames_dropped", device.get("frames_skipped", ""))),
+            str(device.get("last_error") or ""),
+        )
+    console.print(summary)
+
+
+def _event_text(follower: LaneFollower) -> str:
+    event = follower.next({"customer_identified", "customer_unknown", "token_invalid"})
+    if event is None:
+        return "[red]no event within 10 s[/]"
+    if event["event"] == "customer_identified":
+        who = event["customer"]
+        return f"[green]{event['event']}[/] {who['name']} {who['phone']} via {event['method']}"
+    return f"[yellow]{event['event']}[/] {event.get('code')}: {event.get('message')}"
+
+
 def demo(
     config: ConfigOption = None,
     out: Annotated[Path, typer.Option(help="Folder for the demo database and outputs.")] = Path(
@@ -147,6 +252,8 @@ def demo(
 ) -> None:
     """Run a simulated store on this machine and narrate what the tills see."""
     from api.app import create_app
+    from drivers.manager import DeviceManager
+    from pos_loyalty.lanes import LaneHub
 
     settings = _demo_settings(load_or_exit(config), out.resolve())
     if out.exists():
@@ -162,26 +269,37 @@ def demo(
             title="pos-loyalty",
         )
     )
-    with ApiServer(create_app(settings, store=store), _free_port()) as server:
+    hub = LaneHub(store)
+    with (
+        simulated_devices(settings, out / "devices") as sims,
+        DeviceManager(settings, hub, scanner_ports=sims.scanner_ports),
+        ApiServer(create_app(settings, store=store, hub=hub), _free_port()) as server,
+    ):
         till = TillClient(f"http://127.0.0.1:{server.port}", api_key)
-        customers = []
-        table = Table(title="Enrolment")
-        for column in ("name", "phone (as typed → stored)", "card", "status"):
-            table.add_column(column)
-        for person in DEMO_CUSTOMERS:
-            reply = till.call("POST", "/v1/customers", person)
-            customers.append(reply.body)
-            table.add_row(
-                person["name"],
-                f"{person['phone']} → {reply.body['phone']}",
-                reply.body["card_number"],
-                str(reply.status),
-            )
-        again = till.call("POST", "/v1/customers", {"phone": "+79161234567", "name": "Иван П."})
-        table.add_row(
-            "Иван П. (again)", "+79161234567", "—", f"{again.status} {again.body['error']['code']}"
-        )
-        console.print(table)
+        customers = _enrolment(till)
         _identification(till, customers)
+        _lane_devices(till, sims, customers)
     store.close()
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
+
+
+def _enrolment(till: TillClient) -> list[dict[str, Any]]:
+    customers = []
+    table = Table(title="Enrolment")
+    for column in ("name", "phone (as typed → stored)", "card", "status"):
+        table.add_column(column)
+    for person in DEMO_CUSTOMERS:
+        reply = till.call("POST", "/v1/customers", person)
+        customers.append(reply.body)
+        table.add_row(
+            person["name"],
+            f"{person['phone']} → {reply.body['phone']}",
+            reply.body["card_number"],
+            str(reply.status),
+        )
+    again = till.call("POST", "/v1/customers", {"phone": "+79161234567", "name": "Иван П."})
+    table.add_row(
+        "Иван П. (again)", "+79161234567", "—", f"{again.status} {again.body['error']['code']}"
+    )
+    console.print(table)
+    return customers
