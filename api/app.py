@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import customers, health, lanes
+from api.routers import baskets, coupons, customers, health, lanes, transactions
 from pos_loyalty import __version__
 from pos_loyalty.lanes import (
     CUSTOMER_IDENTIFIED,
@@ -45,6 +45,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(customers.router)
     app.include_router(lanes.router)
+    app.include_router(baskets.router)
+    app.include_router(transactions.router)
+    app.include_router(coupons.router)
     return app
 
 

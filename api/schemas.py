@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from pos_loyalty.customers.service import CustomerProfile, IdMethod
+from pos_loyalty.rules.payload import BasketIn, QtyField
 
 
 class Request(BaseModel):
@@ -33,6 +34,17 @@ class CustomerCreate(Request):
     )
 
 
+class PointsExpiry(BaseModel):
+    points: int
+    at: datetime
+
+
+class TierPublic(BaseModel):
+    name: str | None
+    next: str | None
+    missing: int | None
+
+
 class CustomerPublic(BaseModel):
     id: str
     name: str
@@ -45,6 +57,8 @@ class CustomerPublic(BaseModel):
     balance: int
     lifetime_spend: int
     created_at: datetime
+    tier: TierPublic | None = None
+    points_expiring: PointsExpiry | None = None  # the nearest expiry: how many points, when
 
     @classmethod
     def from_profile(cls, profile: CustomerProfile, *, qr: str) -> Self:
@@ -89,3 +103,75 @@ class IdentifyRequest(Request):
 class IdentifyResponse(BaseModel):
     method: IdMethod
     customer: CustomerPublic
+
+
+# --- sale path: evaluate, commit, refund, coupons, ledger -----------------------------------
+
+Money = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+
+
+class Payment(Request):
+    method: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    paid: Money
+
+
+class QuoteCommit(Request):
+    """`POST /v1/transactions` with a quote the till got from evaluate."""
+
+    quote_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    payment: Payment | None = None
+
+
+class BasketCommit(BasketIn):
+    """`POST /v1/transactions` with the whole basket (priced afresh at commit)."""
+
+    payment: Payment | None = None
+
+
+class RefundLineIn(Request):
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    qty: QtyField
+
+
+class RefundIn(Request):
+    """`{}` refunds everything left; `lines` refunds those quantities."""
+
+    lines: Annotated[list[RefundLineIn], Field(min_length=1, max_length=1000)] | None = None
+
+
+class LedgerEntryPublic(BaseModel):
+    id: int
+    kind: str
+    points: int
+    created_at: datetime
+    expires_at: datetime | None
+    transaction_id: str | None
+    refund_id: str | None
+    reverses_id: int | None
+    rule_id: str | None
+    note: str
+
+
+class LedgerPage(BaseModel):
+    customer_id: str
+    balance: int
+    entries: list[LedgerEntryPublic]
+    next_cursor: int | None
+
+
+class CouponPublic(BaseModel):
+    code: str
+    qr: str
+    status: str
+    label: str
+    amount_off: int | None
+    percent_off: int | None
+    min_subtotal: int
+    valid_from: datetime
+    expires_at: datetime
+    bearer: bool
+    owner_customer_id: str | None
+    rule_id: str | None
+    issued_by_transaction_id: str | None
+    redeemed_by_transaction_id: str | None
+    redeemed_at: datetime | None

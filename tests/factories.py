@@ -134,3 +134,65 @@ def coupon(code: str = "ABCD-EFGH-JK2", **fields: Any) -> PresentedCoupon:
         if key in values:
             values[key] = frozenset(values[key])
     return PresentedCoupon(code, CouponSnapshot(**values))
+
+
+# -- the sale path over HTTP (evaluate, commit, refund) ------------------------------------------
+
+SALE_RULES: dict[str, Any] = {
+    "points": {"point_value_minor": 100, "redeem_max_percent": 100, "expire_days": 365},
+    "tiers": TIERS,
+    "rules": [
+        {"id": "bonus-5", "kind": "points", "label": "Бонусы 5%", "earn_percent": 5},
+        {
+            "id": "spend-700-get-70",
+            "kind": "threshold",
+            "label": "Купите на 700 ₽ — 70 ₽ на следующую покупку",
+            "min_subtotal": 70000,
+            "reward": {"coupon": {"amount_off": 7000, "valid_days": 14}},
+            "hint_within": 15000,
+        },
+        {
+            "id": "coffee-6th-free",
+            "kind": "stamps",
+            "label": "Каждый 6-й кофе бесплатно",
+            "every": 6,
+            "when": {"categories": ["coffee"]},
+        },
+    ],
+}
+"""A store's rules for sale-path tests: 5 % points, a 700 ₽ → 70 ₽ coupon, a coffee stamp card."""
+
+
+def line_json(
+    sku: str = "4601234567890",
+    unit_price: int = 8990,
+    qty: int | float = 1,
+    *,
+    category: str = "dairy",
+    name: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "sku": sku,
+        "name": name or f"Товар {sku}",
+        "category": category,
+        "qty": qty,
+        "unit_price": unit_price,
+    }
+
+
+def basket_json(
+    *lines: dict[str, Any],
+    customer: dict[str, str] | None = None,
+    coupons: list[str] | None = None,
+    points_to_redeem: int = 0,
+    lane_id: str = "lane-1",
+) -> dict[str, Any]:
+    """The body of `POST /v1/baskets/evaluate` (and of a basket commit)."""
+    return {
+        "store_id": "msk-001",
+        "lane_id": lane_id,
+        "customer": customer,
+        "lines": list(lines) or [line_json()],
+        "coupons": coupons or [],
+        "points_to_redeem": points_to_redeem,
+    }

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import io
+from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from api.deps import HubDep, MetricsDep, StoreDep, TillScope
-from api.schemas import CustomerCreate, CustomerPublic, IdentifyRequest, IdentifyResponse
+from api.schemas import (
+    CustomerCreate,
+    CustomerPublic,
+    IdentifyRequest,
+    IdentifyResponse,
+    LedgerEntryPublic,
+    LedgerPage,
+    PointsExpiry,
+    TierPublic,
+)
 from pos_loyalty.customers.service import (
     enrol_customer,
     get_customer,
@@ -16,6 +26,8 @@ from pos_loyalty.customers.service import (
     loyalty_qr,
 )
 from pos_loyalty.errors import DomainError, InvalidInput
+from pos_loyalty.ledger.service import entries_page, ledger_balance
+from pos_loyalty.sales.service import loyalty_summary
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -65,8 +77,44 @@ def qr_svg(customer_id: str, store: StoreDep, _: TillScope) -> Response:
 def profile(customer_id: str, store: StoreDep, _: TillScope) -> CustomerPublic:
     with store.uow() as uow:
         found = get_customer(uow=uow, customer_id=customer_id)
+        summary = loyalty_summary(uow=uow, rules=store.rules, customer_id=customer_id)
     qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
-    return CustomerPublic.from_profile(found, qr=qr)
+    public = CustomerPublic.from_profile(found, qr=qr)
+    expiring = (
+        PointsExpiry(points=summary.expiring_points, at=summary.expiring_at)
+        if summary.expiring_points is not None and summary.expiring_at is not None
+        else None
+    )
+    return public.model_copy(
+        update={
+            "balance": summary.balance,
+            "tier": TierPublic(
+                name=summary.tier, next=summary.next_tier, missing=summary.missing_for_next
+            ),
+            "points_expiring": expiring,
+        }
+    )
+
+
+@router.get("/customers/{customer_id}/ledger", response_model=LedgerPage)
+def ledger(
+    customer_id: str,
+    store: StoreDep,
+    _: TillScope,
+    before: Annotated[int | None, Query(ge=1, description="next_cursor of the last page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> LedgerPage:
+    """The points history, newest first, paged by `before=<next_cursor>`."""
+    with store.uow() as uow:
+        entries, cursor = entries_page(
+            uow=uow, customer_id=customer_id, before_id=before, limit=limit
+        )
+        return LedgerPage(
+            customer_id=customer_id,
+            balance=ledger_balance(uow=uow, customer_id=customer_id),
+            entries=[LedgerEntryPublic.model_validate(e, from_attributes=True) for e in entries],
+            next_cursor=cursor,
+        )
 
 
 @router.post("/identify", response_model=IdentifyResponse)

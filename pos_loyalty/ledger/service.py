@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, update
@@ -269,3 +269,32 @@ def entries_page(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)
+
+
+def adjust_points(
+    *, uow: UnitOfWork, customer_id: str, points: int, now: datetime, note: str, expire_days: int
+) -> int:
+    """A manual correction (goodwill credit or debit) as its own entry; returns the balance.
+    Credits form a lot like earned points; debits may not take the balance below zero."""
+    balance, _ = apply_to_customer(
+        uow=uow,
+        customer_id=customer_id,
+        points_delta=points,
+        burn=-points if points < 0 else 0,
+    )
+    post_entries(
+        uow=uow,
+        entries=[
+            LedgerEntry(
+                customer_id=customer_id,
+                kind=EntryKind.ADJUST.value,
+                points=points,
+                created_at=now,
+                expires_at=now + timedelta(days=expire_days)
+                if points > 0 and expire_days
+                else None,
+                note=note[:200],
+            )
+        ],
+    )
+    return balance

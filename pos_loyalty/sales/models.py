@@ -42,12 +42,13 @@ class SaleTransaction(SQLModel, table=True):
     """A committed sale; `result` is the commit's response body, the source of the receipt."""
 
     __tablename__ = "transactions"
+    __table_args__ = (Index("ux_transactions_quote_id", "quote_id", unique=True),)
 
     id: str = Field(primary_key=True, max_length=32)
     store_id: str = Field(max_length=64)
     lane_id: str | None = Field(default=None, max_length=64)
     customer_id: str | None = Field(default=None, max_length=32, index=True)
-    quote_id: str | None = Field(default=None, max_length=32)
+    quote_id: str | None = Field(default=None, max_length=32)  # unique: one sale per quote
     rules_version: str = Field(max_length=64)
     currency: str = Field(max_length=3)
     subtotal: int = Field(sa_type=BigInteger)

@@ -103,6 +103,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_transactions_created_at", "transactions", ["created_at"], unique=False)
     op.create_index("ix_transactions_customer_id", "transactions", ["customer_id"], unique=False)
+    op.create_index("ux_transactions_quote_id", "transactions", ["quote_id"], unique=True)
 
     op.create_table(
         "ledger_entries",

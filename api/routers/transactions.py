@@ -1,0 +1,127 @@
+"""Commits and refunds: `Idempotency-Key` required, one database transaction each."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.deps import StoreDep, TillScope
+from api.errors import ApiError
+from api.routers.baskets import lane_customer_lookup
+from api.schemas import BasketCommit, QuoteCommit, RefundIn
+from pos_loyalty.errors import NotFound
+from pos_loyalty.sales.models import SaleTransaction
+from pos_loyalty.sales.service import Outcome, Payment, commit_sale, refund_sale
+from pos_loyalty.security import hash_api_key
+
+router = APIRouter(prefix="/v1", tags=["transactions"])
+
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="a unique key per sale attempt; a retry with the same key and body gets the "
+        "first response",
+    ),
+]
+
+
+def _key(value: str | None) -> str:
+    if value is None or not value.strip():
+        raise ApiError(
+            400,
+            "idempotency_key_required",
+            "the Idempotency-Key header is required (a new random key per sale attempt)",
+        )
+    if len(value) > 255:
+        raise ApiError(400, "idempotency_key_invalid", "Idempotency-Key is longer than 255")
+    return value.strip()
+
+
+def _key_owner(request: Request) -> str:
+    """Keys are scoped by API key: two tills may use the same Idempotency-Key."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    return hash_api_key(token)
+
+
+def _validate(model: type[Any], body: Any) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+def _respond(outcome: Outcome) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+
+@router.post("/transactions", status_code=201)
+def commit(
+    request: Request,
+    store: StoreDep,
+    _: TillScope,
+    body: Annotated[dict[str, Any], Body()],
+    idempotency_key: IdempotencyHeader = None,
+) -> JSONResponse:
+    """Commit `{"quote_id"}` or a full basket; 201 with the quote, transaction id, coupons
+    issued and the balance after."""
+    key = _key(idempotency_key)
+    parsed: QuoteCommit | BasketCommit
+    parsed = _validate(QuoteCommit if "quote_id" in body else BasketCommit, body)
+    payment = Payment(parsed.payment.method, parsed.payment.paid) if parsed.payment else None
+    outcome = commit_sale(
+        store=store,
+        key_owner=_key_owner(request),
+        idempotency_key=key,
+        body=body,
+        quote_id=parsed.quote_id if isinstance(parsed, QuoteCommit) else None,
+        basket=parsed if isinstance(parsed, BasketCommit) else None,
+        payment=payment,
+        lane_customer=lane_customer_lookup(request),
+    )
+    hub = getattr(request.app.state, "hub", None)
+    lane_id = outcome.body.get("lane_id")
+    fresh_sale = outcome.status == 201 and not outcome.replayed
+    if hub is not None and fresh_sale and lane_id and hub.has_lane(lane_id):
+        hub.clear_customer(lane_id)  # the lane waits for the next customer
+    return _respond(outcome)
+
+
+@router.get("/transactions/{transaction_id}")
+def transaction(transaction_id: str, store: StoreDep, _: TillScope) -> JSONResponse:
+    """The committed sale as the commit answered it, with its refund status."""
+    with store.uow() as uow:
+        sale = uow.session.get(SaleTransaction, transaction_id)
+        if sale is None:
+            raise NotFound(f"no transaction {transaction_id!r}", code="transaction_not_found")
+        body = {**sale.result, "status": sale.status, "refunded_amount": sale.refunded_amount}
+    return JSONResponse(body)
+
+
+@router.post("/transactions/{transaction_id}/refund")
+def refund(
+    transaction_id: str,
+    request: Request,
+    store: StoreDep,
+    _: TillScope,
+    body: Annotated[dict[str, Any], Body()],
+    idempotency_key: IdempotencyHeader = None,
+) -> JSONResponse:
+    """Refund `{"lines":[{"sku","qty"}]}` or `{}` for everything left; 200 with what was
+    reversed (money, points, stamps, coupons)."""
+    key = _key(idempotency_key)
+    parsed: RefundIn = _validate(RefundIn, body)
+    outcome = refund_sale(
+        store=store,
+        key_owner=_key_owner(request),
+        idempotency_key=key,
+        body=body,
+        transaction_id=transaction_id,
+        lines=[(ln.sku, ln.qty) for ln in parsed.lines] if parsed.lines is not None else None,
+    )
+    return _respond(outcome)
