@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, tzinfo
 from decimal import Decimal
 
@@ -58,6 +58,8 @@ class CompiledRule:
     segments: frozenset[str] | None
     first_purchase: bool | None
     needs_customer: bool
+    has_window: bool
+    has_conditions: bool  # any of window, stores, customer conditions
     min_subtotal: int
     # line filter
     categories: frozenset[str] | None
@@ -69,6 +71,7 @@ class CompiledRule:
     amount_off: int | None
     applies_to: str  # basket | lines | cheapest | stamps | threshold | points
     multipliers: dict[str, int | Decimal]
+    order: int = 0  # position in evaluation order, set by compile_rules
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -101,6 +104,13 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         multipliers = {k: _exact(v) for k, v in rule.multipliers.items()}
     else:  # pragma: no cover - the union is closed; a new kind must add a branch here
         raise TypeError(f"no compiler for rule kind {type(rule).__name__}")
+    needs_customer = bool(
+        when.tiers
+        or when.segments
+        or when.first_purchase is not None
+        or isinstance(rule, StampsRule | PointsRule)
+    )
+    has_window = bool(active.hours or active.weekdays or active.from_ or active.until)
     tiers = frozenset(when.tiers) or None
     segments = frozenset(when.segments) or None
     categories = frozenset(when.categories) or None
@@ -125,12 +135,9 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         tiers=tiers,
         segments=segments,
         first_purchase=when.first_purchase,
-        needs_customer=bool(
-            tiers
-            or segments
-            or when.first_purchase is not None
-            or isinstance(rule, StampsRule | PointsRule)
-        ),
+        needs_customer=needs_customer,
+        has_window=has_window,
+        has_conditions=bool(has_window or when.stores or needs_customer),
         min_subtotal=when.min_subtotal,
         categories=categories,
         skus=skus,
@@ -156,6 +163,12 @@ class CompiledRules:
     basket_rules: tuple[CompiledRule, ...]
     points_rules: tuple[CompiledRule, ...]
     tz: tzinfo | None  # when set, `now` is converted to it before checking active windows
+    # Rules with a `skus` filter, indexed by sku, so a basket only visits the promotions it can
+    # meet; the rest of each level stays in `*_unindexed` (both keep evaluation order).
+    item_by_sku: dict[str, tuple[CompiledRule, ...]]
+    item_unindexed: tuple[CompiledRule, ...]
+    basket_by_sku: dict[str, tuple[CompiledRule, ...]]
+    basket_unindexed: tuple[CompiledRule, ...]
 
     @property
     def rule_count(self) -> int:
@@ -172,15 +185,30 @@ def rules_version(config: RulesConfig) -> str:
 
 def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledRules:
     """Compile once per bundle. Pass the store's time zone so windows use local time."""
-    compiled = sorted((_compile_rule(r) for r in config.rules), key=lambda c: c.sort_key)
+    ordered = sorted((_compile_rule(r) for r in config.rules), key=lambda c: c.sort_key)
+    compiled = [replace(rule, order=index) for index, rule in enumerate(ordered)]
+    item = [c for c in compiled if c.level == ITEM]
+    basket = [c for c in compiled if c.level == BASKET]
     return CompiledRules(
         version=rules_version(config),
         config=config,
         points=config.points,
         tiers=tuple(sorted(config.tiers, key=lambda t: t.min_spend)),
-        item_rules=tuple(c for c in compiled if c.level == ITEM),
+        item_rules=tuple(item),
         threshold_rules=tuple(c for c in compiled if c.level == THRESHOLD),
-        basket_rules=tuple(c for c in compiled if c.level == BASKET),
+        basket_rules=tuple(basket),
         points_rules=tuple(c for c in compiled if c.level == POINTS),
         tz=tz,
+        item_by_sku=_index_by_sku(item),
+        item_unindexed=tuple(c for c in item if c.skus is None),
+        basket_by_sku=_index_by_sku(basket),
+        basket_unindexed=tuple(c for c in basket if c.skus is None),
     )
+
+
+def _index_by_sku(rules: list[CompiledRule]) -> dict[str, tuple[CompiledRule, ...]]:
+    index: dict[str, list[CompiledRule]] = {}
+    for rule in rules:
+        for sku in sorted(rule.skus or ()):
+            index.setdefault(sku, []).append(rule)
+    return {sku: tuple(found) for sku, found in index.items()}

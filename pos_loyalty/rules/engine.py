@@ -17,7 +17,7 @@ only takes lines no earlier rule discounted, and no later rule touches the lines
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -127,11 +127,21 @@ class _Actor:
 
 @dataclass(slots=True)
 class _Proposal:
-    parts: list[tuple[_Line, int]]
+    """A discount an actor would give; a basket spread is only computed for the one applied."""
+
+    parts: list[tuple[_Line, int]] | None  # None: spread `total` over `spread_over` when applied
     total: int
     capped: bool
     reason: str | None = None
     params: dict[str, Any] | None = None
+    spread_over: list[_Line] | None = None
+
+    def line_parts(self) -> list[tuple[_Line, int]]:
+        if self.parts is None:
+            lines = self.spread_over or []
+            amounts = allocate(self.total, [ln.amount - ln.discount for ln in lines])
+            self.parts = [(ln, a) for ln, a in zip(lines, amounts, strict=True) if a > 0]
+        return self.parts
 
 
 class _Evaluation:
@@ -145,7 +155,9 @@ class _Evaluation:
         now: datetime,
         locale: str,
         currency: str,
+        explain: bool,
     ) -> None:
+        self.explain = explain
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("evaluate needs an aware `now` (with a time zone)")
         self.basket = basket
@@ -184,11 +196,29 @@ class _Evaluation:
     # -- conditions ---------------------------------------------------------------------------
 
     def skip(self, actor_id: str, label: str, code: str, **params: Any) -> None:
-        self.skipped.append((actor_id, label, code, params))
+        if self.explain:
+            self.skipped.append((actor_id, label, code, params))
+
+    def candidates(
+        self,
+        every_rule: tuple[CompiledRule, ...],
+        by_sku: dict[str, tuple[CompiledRule, ...]],
+        unindexed: tuple[CompiledRule, ...],
+    ) -> Sequence[CompiledRule]:
+        """The rules of a level worth visiting: all when explaining (each needs its reason),
+        else only sku promotions whose skus are in the basket, plus every rule without skus."""
+        if self.explain or not by_sku:
+            return every_rule
+        found = {rule.order: rule for sku in self.by_sku for rule in by_sku.get(sku, ())}
+        if not found:
+            return unindexed
+        return sorted([*unindexed, *found.values()], key=lambda rule: rule.order)
 
     def static_reason(self, rule: CompiledRule) -> tuple[str, dict[str, Any]] | None:
         """Why a rule cannot apply to this basket at all (time, store, customer), or None."""
-        if rule.hours is not None or rule.weekdays or rule.date_from or rule.date_until:
+        if not rule.has_conditions:
+            return None
+        if rule.has_window:
             reason = self._window_reason(rule)
             if reason:
                 return reason
@@ -257,46 +287,53 @@ class _Evaluation:
         return found
 
     def money_actor(self, rule: CompiledRule, eligible: list[_Line]) -> _Actor:
-        return _Actor(
-            id=rule.id,
-            label=rule.label,
-            kind=rule.kind,
-            stack_group=rule.stack_group,
-            exclusive=rule.exclusive,
-            max_discount=rule.max_discount,
-            applies_to="basket" if rule.applies_to == "threshold" else rule.applies_to,
-            percent=rule.percent,
-            amount_off=rule.amount_off,
-            eligible=eligible,
-            rule=rule,
+        return _Actor(  # positional: this runs for every candidate rule of every basket
+            rule.id,
+            rule.label,
+            rule.kind,
+            rule.stack_group,
+            rule.exclusive,
+            rule.max_discount,
+            "basket" if rule.applies_to == "threshold" else rule.applies_to,
+            rule.percent,
+            rule.amount_off,
+            eligible,
+            rule,
         )
 
     # -- money --------------------------------------------------------------------------------
 
     def propose(self, actor: _Actor) -> _Proposal:
         """The discount `actor` would give on the basket as it stands now (nothing changes)."""
+        exclusive = actor.exclusive
         usable = [
             ln
             for ln in actor.eligible
-            if ln.locked_by is None
-            and ln.amount > ln.discount
-            and not (actor.exclusive and ln.applied)
+            if ln.locked_by is None and ln.amount > ln.discount and not (exclusive and ln.applied)
         ]
         if not usable:
             return self._why_nothing(actor)
         parts: list[tuple[_Line, int]]
         kind = actor.applies_to
         if kind == "basket":
-            base = sum(ln.amount - ln.discount for ln in usable)
+            base = sum([ln.amount - ln.discount for ln in usable])
             if actor.percent is not None:
                 total = percent_of(base, actor.percent)
             else:
                 total = min(actor.amount_off or 0, base)
-            amounts = allocate(total, [ln.amount - ln.discount for ln in usable])
-            parts = list(zip(usable, amounts, strict=True))
+            if total == 0:
+                return _Proposal([], 0, False, "nothing_to_discount", {})
+            if actor.max_discount and total > actor.max_discount:
+                return _Proposal(None, actor.max_discount, True, spread_over=usable)
+            return _Proposal(None, total, False, spread_over=usable)
         elif kind == "lines":
-            if actor.percent is not None:
-                parts = [(ln, percent_of(ln.amount - ln.discount, actor.percent)) for ln in usable]
+            percent = actor.percent
+            if isinstance(percent, int):  # half-up of r × p / 100 in integers (r, p ≥ 0)
+                parts = [
+                    (ln, ((ln.amount - ln.discount) * percent * 2 + 100) // 200) for ln in usable
+                ]
+            elif percent is not None:
+                parts = [(ln, percent_of(ln.amount - ln.discount, percent)) for ln in usable]
             else:
                 off = actor.amount_off or 0
                 parts = [
@@ -355,7 +392,7 @@ class _Evaluation:
         return _Proposal([], 0, False, "nothing_to_discount", {})
 
     def apply(self, actor: _Actor, proposal: _Proposal) -> None:
-        for line, amount in proposal.parts:
+        for line, amount in proposal.line_parts():
             line.discount += amount
             line.applied.append((actor.id, amount))
             if actor.exclusive:
@@ -561,11 +598,11 @@ def evaluate(
     currency: str = "RUB",
 ) -> Quote:
     """Price `basket` for `customer` under `rules` at `now` (aware). Pure and deterministic."""
-    ev = _Evaluation(basket, customer, rules, now, locale, currency)
+    ev = _Evaluation(basket, customer, rules, now, locale, currency, explain)
 
     # 1. item-level money rules
     item_actors: list[_Actor] = []
-    for rule in rules.item_rules:
+    for rule in ev.candidates(rules.item_rules, rules.item_by_sku, rules.item_unindexed):
         reason = ev.static_reason(rule)
         if reason:
             ev.skip(rule.id, rule.label, reason[0], **reason[1])
@@ -589,10 +626,8 @@ def evaluate(
         if actor.applies_to == "stamps":
             stamps.append(_stamp_progress(actor, customer))
     ev.run_money_steps(item_actors)
-    stamps = [
-        replace(progress, free_units=ev.stamps_granted.get(progress.rule_id, 0))
-        for progress in stamps
-    ]
+    for progress in stamps:
+        progress.free_units = ev.stamps_granted.get(progress.rule_id, 0)
     after_item = sum(ln.amount - ln.discount for ln in ev.lines)
 
     # 2. thresholds
@@ -614,7 +649,10 @@ def evaluate(
             )
             continue
         eligible = ev.eligible_lines(rule)
-        measured = sum(ln.amount - ln.discount for ln in eligible)
+        if eligible is ev.lines:
+            measured = after_item
+        else:
+            measured = sum(ln.amount - ln.discount for ln in eligible)
         spec = rule.rule
         assert isinstance(spec, ThresholdRule)
         target, reward = spec.min_subtotal, spec.reward
@@ -635,7 +673,7 @@ def evaluate(
 
     # 3. basket-level money rules, then coupons
     basket_actors: list[_Actor] = []
-    for rule in rules.basket_rules:
+    for rule in ev.candidates(rules.basket_rules, rules.basket_by_sku, rules.basket_unindexed):
         reason = ev.static_reason(rule)
         if reason:
             ev.skip(rule.id, rule.label, reason[0], **reason[1])
@@ -763,16 +801,16 @@ def evaluate(
     )
     quote_lines = tuple(
         QuoteLine(
-            sku=ln.sku,
-            name=ln.src.name,
-            category=ln.category,
-            qty=ln.qty,
-            unit_price=ln.unit_price,
-            subtotal=ln.amount,
-            discount=ln.discount,
-            burn=ln.burn,
-            total=ln.amount - ln.discount - ln.burn,
-            applied=tuple(LineApplication(rid, amount) for rid, amount in ln.applied),
+            ln.sku,
+            ln.src.name,
+            ln.category,
+            ln.qty,
+            ln.unit_price,
+            ln.amount,
+            ln.discount,
+            ln.burn,
+            ln.amount - ln.discount - ln.burn,
+            tuple([LineApplication(rid, amount) for rid, amount in ln.applied]),
         )
         for ln in ev.original_order
     )

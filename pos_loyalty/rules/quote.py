@@ -14,13 +14,13 @@ from typing import Any
 from pos_loyalty.money import Qty, qty_to_json
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per line per basket, and frozen init is slow
 class LineApplication:
     rule_id: str
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per line per basket, and frozen init is slow
 class QuoteLine:
     """One basket line: `total` = subtotal − discount − burn (the money paid for it)."""
 
@@ -50,7 +50,7 @@ class QuoteLine:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppliedRule:
     """A money discount (kind: discount, stamps, threshold, coupon); `capped` by max_discount."""
 
@@ -191,7 +191,7 @@ class TierStatus:
         return {"name": self.name, "next": self.next, "missing": self.missing}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StampProgress:
     """`count`/`every` after this basket; `advance` is what the commit adds to the counter."""
 

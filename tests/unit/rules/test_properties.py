@@ -133,3 +133,14 @@ def test_permuting_lines_changes_nothing(basket_lines, who, presented, redeem, r
         return sorted(str(sorted(item.items())) for item in items)
 
     assert canonical(lines_one) == canonical(lines_two)
+
+
+@PROPERTY
+@given(lines, customers, coupons, st.integers(min_value=0, max_value=1000))
+def test_explain_only_adds_reasons(basket_lines, who, presented, redeem) -> None:
+    """The fast path (sku-indexed rules, no reasons) prices exactly like the explained one."""
+    args = (basket(*basket_lines, points_to_redeem=redeem), who, RULES, MONDAY_MORNING)
+    plain = evaluate(*args, coupons=presented).to_dict()
+    explained = evaluate(*args, coupons=presented, explain=True).to_dict()
+    explained.pop("not_applied")
+    assert plain == explained
