@@ -15,6 +15,7 @@ app = typer.Typer(
 
 from pos_loyalty.cli.admin import customers_app, db_app, keys_app  # noqa: E402
 from pos_loyalty.cli.demo import demo  # noqa: E402
+from pos_loyalty.cli.points import ledger_app, points_app  # noqa: E402
 from pos_loyalty.cli.rules import rules_app  # noqa: E402
 from pos_loyalty.cli.serve import serve  # noqa: E402
 from pos_loyalty.cli.sim import sim_app  # noqa: E402
@@ -24,5 +25,7 @@ app.command()(demo)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(customers_app, name="customers")
+app.add_typer(points_app, name="points")
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(rules_app, name="rules")
 app.add_typer(sim_app, name="sim")

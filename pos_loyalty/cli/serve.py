@@ -12,6 +12,7 @@ import typer
 
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
 from pos_loyalty.cli.simulation import simulated_devices, uses_simulation
+from pos_loyalty.sales.housekeeping import Housekeeping
 
 
 def serve(
@@ -39,6 +40,7 @@ def serve(
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
     with ExitStack() as stack:
+        stack.enter_context(Housekeeping(store))  # points and coupon expiry, hourly
         if devices and settings.lanes:
             ports: dict[str, str] = {}
             if uses_simulation(settings):

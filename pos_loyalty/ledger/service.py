@@ -7,7 +7,7 @@ PostgreSQL, so concurrent burns for one customer queue up and can never take it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,10 +151,12 @@ class ExpiryReport:
     points: int
 
 
-def expire_points(*, uow: UnitOfWork, now: datetime, batch: int = 500) -> ExpiryReport:
-    """Post an expiry entry for every lot whose time has come; commits once per customer so a
-    long run never holds the write lock for long. Safe to run from several processes at once
-    (`expired_lot_id` is unique)."""
+def expire_points(
+    *, new_uow: Callable[[], UnitOfWork], now: datetime, batch: int = 500
+) -> ExpiryReport:
+    """Post an expiry entry for every lot whose time has come, one write transaction per
+    customer so a long run never holds the write lock for long. Safe to run from several
+    processes at once (`expired_lot_id` is unique). `new_uow` opens a write unit of work."""
     marker = aliased(LedgerEntry)
     due = (
         select(col(LedgerEntry.customer_id))
@@ -167,11 +169,12 @@ def expire_points(*, uow: UnitOfWork, now: datetime, batch: int = 500) -> Expiry
         .distinct()
         .limit(batch)
     )
-    customers = list(uow.session.execute(due).scalars())
-    uow.session.rollback()
+    with new_uow() as uow:
+        customers = list(uow.session.execute(due).scalars())
     total_lots = total_points = 0
     for customer_id in customers:
-        lots, points = _expire_customer(uow=uow, customer_id=customer_id, now=now)
+        with new_uow() as uow:
+            lots, points = _expire_customer(uow=uow, customer_id=customer_id, now=now)
         total_lots += lots
         total_points += points
     return ExpiryReport(len(customers), total_lots, total_points)

@@ -367,7 +367,11 @@ def _idempotent(
             with store.uow() as uow:
                 found = uow.session.get(IdempotencyRecord, (key_owner, key))
                 if found is None:
-                    raise
+                    raise Conflict(
+                        "a concurrent request changed the same records (the same quote "
+                        "committed under two keys?); nothing was written",
+                        code="concurrent_conflict",
+                    ) from None
                 return _replay(found, digest, endpoint)
 
 
