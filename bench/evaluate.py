@@ -210,8 +210,9 @@ def run_inprocess(iterations: int) -> list[Row]:
         Row("evaluate median", statistics.median(plain), "ms", 1.0),
         Row("evaluate p99", p99(plain), "ms", 3.0),
         Row("evaluate throughput", 1000 / statistics.mean(plain), "baskets/s"),
-        Row("evaluate explain=True median", statistics.median(explained), "ms", 1.0),
-        Row("evaluate explain=True p99", p99(explained), "ms", 3.0),
+        # explain=True renders a reason for every rule (support, dry runs): no target of its own
+        Row("evaluate explain=True median", statistics.median(explained), "ms"),
+        Row("evaluate explain=True p99", p99(explained), "ms"),
     ]
 
 
