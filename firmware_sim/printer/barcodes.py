@@ -126,8 +126,8 @@ def _code128(data: bytes) -> EncodedBarcode:
                 raise BarcodeNotPrinted(f"CODE128 set B cannot encode byte {byte:#x}")
             values.append(byte - 0x20)
             payload.append(chr(byte))
-    checksum = (values[0] + sum(position * value for position, value in enumerate(values) if
-                                position)) % 103  # fmt: skip
+    weighted = sum(position * value for position, value in enumerate(values) if position)
+    checksum = (values[0] + weighted) % 103
     values.append(checksum)
     modules = "".join(code128.CODES[value] for value in values) + code128.STOP + "11"
     text = "".join(payload)

@@ -40,7 +40,6 @@ ERROR_KINDS = {
     "auto_recoverable": ERROR_AUTO_RECOVERABLE,
 }
 _REALTIME_IN_DATA = re.compile(rb"\x10\x04([\x01-\x04])")
-_MAX_SLEEP_SLICE = 0.05
 
 
 class _Roll:
@@ -97,8 +96,8 @@ class VirtualPrinter:
         self._drawer_pin_high = False
         self._held: list[Command] = []
         self._dropped_offline = 0
-        self._owed_seconds = 0.0
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # printer state; released while the paper moves
+        self._mechanism = threading.Lock()  # one batch of commands prints at a time
         self._changed = threading.Condition(self._lock)
         self._engine = PrintEngine(self.profile, _Roll(self), self._receipt_done)
         self._next_number = _first_free_number(self.out_dir)
@@ -250,7 +249,7 @@ class VirtualPrinter:
 
     def _execute(self, commands: Iterable[Command]) -> bytes:
         answers = bytearray()
-        with self._lock:
+        with self._mechanism, self._lock:
             for command in commands:
                 name = command.name
                 if name in ("GS r", "ESC v", "GS I"):
@@ -263,9 +262,7 @@ class VirtualPrinter:
                     self._held.append(command)
                 else:
                     self._engine.execute(command)
-            owed, self._owed_seconds = self._owed_seconds, 0.0
             self._changed.notify_all()
-        self._spend(owed)
         return bytes(answers)
 
     def _resume_if_ready(self) -> None:
@@ -314,14 +311,15 @@ class VirtualPrinter:
                 log.warning("paper roll ran out")
             self._paper_remaining_mm = max(remaining - mm, 0.0)
         if self.print_speed_mm_s > 0:
-            self._owed_seconds += mm / self.print_speed_mm_s
+            self._move_paper(mm / self.print_speed_mm_s)
         return fed
 
-    def _spend(self, seconds: float) -> None:
-        """Let the paper move at the print speed (outside the lock: status stays answerable)."""
+    def _move_paper(self, seconds: float) -> None:
+        """Take the time the paper needs at the print speed. Waiting on the condition releases
+        the state lock, so faults can be set meanwhile (the mechanism stays busy)."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, _MAX_SLEEP_SLICE))
+            self._changed.wait(left)
 
     def _receipt_done(self, receipt: Receipt) -> None:
         receipt.number = self._next_number

@@ -1,0 +1,307 @@
+"""python-escpos printing to the virtual printer over real TCP sockets and real pseudo-terminals.
+
+Everything a user would check on the paper: the Russian text, the styles, and the QR codes and
+barcodes read back from the PNG with zxing-cpp; plus the status bytes a driver sees for each fault.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zxingcpp
+from escpos.escpos import Escpos
+from escpos.exceptions import DeviceNotFoundError
+from escpos.printer import Network, Serial
+from PIL import Image
+
+from firmware_sim.printer import PrinterPty, PrinterServer, Receipt, VirtualPrinter
+
+LOYALTY_QR = "PLQ1.c42.1700000000.K5QW3ZB2"
+COUPON_QR = "https://example.org/c/7QX9-K2MF"
+TIMEOUT = 5.0
+
+
+@contextmanager
+def escpos_over(transport: str, printer: VirtualPrinter, profile: str) -> Iterator[Escpos]:
+    """A python-escpos printer connected to `printer` over a real TCP socket or a real pty."""
+    if transport == "tcp":
+        with PrinterServer(printer, "127.0.0.1", 0) as server:
+            driver: Escpos = Network("127.0.0.1", server.port, timeout=TIMEOUT, profile=profile)
+            try:
+                yield driver
+            finally:
+                driver.close()
+    else:
+        with PrinterPty(printer) as pty:
+            driver = Serial(devfile=pty.port, baudrate=115200, timeout=0.2, profile=profile)
+            try:
+                yield driver
+            finally:
+                driver.close()
+
+
+def print_sale(driver: Escpos) -> None:
+    driver.set(align="center", bold=True, double_width=True, double_height=True)
+    driver.textln("Магазин у дома")
+    driver.set(normal_textsize=True, bold=False, align="left")
+    driver.textln("Молоко 3,2% 1 л        2 x 89,90")
+    driver.set(bold=True)
+    driver.textln("ИТОГО                     179,80")
+    driver.set(bold=False, font="b")
+    driver.textln("Спасибо за покупку! Ёлки-палки.")
+    driver.set(font="a")
+    driver.qr(LOYALTY_QR, native=True, size=4)
+    driver.qr(COUPON_QR, native=False, size=4)
+    driver.barcode("4601234567893", "EAN13")
+    driver.barcode("{BCPN-7QX9K2", "CODE128", function_type="B", width=2)
+    logo = Image.new("1", (96, 40), 1)
+    logo.paste(0, (0, 0, 96, 8))
+    logo.paste(0, (0, 32, 96, 40))
+    driver.image(logo)
+    driver.cut()
+
+
+def inked_bands(image: Image.Image) -> list[int]:
+    """Heights of the runs of rows that carry ink, top to bottom."""
+    rows = (np.asarray(image.convert("L")) < 128).any(axis=1).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows, [0]))))
+    return [int(end - start) for start, end in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def read_back(receipt: Receipt) -> set[tuple[str, str]]:
+    return {
+        (result.format.name, result.text)
+        for result in zxingcpp.read_barcodes(receipt.image.convert("L"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("transport", "profile", "code_page_slot", "dots"),
+    [
+        ("tcp", "TM-T88V", 17, 512),  # Epson puts CP866 at ESC t 17 ...
+        ("pty", "NT-80-V-UL", 59, 576),  # ... many Chinese 80 mm printers at ESC t 59
+        ("tcp", "NT-80-V-UL", 59, 576),
+        ("pty", "TM-T88V", 17, 512),
+    ],
+)
+def test_python_escpos_receipt_comes_out_readable(
+    transport: str, profile: str, code_page_slot: int, dots: int
+) -> None:
+    printer = VirtualPrinter(profile)
+    sent: list[bytes] = []
+    with escpos_over(transport, printer, profile) as driver:
+        original_raw = driver._raw
+
+        def spy(data: bytes) -> None:
+            sent.append(data)
+            original_raw(data)
+
+        driver._raw = spy  # type: ignore[method-assign]
+        print_sale(driver)
+        (receipt,) = printer.wait_for_receipts(1, timeout=TIMEOUT)
+
+    assert b"\x1bt" + bytes([code_page_slot]) in b"".join(sent)
+    assert receipt.image.width == dots and receipt.cut == "full" and receipt.complete
+    lines = [line.strip() for line in receipt.lines]
+    assert "Магазин у дома" in lines
+    assert "Молоко 3,2% 1 л        2 x 89,90" in lines
+    assert "ИТОГО                     179,80" in lines
+    assert "Спасибо за покупку! Ёлки-палки." in lines
+    assert receipt.qr_payloads == [LOYALTY_QR]  # the image QR is only dots to the printer
+    assert [(b.symbology, b.data) for b in receipt.barcodes] == [
+        ("EAN13", "4601234567893"),
+        ("CODE128", "CPN-7QX9K2"),
+    ]
+    assert receipt.images >= 2  # the QR sent as an image, and the logo
+    assert read_back(receipt) == {
+        ("QRCode", LOYALTY_QR),
+        ("QRCode", COUPON_QR),
+        ("EAN13", "4601234567893"),
+        ("Code128", "CPN-7QX9K2"),
+    }
+    # The double-size title is twice as tall as the regular line under it.
+    title, regular = inked_bands(receipt.image)[:2]
+    assert 1.8 <= title / regular <= 2.2
+
+
+def test_python_escpos_status_queries_over_tcp_follow_the_faults() -> None:
+    printer = VirtualPrinter(paper_mm=5_000, near_end_mm=1_000)
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        driver = Network("127.0.0.1", server.port, timeout=TIMEOUT, profile="TM-T88V")
+        try:
+            assert driver.is_online() and driver.paper_status() == 2
+            printer.set_paper_remaining(300)
+            assert driver.paper_status() == 1
+            printer.set_paper_remaining(0)
+            assert driver.paper_status() == 0 and not driver.is_online()
+            printer.refill()
+            printer.set_cover_open(True)
+            assert not driver.is_online() and driver.paper_status() == 2
+            printer.set_cover_open(False)
+            assert driver.is_online()
+        finally:
+            driver.close()
+
+
+def test_dle_eot_over_a_raw_socket_for_each_fault() -> None:
+    printer = VirtualPrinter(paper_mm=5_000, near_end_mm=1_000)
+    with (
+        PrinterServer(printer, "127.0.0.1", 0) as server,
+        closing(socket.create_connection(server.address, timeout=TIMEOUT)) as connection,
+    ):
+
+        def ask_all() -> bytes:
+            connection.sendall(b"\x10\x04\x01\x10\x04\x02\x10\x04\x03\x10\x04\x04")
+            answer = b""
+            while len(answer) < 4:
+                answer += connection.recv(4 - len(answer))
+            return answer
+
+        assert ask_all() == b"\x12\x12\x12\x12"
+        printer.set_cover_open(True)
+        assert ask_all() == b"\x1a\x16\x12\x12"
+        printer.set_cover_open(False)
+        printer.set_error("autocutter")
+        assert ask_all() == b"\x1a\x52\x1a\x12"
+        printer.set_error(None)
+        printer.set_paper_remaining(10)
+        assert ask_all() == b"\x12\x12\x12\x1e"
+        printer.set_paper_remaining(0)
+        assert ask_all() == b"\x1a\x32\x12\x7e"
+
+
+def test_status_is_answered_while_a_slow_job_is_still_printing() -> None:
+    printer = VirtualPrinter(print_speed_mm_s=150)
+    with (
+        PrinterServer(printer, "127.0.0.1", 0) as server,
+        closing(socket.create_connection(server.address, timeout=TIMEOUT)) as connection,
+    ):
+        job = "".join(f"Строка {i}\n" for i in range(12)).encode("cp866")  # ~50 mm: 1/3 s
+        started = time.monotonic()
+        connection.sendall(b"\x1bt\x11" + job + b"\x1dV\x00" + b"\x10\x04\x01")
+        assert connection.recv(1) == b"\x12"
+        answered = time.monotonic() - started
+        printer.wait_for_receipts(1, timeout=TIMEOUT)
+        printed = time.monotonic() - started
+    assert answered < 0.2 < printed
+
+
+def test_paper_out_over_tcp_is_reported_and_refill_resumes_printing() -> None:
+    printer = VirtualPrinter(paper_mm=100, near_end_mm=30)  # one 64 mm receipt and a half
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        driver = Network("127.0.0.1", server.port, timeout=TIMEOUT, profile="TM-T88V")
+        try:
+            for number in range(3):
+                driver.textln(f"Чек {number}")
+                driver.ln(8)
+                driver.cut()
+            assert printer.wait_until(lambda: printer.lost_cuts >= 1, TIMEOUT)
+            assert driver.paper_status() == 0
+            printer.refill(1_000)
+            driver.textln("После замены рулона")
+            driver.cut()
+            receipts = printer.wait_for_receipts(3, timeout=TIMEOUT)
+        finally:
+            driver.close()
+    assert [r.complete for r in receipts] == [True, False, True]
+    assert receipts[-1].lines[0] == "После замены рулона"
+    assert printer.dropped_bytes > 0
+
+
+def test_offline_printer_refuses_connections_until_back_online() -> None:
+    printer = VirtualPrinter()
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        printer.set_offline(True)
+        time.sleep(0.3)
+        with pytest.raises(DeviceNotFoundError):
+            Network("127.0.0.1", server.port, timeout=1, profile="TM-T88V").open()
+        printer.set_offline(False)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                with closing(socket.create_connection(server.address, timeout=1)) as connection:
+                    connection.sendall(b"back online\n\x1dV\x00")
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "port did not reopen"
+                time.sleep(0.05)
+        assert printer.wait_for_receipts(1, timeout=TIMEOUT)[0].lines == ["back online"]
+
+
+def test_truncated_command_at_end_of_connection_does_not_stop_the_server() -> None:
+    printer = VirtualPrinter()
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        with closing(socket.create_connection(server.address, timeout=TIMEOUT)) as connection:
+            connection.sendall(b"partial\n\x1dv0\x00\x10\x00\x10\x00\xff")  # image cut short
+        with closing(socket.create_connection(server.address, timeout=TIMEOUT)) as connection:
+            connection.sendall(b"next job\n\x1dV\x00")
+        (receipt,) = printer.wait_for_receipts(1, timeout=TIMEOUT)
+    assert receipt.lines == ["partial", "next job"]
+
+
+def test_pty_offers_a_stable_symlink(tmp_path: Path) -> None:
+    printer = VirtualPrinter("NT-80-V-UL")
+    link = tmp_path / "printer0"
+    with PrinterPty(printer, link=link) as pty:
+        assert link.is_symlink() and os.readlink(link) == pty.path
+        driver = Serial(devfile=str(link), timeout=0.2, profile="NT-80-V-UL")
+        try:
+            driver.textln("По последовательному порту")
+            driver.cut()
+            assert driver.is_online()
+        finally:
+            driver.close()
+        assert printer.wait_for_receipts(1, timeout=TIMEOUT)[0].lines[0] == (
+            "По последовательному порту"
+        )
+    assert not link.exists()
+
+
+def test_out_dir_gets_numbered_png_and_text_files(tmp_path: Path) -> None:
+    (tmp_path / "0007.png").write_bytes(b"")  # an earlier run's receipt is never overwritten
+    printer = VirtualPrinter(out_dir=tmp_path)
+    printer.feed(b"first\n\x1dV\x00second\n\x1dV\x01")
+    assert (tmp_path / "0008.txt").read_text(encoding="utf-8") == "first\n"
+    assert (tmp_path / "0009.txt").read_text(encoding="utf-8") == "second\n"
+    assert Image.open(tmp_path / "0009.png").width == 512
+
+
+def test_sim_printer_command_writes_each_receipt_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    out = tmp_path / "receipts"
+    entry_point = "from pos_loyalty.cli import main; main()"
+    options = ["--port", "0", "--out", str(out), "--profile", "TM-T88V", "--paper-mm", "5000"]
+    command = [sys.executable, "-c", entry_point, "sim", "printer", *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        match = re.search(r"tcp://127\.0\.0\.1:(\d+)", banner)
+        assert match, banner
+        driver = Network("127.0.0.1", int(match.group(1)), timeout=TIMEOUT, profile="TM-T88V")
+        driver.textln("Чек из командной строки")
+        driver.qr(LOYALTY_QR, native=True)
+        driver.cut()
+        driver.close()
+        announced = process.stdout.readline()
+        assert "0001.png" in announced and LOYALTY_QR in announced
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+    assert process.returncode == 0
+    assert "1 receipts" in stdout
+    assert (out / "0001.txt").read_text(encoding="utf-8").startswith("Чек из командной строки")
+    assert Image.open(out / "0001.png").width == 512

@@ -1,0 +1,189 @@
+"""The virtual printer's receive side: command framing, real-time status bytes, faults, paper."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from escpos.printer import Dummy
+
+from firmware_sim.printer import EscPosParser, VirtualPrinter, parse
+
+ESC, GS, DLE, EOT = b"\x1b", b"\x1d", b"\x10", b"\x04"
+CUT = GS + b"V\x00"
+
+
+def dle_eot(n: int) -> bytes:
+    return DLE + EOT + bytes([n])
+
+
+def statuses(printer: VirtualPrinter) -> list[int]:
+    return list(printer.feed(b"".join(dle_eot(n) for n in (1, 2, 3, 4))))
+
+
+def receipt_job() -> bytes:
+    job = Dummy(profile="TM-T88V")
+    job.set(bold=True, double_width=True, double_height=True)
+    job.text("Итого: 179,80 ₽\n")
+    job.qr("PLQ1.c42.1700000000.ABCDEF", native=True)
+    job.barcode("4601234567893", "EAN13")
+    job.barcode("{BCOUPON-7", "CODE128", function_type="B")
+    job.cut()
+    return bytes(job.output)
+
+
+def names(data: bytes) -> list[str]:
+    return [command.name for command in parse(data)]
+
+
+def test_python_escpos_job_parses_the_same_whatever_the_split() -> None:
+    data = receipt_job()
+    whole = parse(data)
+    parser = EscPosParser()
+    byte_by_byte = [command for i in range(len(data)) for command in parser.feed(data[i : i + 1])]
+    # Text runs split with the bytes; everything else must be identical.
+    assert [c for c in byte_by_byte if c.name != "TEXT"] == [c for c in whole if c.name != "TEXT"]
+    assert b"".join(c.data for c in byte_by_byte if c.name == "TEXT") == b"".join(
+        c.data for c in whole if c.name == "TEXT"
+    )
+    assert parser.pending == 0
+    assert "TRUNCATED" not in names(data)
+
+
+def test_every_command_form_is_framed_by_its_own_length() -> None:
+    data = (
+        ESC + b"@" + ESC + b"!\x38" + ESC + b"E\x01" + ESC + b"-\x02" + ESC + b"a\x01"
+        + ESC + b"d\x02" + ESC + b"J\x10" + ESC + b"2" + ESC + b"3\x20" + ESC + b"t\x11"
+        + ESC + b"p\x00\x19\xfa" + GS + b"!\x11" + GS + b"B\x01" + GS + b"h\x50"
+        + GS + b"w\x02" + GS + b"H\x02" + GS + b"k\x02" + b"460123456789\x00"
+        + GS + b"k\x49\x05{B123" + GS + b"(k\x03\x001C\x04" + GS + b"v0\x00\x01\x00\x02\x00\xff\x81"
+        + GS + b"(L\x0b\x000p0\x01\x011\x08\x00\x01\x00\xaa" + GS + b"V\x41\x03"
+        + GS + b"V\x01" + GS + b"V\x30" + GS + b"V\x42\x00" + b"\t\r\nA"
+    )  # fmt: skip
+    assert names(data) == [
+        "ESC @", "ESC !", "ESC E", "ESC -", "ESC a", "ESC d", "ESC J", "ESC 2", "ESC 3",
+        "ESC t", "ESC p", "GS !", "GS B", "GS h", "GS w", "GS H", "GS k", "GS k", "GS ( k",
+        "GS v 0", "GS ( L", "GS V", "GS V", "GS V", "GS V", "HT", "CR", "LF", "TEXT",
+    ]  # fmt: skip
+
+
+def test_unknown_commands_are_skipped_and_the_text_after_them_prints() -> None:
+    printer = VirtualPrinter()
+    printer.feed(ESC + b"\xfe" + b"after unknown\n" + GS + b"\xfe" + b"and another\n" + CUT)
+    assert printer.unknown_commands == 2
+    assert printer.receipts[0].lines == ["after unknown", "and another"]
+
+
+def test_a_command_cut_off_at_the_end_of_the_stream_is_not_fatal() -> None:
+    assert names(b"ok\n" + GS + b"v0\x00\x10\x00\x10\x00\xff\xff")[-1] == "TRUNCATED"
+    printer = VirtualPrinter()
+    stream = printer.open_stream()
+    stream.feed(b"first\n" + GS + b"(k\x20\x00")
+    stream.close()
+    printer.feed(b"second\n" + CUT)
+    assert printer.receipts[0].lines == ["first", "second"]
+
+
+def test_healthy_printer_answers_0x12_to_each_status_request() -> None:
+    assert statuses(VirtualPrinter()) == [0x12, 0x12, 0x12, 0x12]
+
+
+def test_status_is_answered_at_once_in_the_middle_of_a_job() -> None:
+    printer = VirtualPrinter()
+    answer = printer.feed(b"line one\n" + dle_eot(4) + b"line two\n" + CUT)
+    assert answer == b"\x12"
+    assert printer.receipts[0].lines == ["line one", "line two"]
+
+
+def test_status_bytes_in_image_data_are_only_answered_when_asked_for() -> None:
+    image = GS + b"v0\x00\x03\x00\x01\x00" + dle_eot(1)  # 3 bytes of dots that look like DLE EOT 1
+    assert VirtualPrinter().feed(image) == b""
+    assert VirtualPrinter(realtime_in_data=True).feed(image) == b"\x12"
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("cover_open", [0x1A, 0x16, 0x12, 0x12]),
+        ("paper_near_end", [0x12, 0x12, 0x12, 0x1E]),
+        ("paper_end", [0x1A, 0x32, 0x12, 0x7E]),
+        ("offline", [0x1A, 0x12, 0x12, 0x12]),
+        ("autocutter", [0x1A, 0x52, 0x1A, 0x12]),
+        ("unrecoverable", [0x1A, 0x52, 0x32, 0x12]),
+        ("auto_recoverable", [0x1A, 0x52, 0x52, 0x12]),
+        ("drawer_pin_high", [0x16, 0x12, 0x12, 0x12]),
+    ],
+)
+def test_each_fault_sets_the_epson_status_bits(fault: str, expected: list[int]) -> None:
+    printer = VirtualPrinter(paper_mm=5_000, near_end_mm=1_000)
+    if fault == "cover_open":
+        printer.set_cover_open(True)
+    elif fault == "paper_near_end":
+        printer.set_paper_remaining(500)
+    elif fault == "paper_end":
+        printer.set_paper_remaining(0)
+    elif fault == "offline":
+        printer.set_offline(True)
+    elif fault == "drawer_pin_high":
+        printer.set_drawer_pin_high(True)
+    else:
+        printer.set_error(fault)
+    assert statuses(printer) == expected
+
+
+def test_ordinary_status_queries_are_answered_in_order() -> None:
+    printer = VirtualPrinter(paper_mm=5_000, near_end_mm=1_000)
+    assert printer.feed(GS + b"r\x01") == b"\x00"
+    printer.set_paper_remaining(10)
+    assert printer.feed(GS + b"r\x01") == b"\x03"
+    assert printer.feed(GS + b"I\x43") == b"_TM-T88V\x00"
+
+
+def test_paper_runs_out_mid_receipt_and_what_follows_is_counted_not_printed() -> None:
+    printer = VirtualPrinter(paper_mm=40, near_end_mm=20)
+    lines = b"".join(f"Строка {i}\n".encode("cp866") for i in range(20))
+    printer.feed(ESC + b"t\x11" + lines + CUT)
+    second = b"never printed\n" + CUT
+    printer.feed(second)
+    partial = printer.receipts[0]
+    assert not partial.complete and partial.cut == "none"
+    assert 0 < len(partial.lines) < 20 and partial.lines[0] == "Строка 0"
+    assert printer.paper_out and printer.status(4) == 0x7E
+    assert printer.lost_cuts == 2
+    assert printer.dropped_bytes >= len(second)
+    printer.refill(1_000)
+    printer.feed(b"after refill\n" + CUT)
+    assert printer.receipts[-1].lines == ["after refill"] and printer.receipts[-1].complete
+
+
+def test_with_the_cover_open_the_job_waits_and_prints_when_it_closes() -> None:
+    printer = VirtualPrinter()
+    printer.set_cover_open(True)
+    printer.feed(b"held\n" + CUT)
+    assert printer.receipts == []
+    printer.set_cover_open(False)
+    assert printer.receipts[0].lines == ["held"]
+
+
+def test_an_offline_printer_drops_what_is_fed_to_it() -> None:
+    printer = VirtualPrinter()
+    printer.set_offline(True)
+    printer.feed(b"lost\n" + CUT)
+    assert printer.receipts == [] and printer.dropped_bytes == len(b"lost\n" + CUT)
+
+
+def test_drawer_kick_is_counted() -> None:
+    printer = VirtualPrinter()
+    job = Dummy(profile="TM-T88V")
+    job.cashdraw(2)
+    printer.feed(bytes(job.output))
+    assert printer.drawer_kicks == 1
+
+
+def test_print_speed_makes_a_long_receipt_take_real_time() -> None:
+    printer = VirtualPrinter(print_speed_mm_s=500)
+    started = time.monotonic()
+    printer.feed(b"\n" * 12 + b"end\n" + CUT)  # 13 lines of 1/6 inch = 55 mm
+    elapsed = time.monotonic() - started
+    assert printer.receipts[0].length_mm == pytest.approx(55, abs=1)
+    assert 0.1 <= elapsed < 1.0
