@@ -196,3 +196,35 @@ def basket_json(
         "coupons": coupons or [],
         "points_to_redeem": points_to_redeem,
     }
+
+
+def enrol_json(client: Any, phone: str = "9161234567", name: str = "Иван Петров") -> str:
+    """Enrol through the API; returns the customer id."""
+    reply = client.post("/v1/customers", json={"phone": phone, "name": name})
+    assert reply.status_code == 201, reply.text
+    customer_id: str = reply.json()["id"]
+    return customer_id
+
+
+def evaluate_json(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    reply = client.post("/v1/baskets/evaluate", json=body)
+    assert reply.status_code == 200, reply.text
+    quote: dict[str, Any] = reply.json()
+    return quote
+
+
+def commit_json(client: Any, body: dict[str, Any], key: str | None = None) -> Any:
+    """POST /v1/transactions with a fresh Idempotency-Key unless one is given; the reply."""
+    import uuid
+
+    return client.post(
+        "/v1/transactions", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex}
+    )
+
+
+def sell_json(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate and commit a basket; the commit's body."""
+    reply = commit_json(client, {"quote_id": evaluate_json(client, body)["quote_id"]})
+    assert reply.status_code == 201, reply.text
+    sale: dict[str, Any] = reply.json()
+    return sale
