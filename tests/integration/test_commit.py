@@ -13,7 +13,6 @@ from sqlmodel import col, func, select
 
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.ledger.service import adjust_points, verify_ledger
-from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.sales.models import ReceiptOutbox, SaleTransaction, StampCounter
 from pos_loyalty.sales.service import Outcome, commit_sale
 from pos_loyalty.store import Store
