@@ -1,1 +1,1 @@
-"""Real devices at a lane: camera, serial scanner, ESC/POS printer, and the manager that runs them."""
+"""Real devices at a lane: camera, serial scanner, ESC/POS printer, and their manager."""
