@@ -45,7 +45,9 @@ def ledger_verify(config: ConfigOption = None) -> None:
     finally:
         store.close()
     for problem in problems:
-        err_console.print(f"customer {problem.customer_id}: {problem.problem}", highlight=False)
+        err_console.print(
+            f"customer {problem.customer_id}: {problem.problem}", highlight=False, soft_wrap=True
+        )
     if problems:
         err_console.print(f"[bold red]{len(problems)} problem(s)[/] in {checked} customers")
         raise typer.Exit(1)
