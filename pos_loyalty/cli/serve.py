@@ -24,6 +24,7 @@ def serve(
     devices: Annotated[bool, typer.Option(help="Start the lanes' devices from config.")] = True,
 ) -> None:
     """Run the HTTP API for the tills and the lanes' devices; migrates the database first."""
+    settings = load_or_exit(config)  # a bad file stops here, before anything is loaded or opened
     import uvicorn
 
     from api.app import create_app
