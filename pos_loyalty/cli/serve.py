@@ -34,7 +34,6 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = load_or_exit(config)
     store = open_store_or_exit(settings, migrate=True)
     hub = LaneHub(store)
     app = create_app(settings, store=store, hub=hub)
