@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import baskets, coupons, customers, health, lanes, transactions
+from api.routers import baskets, coupons, customers, health, lanes, receipts, transactions
 from pos_loyalty import __version__
 from pos_loyalty.lanes import (
     CUSTOMER_IDENTIFIED,
@@ -16,16 +16,23 @@ from pos_loyalty.lanes import (
     LaneEvent,
     LaneHub,
 )
+from pos_loyalty.receipts.preview import ReceiptPngRenderer
 from pos_loyalty.settings import Settings
 from pos_loyalty.store import Store
 
 
 def create_app(
-    settings: Settings, *, store: Store | None = None, hub: LaneHub | None = None
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    hub: LaneHub | None = None,
+    receipt_png: ReceiptPngRenderer | None = None,
 ) -> FastAPI:
     """Build the app for one store; the schema must already be migrated (`db upgrade`).
 
     `hub` is the lanes' event hub shared with the device manager (`serve` builds both).
+    `receipt_png` draws receipt previews (`pos_loyalty.cli.receipt_preview.render_receipt_png`);
+    without it `GET /v1/receipts/{id}.png` answers 501.
     """
     store = store or Store.open(settings)
     hub = hub or LaneHub(store)
@@ -39,6 +46,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.key_cache = KeyCache()
     app.state.hub = hub
+    app.state.receipt_png = receipt_png
     hub.add_listener(lambda event: _count_reader_identification(metrics, event))
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -48,6 +56,7 @@ def create_app(
     app.include_router(baskets.router)
     app.include_router(transactions.router)
     app.include_router(coupons.router)
+    app.include_router(receipts.router)
     return app
 
 

@@ -1,0 +1,215 @@
+"""Builds the receipt document of a committed sale.
+
+The sale's stored `result` (the commit's response: the quote's fields plus `transaction_id`,
+`coupons_issued`, `balance_after`) is the source of every amount, so a reprint shows exactly what
+the customer paid. `receipt_from_input` is the pure part (tests give it an engine quote directly);
+`build_receipt` gathers its input from storage in one unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import col, select
+
+from pos_loyalty.coupons.codes import coupon_qr
+from pos_loyalty.coupons.models import Coupon
+from pos_loyalty.customers.service import get_customer
+from pos_loyalty.errors import NotFound
+from pos_loyalty.ledger.service import lot_state
+from pos_loyalty.money import Qty, parse_qty
+from pos_loyalty.receipts.document import (
+    DiscountEntry,
+    IssuedCoupon,
+    LoyaltyBlock,
+    PointsExpiry,
+    ReceiptDocument,
+    ReceiptItem,
+    StampCard,
+    StoreHeader,
+    Totals,
+)
+from pos_loyalty.sales.models import SaleTransaction
+from pos_loyalty.security import StoreSecret
+from pos_loyalty.settings import StoreConfig
+from pos_loyalty.storage import UnitOfWork
+
+
+class ReceiptNotFound(NotFound):
+    code = "transaction_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptInput:
+    """Everything one receipt shows, gathered from storage or given directly (tests, previews)."""
+
+    transaction_id: str
+    created_at: datetime
+    sale: Mapping[str, Any]  # Quote.to_dict() plus what the commit added (balance_after, payment)
+    lane_id: str | None = None
+    customer_name: str | None = None  # as printed: "Иван П."
+    phone_masked: str | None = None
+    coupons: Sequence[IssuedCoupon] = ()
+    next_expiry: PointsExpiry | None = None
+    payment_method: str | None = None
+    paid: int | None = None
+    change: int = 0
+
+
+def _qty(value: Any) -> Qty:
+    if isinstance(value, float):
+        value = Decimal(repr(value))  # JSON numbers with ≤ 3 places print back exactly
+    return parse_qty(value)
+
+
+def _items(sale: Mapping[str, Any]) -> tuple[ReceiptItem, ...]:
+    return tuple(
+        ReceiptItem(
+            sku=line["sku"],
+            name=line["name"],
+            qty=_qty(line["qty"]),
+            unit_price=int(line["unit_price"]),
+            subtotal=int(line["subtotal"]),
+            discount=int(line.get("discount", 0)),
+            burn=int(line.get("burn", 0)),
+            total=int(line["total"]),
+        )
+        for line in sale.get("lines", ())
+    )
+
+
+def _loyalty(data: ReceiptInput) -> LoyaltyBlock | None:
+    sale = data.sale
+    if not sale.get("customer_id") or data.customer_name is None:
+        return None
+    points = sale.get("points") or {}
+    tier = sale.get("tier") or {}
+    balance = sale.get("balance_after", points.get("balance_after", 0))
+    hint = next((h["message"] for h in sale.get("hints", ()) if h.get("type") == "upsell"), None)
+    return LoyaltyBlock(
+        customer_name=data.customer_name,
+        phone_masked=data.phone_masked or "",
+        tier=tier.get("name"),
+        points_earned=int(points.get("earn", 0)),
+        points_burned=int(points.get("burn", 0)),
+        balance=int(balance),
+        next_expiry=data.next_expiry,
+        stamps=tuple(
+            StampCard(s["rule_id"], s["label"], int(s["count"]), int(s["every"]))
+            for s in sale.get("stamps", ())
+        ),
+        hint=hint,
+    )
+
+
+def receipt_from_input(data: ReceiptInput, *, store: StoreConfig) -> ReceiptDocument:
+    """The document for one sale; pure (no clock, no storage)."""
+    sale = data.sale
+    points = sale.get("points") or {}
+    payment = sale.get("payment") or {}
+    totals = Totals(
+        subtotal=int(sale["subtotal"]),
+        discount_total=int(sale.get("discount_total", 0)),
+        points_burned=int(points.get("burn", 0)),
+        burn_value=int(points.get("burn_value", 0)),
+        total=int(sale["total"]),
+        payment_method=data.payment_method or payment.get("method"),
+        paid=data.paid if data.paid is not None else payment.get("paid"),
+        change=data.change or int(payment.get("change", 0) or 0),
+    )
+    return ReceiptDocument(
+        header=StoreHeader(
+            store_id=store.id,
+            store_name=store.name,
+            lane_id=data.lane_id,
+            transaction_id=data.transaction_id,
+            created_at=data.created_at,
+        ),
+        items=_items(sale),
+        discounts=tuple(
+            DiscountEntry(a["rule_id"], a["label"], int(a["amount"]))
+            for a in sale.get("applied", ())
+            if int(a["amount"])
+        ),
+        totals=totals,
+        loyalty=_loyalty(data),
+        coupons=tuple(data.coupons),
+        footer=store.footer,
+        currency=sale.get("currency", store.currency),
+        locale=store.locale,
+        timezone=store.timezone,
+    )
+
+
+def _issued_coupons(
+    *, uow: UnitOfWork, secret: StoreSecret, transaction: SaleTransaction
+) -> list[IssuedCoupon]:
+    rows = uow.session.exec(
+        select(Coupon).where(col(Coupon.issued_by_transaction_id) == transaction.id)
+    ).all()
+    # Print in the order the commit reported them (highest value first for personal offers).
+    reported = [
+        str(c.get("code", "")).replace("-", "")
+        for c in transaction.result.get("coupons_issued", ())
+    ]
+    rows = sorted(
+        rows,
+        key=lambda c: (reported.index(c.code) if c.code in reported else len(reported), c.code),
+    )
+    return [
+        IssuedCoupon(
+            code=c.code,
+            qr_payload=coupon_qr(secret, c.code),
+            label=c.label,
+            amount_off=c.amount_off,
+            percent_off=c.percent_off,
+            min_subtotal=c.min_subtotal,
+            skus=tuple(c.skus),
+            categories=tuple(c.categories),
+            valid_from=c.valid_from,
+            expires_at=c.expires_at,
+        )
+        for c in rows
+    ]
+
+
+def build_receipt(
+    *, uow: UnitOfWork, store: StoreConfig, secret: StoreSecret, transaction_id: str
+) -> ReceiptDocument:
+    """The receipt of a committed sale; the points expiry shown is the customer's current one."""
+    transaction = uow.session.get(SaleTransaction, transaction_id)
+    if transaction is None:
+        raise ReceiptNotFound(
+            f"no sale with transaction id {transaction_id!r}",
+            details={"transaction_id": transaction_id},
+        )
+    customer_name = phone_masked = None
+    next_expiry = None
+    if transaction.customer_id:
+        # The name and masked phone as the sale recorded them; the profile if the body lacks them.
+        recorded = transaction.result.get("customer") or {}
+        customer_name, phone_masked = recorded.get("name"), recorded.get("phone")
+        if not customer_name or not phone_masked:
+            profile = get_customer(uow=uow, customer_id=transaction.customer_id)
+            customer_name, phone_masked = profile.short_name, profile.phone_masked
+        lot = lot_state(uow=uow, customer_id=transaction.customer_id).nearest_expiry()
+        if lot is not None and lot.expires_at is not None:
+            next_expiry = PointsExpiry(points=lot.remaining, expires_at=lot.expires_at)
+    data = ReceiptInput(
+        transaction_id=transaction.id,
+        created_at=transaction.created_at,
+        sale=transaction.result,
+        lane_id=transaction.lane_id,
+        customer_name=customer_name,
+        phone_masked=phone_masked,
+        coupons=_issued_coupons(uow=uow, secret=secret, transaction=transaction),
+        next_expiry=next_expiry,
+        payment_method=transaction.payment_method,
+        paid=transaction.paid,
+        change=transaction.change,
+    )
+    return receipt_from_input(data, store=store)

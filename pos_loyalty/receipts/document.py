@@ -1,0 +1,220 @@
+"""The receipt as device-neutral blocks: what a sale printed, before any paper width or code page.
+
+Amounts stay integer minor units and times stay aware datetimes; words, money and dates are put
+into the store's locale only when the document is laid out (`layout.py`), so the same document
+serves the JSON endpoint, plain text, ESC/POS and the PNG preview.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pos_loyalty.coupons.codes import format_code
+from pos_loyalty.money import Qty, qty_to_json
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHeader:
+    store_id: str
+    store_name: str
+    lane_id: str | None
+    transaction_id: str
+    created_at: datetime  # aware; shown in the store's time zone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "store_id": self.store_id,
+            "store_name": self.store_name,
+            "lane_id": self.lane_id,
+            "transaction_id": self.transaction_id,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptItem:
+    """One sold line: `total` = subtotal − discount − burn, the money paid for it."""
+
+    sku: str
+    name: str
+    qty: Qty
+    unit_price: int
+    subtotal: int
+    discount: int
+    burn: int
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "name": self.name,
+            "qty": qty_to_json(self.qty),
+            "unit_price": self.unit_price,
+            "subtotal": self.subtotal,
+            "discount": self.discount,
+            "burn": self.burn,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountEntry:
+    """A money discount as printed: the rule's label and what it took off the basket."""
+
+    rule_id: str
+    label: str
+    amount: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "label": self.label, "amount": self.amount}
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    subtotal: int
+    discount_total: int
+    points_burned: int  # points spent on this sale
+    burn_value: int  # money those points paid
+    total: int  # paid in money
+    payment_method: str | None = None  # cash | card | … as the till said
+    paid: int | None = None
+    change: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subtotal": self.subtotal,
+            "discount_total": self.discount_total,
+            "points_burned": self.points_burned,
+            "burn_value": self.burn_value,
+            "total": self.total,
+            "payment_method": self.payment_method,
+            "paid": self.paid,
+            "change": self.change,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PointsExpiry:
+    """The customer's next lot of points to expire: how many and when."""
+
+    points: int
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"points": self.points, "expires_at": self.expires_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class StampCard:
+    """Stamp progress after this sale: `count` of `every` towards the next free unit."""
+
+    rule_id: str
+    label: str
+    count: int
+    every: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "label": self.label,
+            "count": self.count,
+            "every": self.every,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LoyaltyBlock:
+    """What the receipt says about the customer; never the full name or phone."""
+
+    customer_name: str  # "Иван П."
+    phone_masked: str  # "+7 *** ***-45-67"
+    tier: str | None
+    points_earned: int
+    points_burned: int
+    balance: int  # after this sale
+    next_expiry: PointsExpiry | None
+    stamps: tuple[StampCard, ...]
+    hint: str | None  # the upsell hint when the basket fell short of a reward
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "customer_name": self.customer_name,
+            "phone_masked": self.phone_masked,
+            "tier": self.tier,
+            "points_earned": self.points_earned,
+            "points_burned": self.points_burned,
+            "balance": self.balance,
+            "next_expiry": self.next_expiry.to_dict() if self.next_expiry else None,
+            "stamps": [s.to_dict() for s in self.stamps],
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCoupon:
+    """A coupon this sale issued, printed with a QR of its `PLC1.` form and the typable code."""
+
+    code: str  # canonical, 11 characters without hyphens
+    qr_payload: str  # PLC1.<code>.<mac>
+    label: str
+    amount_off: int | None
+    percent_off: int | None
+    min_subtotal: int
+    skus: tuple[str, ...]
+    categories: tuple[str, ...]
+    valid_from: datetime
+    expires_at: datetime
+
+    @property
+    def display_code(self) -> str:
+        """`ABCD-EFGH-JK2`, as the cashier types it."""
+        return format_code(self.code)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "display_code": self.display_code,
+            "qr": self.qr_payload,
+            "label": self.label,
+            "amount_off": self.amount_off,
+            "percent_off": self.percent_off,
+            "min_subtotal": self.min_subtotal,
+            "skus": list(self.skus),
+            "categories": list(self.categories),
+            "valid_from": self.valid_from.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptDocument:
+    """Every block of one receipt plus the locale, currency and time zone to show it in."""
+
+    header: StoreHeader
+    items: tuple[ReceiptItem, ...]
+    discounts: tuple[DiscountEntry, ...]
+    totals: Totals
+    loyalty: LoyaltyBlock | None
+    coupons: tuple[IssuedCoupon, ...]
+    footer: str
+    currency: str
+    locale: str
+    timezone: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: minor units, RFC 3339 times, the blocks in printing order."""
+        return {
+            "transaction_id": self.header.transaction_id,
+            "currency": self.currency,
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "header": self.header.to_dict(),
+            "items": [item.to_dict() for item in self.items],
+            "discounts": [d.to_dict() for d in self.discounts],
+            "totals": self.totals.to_dict(),
+            "loyalty": self.loyalty.to_dict() if self.loyalty else None,
+            "coupons": [c.to_dict() for c in self.coupons],
+            "footer": self.footer,
+        }

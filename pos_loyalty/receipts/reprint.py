@@ -1,0 +1,79 @@
+"""Printing a receipt again: a new outbox row that the lane's print worker picks up like any other.
+
+A reprint never changes the sale; it only queues the same document once more, on the sale's lane
+or on another lane that has a printer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pos_loyalty.errors import InvalidInput
+from pos_loyalty.receipts.build import ReceiptNotFound
+from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox, SaleTransaction
+from pos_loyalty.settings import Settings
+from pos_loyalty.storage import UnitOfWork
+
+
+class NoPrinterForReceipt(InvalidInput):
+    code = "no_printer"
+
+
+@dataclass(frozen=True, slots=True)
+class ReprintQueued:
+    outbox_id: int
+    transaction_id: str
+    lane_id: str
+    status: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "outbox_id": self.outbox_id,
+            "transaction_id": self.transaction_id,
+            "lane_id": self.lane_id,
+            "status": self.status,
+        }
+
+
+def queue_reprint(
+    *,
+    uow: UnitOfWork,
+    settings: Settings,
+    transaction_id: str,
+    now: datetime,
+    lane_id: str | None = None,
+) -> ReprintQueued:
+    """Queue the sale's receipt on `lane_id` (default: the sale's lane); commits the row."""
+    transaction = uow.session.get(SaleTransaction, transaction_id)
+    if transaction is None:
+        raise ReceiptNotFound(
+            f"no sale with transaction id {transaction_id!r}",
+            details={"transaction_id": transaction_id},
+        )
+    target = lane_id or transaction.lane_id
+    if target is None:
+        raise NoPrinterForReceipt(
+            "the sale has no lane; say which lane's printer to use (lane_id)",
+            details={"field": "lane_id"},
+        )
+    lane = next((lane for lane in settings.lanes if lane.id == target), None)
+    if lane is None or lane.printer is None:
+        known = [lane.id for lane in settings.lanes if lane.printer is not None]
+        raise NoPrinterForReceipt(
+            f"lane {target!r} has no printer in the configuration",
+            details={"lane_id": target, "lanes_with_printers": known},
+        )
+    row = ReceiptOutbox(
+        transaction_id=transaction.id,
+        kind="sale",
+        lane_id=target,
+        status=OutboxStatus.QUEUED.value,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(row)
+    uow.flush()
+    assert row.id is not None
+    uow.commit()
+    return ReprintQueued(row.id, transaction.id, target, row.status)

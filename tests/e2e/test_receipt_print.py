@@ -1,0 +1,126 @@
+"""Receipts printed on the virtual printer over real TCP: Cyrillic on two models whose CP866 slots
+differ (and with native or image QR), and coupon QR codes that decode back from the PNG."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import closing
+
+import pytest
+import zxingcpp
+from escpos.printer import Network
+
+from drivers.receipt_escpos import (
+    document_to_escpos,
+    receipt_columns,
+    render_escpos,
+    supports_native_qr,
+    write_receipt,
+)
+from firmware_sim.printer import PrinterServer, Receipt, VirtualPrinter
+from pos_loyalty.cli.receipt_preview import render_receipt_png
+from pos_loyalty.coupons.codes import parse_presented
+from pos_loyalty.receipts import ReceiptDocument, layout_receipt
+from pos_loyalty.receipts.sample import sample_receipt
+from pos_loyalty.security import StoreSecret
+
+TIMEOUT = 5.0
+SECRET = StoreSecret(b"e2e-receipt-secret-0123456789abc")
+NBSP = "\u00a0"
+# (model, paper, ESC t slot python-escpos uses for CP866 on it, QR drawn by the printer?)
+PRINTERS = [("TM-T88V", 80, 17, True), ("POS-5890", 58, 59, False)]
+
+
+@pytest.fixture(scope="module")
+def document() -> ReceiptDocument:
+    return sample_receipt(lines=6, secret=SECRET)
+
+
+def send_over_tcp(printer: VirtualPrinter, data: bytes) -> None:
+    """Ask for paper status (DLE EOT 4) as a print worker does, send the job, hang up, and wait
+    until the printer has printed everything it received."""
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        with closing(socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)) as sock:
+            sock.sendall(b"\x10\x04\x04")
+            assert sock.recv(1) == b"\x12"  # paper present, not near its end
+            sock.sendall(data)
+        assert server.wait_idle(TIMEOUT)
+
+
+def printed_receipt(printer: VirtualPrinter) -> Receipt:
+    if not printer.receipts:  # a model without a cutter: the cashier tears the paper off
+        torn = printer.tear_off()
+        assert torn is not None
+        return torn
+    return printer.receipts[-1]
+
+
+def decoded_qr_codes(receipt: Receipt) -> list[str]:
+    return sorted(r.text for r in zxingcpp.read_barcodes(receipt.image.convert("L")))
+
+
+@pytest.mark.parametrize(("profile", "width_mm", "cp866_slot", "native_qr"), PRINTERS)
+def test_receipt_prints_in_cyrillic_with_scannable_coupons(
+    document: ReceiptDocument, profile: str, width_mm: int, cp866_slot: int, native_qr: bool
+) -> None:
+    columns = receipt_columns(profile, width_mm)
+    assert columns == (42 if width_mm == 80 else 32)
+    assert supports_native_qr(profile) is native_qr
+    data = document_to_escpos(document, profile=profile, width_mm=width_mm)
+    assert bytes([0x1B, ord("t"), cp866_slot]) in data  # this model's CP866 slot
+    assert (b"\x1d(k" in data) is native_qr and (b"\x1dv0" in data) is not native_qr
+
+    printer = VirtualPrinter(profile, paper_mm=None, paper_width_mm=float(width_mm))
+    send_over_tcp(printer, data)
+    receipt = printed_receipt(printer)
+
+    # Every line the layout made comes back off the paper, in order, in Cyrillic.
+    laid_out = layout_receipt(document, columns, for_printer=True)
+    paper = [ln.strip() for ln in receipt.text.replace(NBSP, " ").splitlines() if ln.strip()]
+    position = 0
+    for line in laid_out.text_lines():
+        expected = line.text.replace(NBSP, " ").strip()
+        if not expected:
+            continue
+        found = next((i for i in range(position, len(paper)) if paper[i] == expected), None)
+        assert found is not None, f"{expected!r} not printed (after line {position})"
+        position = found + 1
+    assert "Программа лояльности" in receipt.text and "Иван П." in receipt.text
+    assert "Действует до 05.12.2026" in receipt.text
+
+    # The coupon QR codes read back from the picture, and they are this store's coupons.
+    payloads = [coupon.qr_payload for coupon in document.coupons]
+    assert decoded_qr_codes(receipt) == sorted(payloads)
+    for coupon in document.coupons:
+        assert parse_presented(SECRET, coupon.qr_payload).code == coupon.code
+
+
+def test_a_python_escpos_network_printer_prints_the_same_receipt(
+    document: ReceiptDocument,
+) -> None:
+    """`write_receipt` on a live python-escpos connection, as the print worker will use it."""
+    laid_out = layout_receipt(document, receipt_columns("TM-T88V"), for_printer=True)
+    printer = VirtualPrinter("TM-T88V", paper_mm=None)
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        driver = Network("127.0.0.1", server.port, timeout=TIMEOUT, profile="TM-T88V")
+        try:
+            write_receipt(driver, laid_out)
+        finally:
+            driver.close()
+        (receipt,) = printer.wait_for_receipts(1, timeout=TIMEOUT)
+    reference = VirtualPrinter("TM-T88V", paper_mm=None)
+    reference.feed(render_escpos(laid_out, profile="TM-T88V"))
+    assert receipt.text == reference.receipts[-1].text
+    assert decoded_qr_codes(receipt) == sorted(c.qr_payload for c in document.coupons)
+
+
+def test_png_preview_composition_decodes_to_the_coupon(document: ReceiptDocument) -> None:
+    import io
+
+    from PIL import Image
+
+    png = render_receipt_png(document, profile="TM-T20II", width_mm=80)
+    image = Image.open(io.BytesIO(png))
+    assert image.width == 576  # 48 columns of Font A at 203 dpi
+    found = sorted(r.text for r in zxingcpp.read_barcodes(image.convert("L")))
+    assert found == sorted(c.qr_payload for c in document.coupons)
