@@ -258,23 +258,30 @@ class PrintEngine:
             upper = self.profile.upper_half(slot)
             table = {0x80 + index: char for index, char in enumerate(upper)}
             self._translations[slot] = table
+        text = command.data.decode("latin-1").translate(table)
         style = self._modes.style()
         advance = style.advance
-        for char in command.data.decode("latin-1").translate(table):
-            if self._line_x + advance > self._dots:
-                self._print_line()
-            self._add_char(char, style)
+        while text:
+            room = (self._dots - self._line_x) // advance
+            if room <= 0:
+                if self._line:
+                    self._print_line()  # the line is full: the head prints it and goes on
+                    continue
+                room = 1  # a character wider than the whole line prints clipped
+            self._add_chars(text[:room], style)
+            text = text[room:]
 
-    def _add_char(self, char: str, style: TextStyle) -> None:
+    def _add_chars(self, chars: str, style: TextStyle) -> None:
         if not self._line:
             self._line_align = self._modes.align
+        width = style.advance * len(chars)
         last = self._line[-1] if self._line else None
         if last is not None and last.style == style:
-            last.chars.append(char)
-            last.width += style.advance
+            last.chars.append(chars)
+            last.width += width
         else:
-            self._line.append(_Segment(style.advance, style.line_height, style, [char]))
-        self._line_x += style.advance
+            self._line.append(_Segment(width, style.line_height, style, [chars]))
+        self._line_x += width
 
     def _tab(self, _: Command) -> None:
         advance = self._modes.style().advance

@@ -66,36 +66,30 @@ def _truetype(point_size: int, bold: bool) -> ImageFont.FreeTypeFont:
 
 
 @lru_cache(maxsize=4096)
-def glyph_mask(char: str, font_b: bool, bold: bool) -> Image.Image:
-    """One character in its cell as a mask (ink = 255), drawn without anti-aliasing."""
+def glyph_ink(char: str, font_b: bool, bold: bool) -> np.ndarray:
+    """One character in its cell as a boolean array (True = ink), drawn without anti-aliasing."""
     cell = FONT_B if font_b else FONT_A
     mask = Image.new("L", (cell.width, cell.height), 0)
     if char != " ":
         draw = ImageDraw.Draw(mask)
         draw.fontmode = "1"
         draw.text((0, 0), char, font=_truetype(cell.point_size, bold), fill=255)
-    return mask.convert("1")
+    ink = np.asarray(mask) >= 128
+    ink.flags.writeable = False
+    return ink
 
 
 @lru_cache(maxsize=2048)
 def text_run(text: str, style: TextStyle) -> Image.Image:
     """A run of characters in one style, scaled and decorated, as a 1-bit image (white = 1)."""
-    cell = style.cell
-    base = Image.new("1", (cell.width * len(text), cell.height), 1)
-    for index, char in enumerate(text):
-        if char != " ":
-            base.paste(0, (index * cell.width, 0), glyph_mask(char, style.font_b, style.bold))
+    ink = np.hstack([glyph_ink(char, style.font_b, style.bold) for char in text])
     if style.width != 1 or style.height != 1:
-        base = base.resize(
-            (base.width * style.width, base.height * style.height), Image.Resampling.NEAREST
-        )
+        ink = ink.repeat(style.height, axis=0).repeat(style.width, axis=1)
     if style.underline:
-        draw = ImageDraw.Draw(base)
-        thickness = min(style.underline, 2)
-        draw.rectangle((0, base.height - thickness, base.width - 1, base.height - 1), fill=0)
+        ink[-min(style.underline, 2) :, :] = True
     if style.reverse:
-        base = Image.frombytes("1", base.size, base.tobytes().translate(_INVERT))
-    return base
+        ink = ~ink
+    return Image.fromarray(~ink)
 
 
 def raster_image(data: bytes, width_bytes: int, height: int) -> Image.Image:
@@ -122,6 +116,7 @@ def scale(image: Image.Image, width: int, height: int) -> Image.Image:
     return image.resize((image.width * width, image.height * height), Image.Resampling.NEAREST)
 
 
+@lru_cache(maxsize=256)
 def qr_image(payload: bytes, module_dots: int, error_level: str) -> Image.Image | None:
     """A QR symbol (model 2) with its 4-module quiet zone, or None if the data does not fit."""
     try:

@@ -186,4 +186,4 @@ def test_print_speed_makes_a_long_receipt_take_real_time() -> None:
     printer.feed(b"\n" * 12 + b"end\n" + CUT)  # 13 lines of 1/6 inch = 55 mm
     elapsed = time.monotonic() - started
     assert printer.receipts[0].length_mm == pytest.approx(55, abs=1)
-    assert 0.1 <= elapsed < 1.0
+    assert 0.1 <= elapsed < 3.0
