@@ -42,11 +42,11 @@ def receipt_bytes(number: int, profile: str) -> bytes:
         price = 4_990 + (number * 37 + line * 101) % 50_000
         total += price
         name = GOODS[(number + line) % len(GOODS)]
-        job.textln(f"{name:<28}{price // 100:>7},{price % 100:02d} ₽"[:42])
+        job.textln(f"{name:<28}{price // 100:>7},{price % 100:02d}"[:42])
     job.set(bold=True)
     job.textln(f"{'ИТОГО':<28}{total // 100:>7},{total % 100:02d}")
     job.set(bold=False, font="b")
-    job.textln("Начислено баллов: 17. Купон на 70 ₽ до 18.05")
+    job.textln("Начислено баллов: 17. Купон на 70 руб. до 18.05")
     job.set(font="a", align="center")
     job.qr(f"PLQ1.c{number}.1700000000.K5QW3ZB2", native=True, size=4)
     job.textln("Спасибо за покупку!")
