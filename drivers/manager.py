@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
 from drivers.camera import CameraReader
@@ -92,7 +93,12 @@ class DeviceManager:
 
     def _on_reading(self, lane_id: str) -> Callable[[Reading], None]:
         def deliver(reading: Reading) -> None:
-            self.hub.identify_token(lane_id, reading.payload, source=reading.source)
+            # When the device captured it: a camera frame's grab time, a scan's last byte.
+            captured = reading.captured_monotonic or reading.monotonic
+            read_at = reading.at - timedelta(seconds=max(0.0, reading.monotonic - captured))
+            self.hub.identify_token(
+                lane_id, reading.payload, source=reading.source, read_at=read_at
+            )
 
         return deliver
 

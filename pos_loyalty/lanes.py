@@ -205,15 +205,24 @@ class LaneHub:
 
     # --- identification from a reader ----------------------------------------------------------
 
-    def identify_token(self, lane_id: str, payload: str, *, source: str) -> LaneEvent:
-        """Identify what a lane's reader decoded and tell the lane; never raises for bad tokens."""
+    def identify_token(
+        self, lane_id: str, payload: str, *, source: str, read_at: datetime | None = None
+    ) -> LaneEvent:
+        """Identify what a lane's reader decoded and tell the lane; never raises for bad tokens.
+
+        `read_at` is when the device captured the frame or scan; events carry it so a till (and
+        the latency benchmark) can tell how fresh an identification is.
+        """
+        origin: dict[str, Any] = {"source": source}
+        if read_at is not None:
+            origin["read_at"] = read_at.isoformat()
         method = classify_token(payload)
         if method is None:
             return self.publish(
                 lane_id,
                 TOKEN_INVALID,
                 {
-                    "source": source,
+                    **origin,
                     "code": "token_unrecognised",
                     "message": "not a loyalty QR code or card",
                 },
@@ -233,7 +242,7 @@ class LaneHub:
                 lane_id,
                 CUSTOMER_UNKNOWN,
                 {
-                    "source": source,
+                    **origin,
                     "method": method.value,
                     "code": exc.code,
                     "message": exc.message,
@@ -244,7 +253,7 @@ class LaneHub:
                 lane_id,
                 TOKEN_INVALID,
                 {
-                    "source": source,
+                    **origin,
                     "method": method.value,
                     "code": exc.code,
                     "message": exc.message,
@@ -256,22 +265,29 @@ class LaneHub:
                 lane_id,
                 DEVICE_FAULT,
                 {
-                    "source": source,
+                    **origin,
                     "code": "database_unavailable",
                     "message": "the customer could not be looked up; ask them to scan again",
                 },
             )
-        return self.customer_identified(lane_id, profile, method.value, source=source)
+        return self.customer_identified(lane_id, profile, method.value, **origin)
 
     def customer_identified(
-        self, lane_id: str, profile: CustomerProfile, method: str, *, source: str
+        self,
+        lane_id: str,
+        profile: CustomerProfile,
+        method: str,
+        *,
+        source: str,
+        read_at: str | None = None,
     ) -> LaneEvent:
         current = self.set_customer(lane_id, profile.id, method)
+        origin = {"source": source} if read_at is None else {"source": source, "read_at": read_at}
         return self.publish(
             lane_id,
             CUSTOMER_IDENTIFIED,
             {
-                "source": source,
+                **origin,
                 "method": method,
                 "customer": customer_summary(profile),
                 "expires_at": current.expires_at.isoformat(),
