@@ -31,15 +31,23 @@ class ReprintRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lane_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    refund_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
-def _document(store: Store, transaction_id: str) -> ReceiptDocument:
+RefundId = Annotated[
+    str | None,
+    Query(max_length=64, description="a refund of this sale: its slip instead of the receipt"),
+]
+
+
+def _document(store: Store, transaction_id: str, refund_id: str | None) -> ReceiptDocument:
     with store.uow() as uow:
         return build_receipt(
             uow=uow,
             store=store.settings.store,
             secret=store.secret,
             transaction_id=transaction_id,
+            refund_id=refund_id,
         )
 
 
@@ -53,6 +61,7 @@ def receipt_text(
     transaction_id: str,
     store: StoreDep,
     _: TillScope,
+    refund_id: RefundId = None,
     columns: Annotated[
         int | None, Query(description="32, 42 or 48; default: 32 on a 58 mm lane, else 42")
     ] = None,
@@ -64,7 +73,7 @@ def receipt_text(
             f"columns must be one of {', '.join(map(str, SUPPORTED_COLUMNS))}, not {columns}",
             details={"field": "columns"},
         )
-    document = _document(store, transaction_id)
+    document = _document(store, transaction_id, refund_id)
     if columns is None:
         printer = _lane_printer(store, document.header.lane_id)
         columns = 32 if printer is not None and printer.width_mm == 58 else 42
@@ -78,6 +87,7 @@ def receipt_png(
     request: Request,
     store: StoreDep,
     _: TillScope,
+    refund_id: RefundId = None,
     profile: Annotated[
         str | None, Query(max_length=64, description="printer model; default: the lane's")
     ] = None,
@@ -98,7 +108,7 @@ def receipt_png(
             f"width_mm must be 58 or 80, not {width_mm}",
             details={"field": "width_mm"},
         )
-    document = _document(store, transaction_id)
+    document = _document(store, transaction_id, refund_id)
     printer = _lane_printer(store, document.header.lane_id)
     chosen_profile = profile or (printer.profile if printer else DEFAULT_PREVIEW_PROFILE)
     chosen_width = width_mm or (printer.width_mm if printer else None)
@@ -110,8 +120,10 @@ def receipt_png(
 
 
 @router.get("/{transaction_id}")
-def receipt_document(transaction_id: str, store: StoreDep, _: TillScope) -> dict[str, Any]:
-    return _document(store, transaction_id).to_dict()
+def receipt_document(
+    transaction_id: str, store: StoreDep, _: TillScope, refund_id: RefundId = None
+) -> dict[str, Any]:
+    return _document(store, transaction_id, refund_id).to_dict()
 
 
 @router.post("/{transaction_id}/print", status_code=202)
@@ -128,5 +140,6 @@ def reprint(
             transaction_id=transaction_id,
             now=store.now(),
             lane_id=body.lane_id if body else None,
+            refund_id=body.refund_id if body else None,
         )
     return queued.to_dict()

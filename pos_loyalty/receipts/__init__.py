@@ -4,6 +4,12 @@ Rendering to ESC/POS lives in `drivers.receipt_escpos`; the PNG preview is compo
 `pos_loyalty.cli.receipt_preview` (driver bytes through the simulated printer).
 """
 
+from pos_loyalty.receipts.build import (
+    ReceiptInput,
+    ReceiptNotFound,
+    build_receipt,
+    receipt_from_input,
+)
 from pos_loyalty.receipts.document import (
     DiscountEntry,
     IssuedCoupon,
@@ -11,6 +17,7 @@ from pos_loyalty.receipts.document import (
     PointsExpiry,
     ReceiptDocument,
     ReceiptItem,
+    RefundBlock,
     StampCard,
     StoreHeader,
     Totals,
@@ -41,11 +48,16 @@ __all__ = [
     "PointsExpiry",
     "QrBlock",
     "ReceiptDocument",
+    "ReceiptInput",
     "ReceiptItem",
+    "ReceiptNotFound",
+    "RefundBlock",
     "StampCard",
     "StoreHeader",
     "TextLine",
     "Totals",
+    "build_receipt",
     "layout_receipt",
+    "receipt_from_input",
     "render_text",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from pos_loyalty.coupons.codes import coupon_qr
+from pos_loyalty.coupons.codes import coupon_qr, format_code
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.service import get_customer
 from pos_loyalty.errors import NotFound
@@ -29,11 +29,12 @@ from pos_loyalty.receipts.document import (
     PointsExpiry,
     ReceiptDocument,
     ReceiptItem,
+    RefundBlock,
     StampCard,
     StoreHeader,
     Totals,
 )
-from pos_loyalty.sales.models import SaleTransaction
+from pos_loyalty.sales.models import Refund, SaleTransaction
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.settings import StoreConfig
 from pos_loyalty.storage import UnitOfWork
@@ -177,25 +178,46 @@ def _issued_coupons(
     ]
 
 
-def build_receipt(
-    *, uow: UnitOfWork, store: StoreConfig, secret: StoreSecret, transaction_id: str
-) -> ReceiptDocument:
-    """The receipt of a committed sale; the points expiry shown is the customer's current one."""
+def _customer_shown(uow: UnitOfWork, transaction: SaleTransaction) -> tuple[str, str]:
+    """The name and masked phone as the sale recorded them; the profile if the body lacks them."""
+    assert transaction.customer_id is not None
+    recorded = transaction.result.get("customer") or {}
+    name, phone = recorded.get("name"), recorded.get("phone")
+    if not name or not phone:
+        profile = get_customer(uow=uow, customer_id=transaction.customer_id)
+        name, phone = profile.short_name, profile.phone_masked
+    return str(name), str(phone)
+
+
+def _sale(uow: UnitOfWork, transaction_id: str) -> SaleTransaction:
     transaction = uow.session.get(SaleTransaction, transaction_id)
     if transaction is None:
         raise ReceiptNotFound(
             f"no sale with transaction id {transaction_id!r}",
             details={"transaction_id": transaction_id},
         )
+    return transaction
+
+
+def build_receipt(
+    *,
+    uow: UnitOfWork,
+    store: StoreConfig,
+    secret: StoreSecret,
+    transaction_id: str,
+    refund_id: str | None = None,
+) -> ReceiptDocument:
+    """The receipt of a committed sale, or with `refund_id` the slip of one of its refunds (what
+    an outbox row of kind "refund" prints). The points expiry shown is the customer's current."""
+    if refund_id is not None:
+        return build_refund_receipt(
+            uow=uow, store=store, transaction_id=transaction_id, refund_id=refund_id
+        )
+    transaction = _sale(uow, transaction_id)
     customer_name = phone_masked = None
     next_expiry = None
     if transaction.customer_id:
-        # The name and masked phone as the sale recorded them; the profile if the body lacks them.
-        recorded = transaction.result.get("customer") or {}
-        customer_name, phone_masked = recorded.get("name"), recorded.get("phone")
-        if not customer_name or not phone_masked:
-            profile = get_customer(uow=uow, customer_id=transaction.customer_id)
-            customer_name, phone_masked = profile.short_name, profile.phone_masked
+        customer_name, phone_masked = _customer_shown(uow, transaction)
         lot = lot_state(uow=uow, customer_id=transaction.customer_id).nearest_expiry()
         if lot is not None and lot.expires_at is not None:
             next_expiry = PointsExpiry(points=lot.remaining, expires_at=lot.expires_at)
@@ -213,3 +235,89 @@ def build_receipt(
         change=transaction.change,
     )
     return receipt_from_input(data, store=store)
+
+
+def build_refund_receipt(
+    *, uow: UnitOfWork, store: StoreConfig, transaction_id: str, refund_id: str
+) -> ReceiptDocument:
+    """The refund slip: the returned lines, the money given back, points and coupons undone."""
+    transaction = _sale(uow, transaction_id)
+    refund = uow.session.get(Refund, refund_id)
+    if refund is None or refund.transaction_id != transaction_id:
+        raise ReceiptNotFound(
+            f"no refund {refund_id!r} of transaction {transaction_id!r}",
+            code="refund_not_found",
+            details={"transaction_id": transaction_id, "refund_id": refund_id},
+        )
+    result = refund.result
+    points = result.get("points") or {}
+    coupons = result.get("coupons") or {}
+    loyalty = None
+    if transaction.customer_id:
+        name, phone = _customer_shown(uow, transaction)
+        balance = points.get("balance_after")
+        if balance is None:
+            balance = lot_state(uow=uow, customer_id=transaction.customer_id).balance
+        loyalty = LoyaltyBlock(
+            customer_name=name,
+            phone_masked=phone,
+            tier=None,
+            points_earned=0,
+            points_burned=0,
+            balance=int(balance),
+            next_expiry=None,
+            stamps=(),
+            hint=None,
+        )
+    items = tuple(
+        ReceiptItem(
+            sku=line["sku"],
+            name=line["name"],
+            qty=_qty(line["qty"]),
+            unit_price=0,
+            subtotal=int(line["amount"]),
+            discount=0,
+            burn=int(line.get("burn", 0)),
+            total=int(line["amount"]),
+        )
+        for line in result.get("lines", ())
+    )
+    return ReceiptDocument(
+        header=StoreHeader(
+            store_id=store.id,
+            store_name=store.name,
+            lane_id=transaction.lane_id,
+            transaction_id=transaction.id,
+            created_at=transaction.created_at,
+        ),
+        items=items,
+        discounts=(),
+        totals=Totals(
+            subtotal=refund.amount,
+            discount_total=0,
+            points_burned=0,
+            burn_value=0,
+            total=refund.amount,
+        ),
+        loyalty=loyalty,
+        coupons=(),
+        footer=store.footer,
+        currency=transaction.currency,
+        locale=store.locale,
+        timezone=store.timezone,
+        refund=RefundBlock(
+            refund_id=refund.id,
+            created_at=refund.created_at,
+            amount=refund.amount,
+            full=refund.full,
+            points_earn_reversed=refund.points_earn_reversed,
+            points_burn_returned=refund.points_burn_returned,
+            coupons_cancelled=tuple(_display(c) for c in coupons.get("cancelled", ())),
+            coupons_returned=tuple(_display(c) for c in coupons.get("returned", ())),
+        ),
+    )
+
+
+def _display(code: str) -> str:
+    """`ABCD-EFGH-JK2` whether the stored text has hyphens or not."""
+    return format_code(code.replace("-", "").upper())

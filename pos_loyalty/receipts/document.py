@@ -189,8 +189,38 @@ class IssuedCoupon:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundBlock:
+    """What a refund took back: money returned, points reversed and returned, coupons voided.
+
+    On a refund receipt `items` are the returned lines (`total` = money returned for the line)."""
+
+    refund_id: str
+    created_at: datetime
+    amount: int
+    full: bool
+    points_earn_reversed: int
+    points_burn_returned: int
+    coupons_cancelled: tuple[str, ...]  # display codes
+    coupons_returned: tuple[str, ...]  # coupons the sale used, usable again after a full refund
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "refund_id": self.refund_id,
+            "created_at": self.created_at.isoformat(),
+            "amount": self.amount,
+            "full": self.full,
+            "points_earn_reversed": self.points_earn_reversed,
+            "points_burn_returned": self.points_burn_returned,
+            "coupons_cancelled": list(self.coupons_cancelled),
+            "coupons_returned": list(self.coupons_returned),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptDocument:
-    """Every block of one receipt plus the locale, currency and time zone to show it in."""
+    """Every block of one receipt plus the locale, currency and time zone to show it in.
+
+    A sale receipt has `refund` None; a refund receipt has it, with the returned lines as items."""
 
     header: StoreHeader
     items: tuple[ReceiptItem, ...]
@@ -202,10 +232,16 @@ class ReceiptDocument:
     currency: str
     locale: str
     timezone: str
+    refund: RefundBlock | None = None
+
+    @property
+    def kind(self) -> str:
+        return "refund" if self.refund is not None else "sale"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: minor units, RFC 3339 times, the blocks in printing order."""
         return {
+            "kind": self.kind,
             "transaction_id": self.header.transaction_id,
             "currency": self.currency,
             "locale": self.locale,
@@ -216,5 +252,6 @@ class ReceiptDocument:
             "totals": self.totals.to_dict(),
             "loyalty": self.loyalty.to_dict() if self.loyalty else None,
             "coupons": [c.to_dict() for c in self.coupons],
+            "refund": self.refund.to_dict() if self.refund else None,
             "footer": self.footer,
         }

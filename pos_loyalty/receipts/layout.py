@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -23,7 +24,12 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 
 from pos_loyalty.money import Qty, format_money
-from pos_loyalty.receipts.document import IssuedCoupon, LoyaltyBlock, ReceiptDocument
+from pos_loyalty.receipts.document import (
+    IssuedCoupon,
+    LoyaltyBlock,
+    ReceiptDocument,
+    RefundBlock,
+)
 
 SUPPORTED_COLUMNS = (32, 42, 48)
 
@@ -142,6 +148,14 @@ _RU: dict[str, str] = {
     "valid_from": "Действует с {date}",
     "valid_until": "Действует до {date}",
     "code": "Код купона:",
+    "refund": "ВОЗВРАТ",
+    "refund_no": "Возврат № {id}",
+    "refund_of": "по чеку № {id} от {date}",
+    "qty": "количество {qty}",
+    "earn_reversed": "Баллы за покупку списаны",
+    "burn_returned": "Баллы возвращены",
+    "coupons_cancelled": "Аннулированы купоны:",
+    "coupons_returned": "Снова действуют купоны:",
 }
 _EN: dict[str, str] = {
     "lane": "Lane {lane}",
@@ -174,6 +188,14 @@ _EN: dict[str, str] = {
     "valid_from": "Valid from {date}",
     "valid_until": "Valid until {date}",
     "code": "Coupon code:",
+    "refund": "REFUND",
+    "refund_no": "Refund {id}",
+    "refund_of": "of receipt {id}, {date}",
+    "qty": "quantity {qty}",
+    "earn_reversed": "Points for the sale taken back",
+    "burn_returned": "Points given back",
+    "coupons_cancelled": "Coupons cancelled:",
+    "coupons_returned": "Coupons valid again:",
 }
 # Point nouns by CLDR plural category: 1 балл, 2 балла, 5 баллов.
 _POINTS_RU = {"one": "балл", "few": "балла", "many": "баллов", "other": "балла"}
@@ -343,6 +365,15 @@ def layout_receipt(
         raise ValueError(f"a receipt is laid out for {SUPPORTED_COLUMNS} columns, not {columns}")
     words = _Words(document, for_printer=for_printer)
     out = _Builder(columns)
+    if document.refund is not None:
+        _refund(out, words, document, document.refund)
+        out.lines.append(Cut())
+        return LaidOutReceipt(
+            transaction_id=document.header.transaction_id,
+            columns=columns,
+            for_printer=for_printer,
+            lines=tuple(out.lines),
+        )
     _header(out, words, document)
     _items(out, words, document)
     _totals(out, words, document)
@@ -450,6 +481,49 @@ def _coupon(out: _Builder, words: _Words, coupon: IssuedCoupon, issued_at: datet
     out.lines.append(QrBlock(coupon.qr_payload))
     out.text(words.word("code"), Align.CENTER)
     out.big(coupon.display_code)
+
+
+def _refund(out: _Builder, words: _Words, document: ReceiptDocument, refund: RefundBlock) -> None:
+    """A refund slip: what went back, the money returned, points and coupons undone."""
+    header = document.header
+    out.big(words.clean(header.store_name))
+    place = header.store_id
+    if header.lane_id:
+        place += ", " + words.word("lane", lane=header.lane_id)
+    out.wrapped(words.clean(place), Align.CENTER)
+    out.big(words.word("refund"))
+    out.rule()
+    out.pair(words.word("refund_no", id=refund.refund_id), words.date_time(refund.created_at))
+    out.wrapped(
+        words.word("refund_of", id=header.transaction_id, date=words.date(header.created_at))
+    )
+    out.rule()
+    for item in document.items:
+        out.pair(words.clean(item.name), words.money(item.total))
+        if item.qty != 1:
+            out.text("  " + words.word("qty", qty=words.qty(item.qty)))
+    out.rule()
+    out.big_pair(words.word("refund"), words.money(refund.amount))
+    loyalty = document.loyalty
+    if loyalty is not None:
+        out.rule(title=words.word("loyalty"))
+        out.pair(words.word("customer"), words.clean(loyalty.customer_name))
+        out.pair(words.word("phone"), words.clean(loyalty.phone_masked))
+        if refund.points_earn_reversed:
+            out.pair(words.word("earn_reversed"), words.signed_points(-refund.points_earn_reversed))
+        if refund.points_burn_returned:
+            out.pair(words.word("burn_returned"), words.signed_points(refund.points_burn_returned))
+        out.pair(words.word("balance"), words.points(loyalty.balance), bold=True)
+    _codes(out, words, words.word("coupons_cancelled"), refund.coupons_cancelled)
+    _codes(out, words, words.word("coupons_returned"), refund.coupons_returned)
+    _footer(out, words, document.footer)
+
+
+def _codes(out: _Builder, words: _Words, title: str, codes: Sequence[str]) -> None:
+    if codes:
+        out.text(title)
+        for code in codes:
+            out.text("  " + words.clean(code))
 
 
 def _footer(out: _Builder, words: _Words, footer: str) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pos_loyalty.errors import InvalidInput
 from pos_loyalty.receipts.build import ReceiptNotFound
-from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox, SaleTransaction
+from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox, Refund, SaleTransaction
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork
 
@@ -24,6 +24,8 @@ class NoPrinterForReceipt(InvalidInput):
 class ReprintQueued:
     outbox_id: int
     transaction_id: str
+    refund_id: str | None
+    kind: str
     lane_id: str
     status: str
 
@@ -31,6 +33,8 @@ class ReprintQueued:
         return {
             "outbox_id": self.outbox_id,
             "transaction_id": self.transaction_id,
+            "refund_id": self.refund_id,
+            "kind": self.kind,
             "lane_id": self.lane_id,
             "status": self.status,
         }
@@ -43,14 +47,24 @@ def queue_reprint(
     transaction_id: str,
     now: datetime,
     lane_id: str | None = None,
+    refund_id: str | None = None,
 ) -> ReprintQueued:
-    """Queue the sale's receipt on `lane_id` (default: the sale's lane); commits the row."""
+    """Queue the sale's receipt (or the slip of its refund `refund_id`) on `lane_id` (default:
+    the sale's lane); commits the row."""
     transaction = uow.session.get(SaleTransaction, transaction_id)
     if transaction is None:
         raise ReceiptNotFound(
             f"no sale with transaction id {transaction_id!r}",
             details={"transaction_id": transaction_id},
         )
+    if refund_id is not None:
+        refund = uow.session.get(Refund, refund_id)
+        if refund is None or refund.transaction_id != transaction.id:
+            raise ReceiptNotFound(
+                f"no refund {refund_id!r} of transaction {transaction_id!r}",
+                code="refund_not_found",
+                details={"transaction_id": transaction_id, "refund_id": refund_id},
+            )
     target = lane_id or transaction.lane_id
     if target is None:
         raise NoPrinterForReceipt(
@@ -66,7 +80,8 @@ def queue_reprint(
         )
     row = ReceiptOutbox(
         transaction_id=transaction.id,
-        kind="sale",
+        refund_id=refund_id,
+        kind="refund" if refund_id else "sale",
         lane_id=target,
         status=OutboxStatus.QUEUED.value,
         created_at=now,
@@ -76,4 +91,4 @@ def queue_reprint(
     uow.flush()
     assert row.id is not None
     uow.commit()
-    return ReprintQueued(row.id, transaction.id, target, row.status)
+    return ReprintQueued(row.id, transaction.id, refund_id, row.kind, target, row.status)

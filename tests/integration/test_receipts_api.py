@@ -212,3 +212,48 @@ def test_unknown_sales_and_missing_keys(client: TestClient) -> None:
         assert reply.json()["error"]["code"] == "transaction_not_found"
     assert client.post("/v1/receipts/nope/print").status_code == 404
     assert client.get("/v1/receipts/nope", headers={"Authorization": ""}).status_code == 401
+
+
+def test_a_refund_prints_its_own_slip(client: TestClient, store: Store) -> None:
+    sale = big_sale(client)
+    transaction_id = sale["transaction_id"]
+    refunded = client.post(
+        f"/v1/transactions/{transaction_id}/refund",
+        json={},
+        headers={"Idempotency-Key": "refund-1"},
+    )
+    assert refunded.status_code == 200, refunded.text
+    refund = refunded.json()
+    slip = client.get(f"/v1/receipts/{transaction_id}", params={"refund_id": refund["refund_id"]})
+    assert slip.status_code == 200, slip.text
+    body = slip.json()
+    assert body["kind"] == "refund" and body["refund"]["amount"] == 80000
+    assert body["refund"]["coupons_cancelled"] == [sale["coupons_issued"][0]["code"]]
+    assert body["refund"]["points_earn_reversed"] == 40
+    assert body["loyalty"]["balance"] == 0
+
+    text = client.get(
+        f"/v1/receipts/{transaction_id}.txt", params={"refund_id": refund["refund_id"]}
+    ).text.replace(NBSP, " ")
+    for expected in (
+        "ВОЗВРАТ",
+        f"Возврат № {refund['refund_id']}",
+        f"по чеку № {transaction_id}",
+        "Кофе в зёрнах 250 г",
+        "количество 2",
+        "800,00 ₽",
+        "Баллы за покупку списаны",
+        "-40",
+        "Аннулированы купоны:",
+        sale["coupons_issued"][0]["code"],
+    ):
+        assert expected in text, expected
+    assert "ВАШ КУПОН" not in text
+
+    queued = client.post(
+        f"/v1/receipts/{transaction_id}/print", json={"refund_id": refund["refund_id"]}
+    )
+    assert queued.status_code == 202
+    assert (queued.json()["kind"], queued.json()["refund_id"]) == ("refund", refund["refund_id"])
+    wrong = client.get(f"/v1/receipts/{transaction_id}", params={"refund_id": "nope"})
+    assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "refund_not_found"

@@ -20,6 +20,7 @@ from pos_loyalty.receipts import (
     LaidOutReceipt,
     ReceiptDocument,
     ReceiptItem,
+    RefundBlock,
     layout_receipt,
     render_text,
 )
@@ -249,3 +250,40 @@ def test_weighed_quantity_from_json_keeps_three_places() -> None:
     weighed = doc.items[2]
     assert weighed.qty == Decimal("0.734")
     assert "0,734 × 1" in printed(layout_receipt(doc, 48))
+
+
+@pytest.mark.parametrize("columns", SUPPORTED_COLUMNS)
+def test_a_refund_slip_fits_and_says_what_was_undone(columns: int) -> None:
+    sale = sample_receipt(lines=3)
+    returned = tuple(replace(item, total=item.total) for item in sale.items[1:])
+    slip = replace(
+        sale,
+        items=(*returned, replace(sale.items[0], name=LONG_NAME)),
+        coupons=(),
+        refund=RefundBlock(
+            refund_id="r5d0c8e3b7a6f41c2",
+            created_at=SAMPLE_TIME + timedelta(days=2),
+            amount=123_456,
+            full=False,
+            points_earn_reversed=12,
+            points_burn_returned=150,
+            coupons_cancelled=("7K3M-9QXR-2TX",),
+            coupons_returned=(),
+        ),
+    )
+    receipt = layout_receipt(slip, columns, for_printer=True)
+    assert_fits(receipt)
+    text = re.sub(r"\s+", " ", printed(receipt)).replace(NBSP, " ")
+    for expected in (
+        "ВОЗВРАТ",
+        "Возврат № r5d0c8e3b7a6f41c2",
+        "по чеку № t9f2c41d07a84e5b от 21.11.2026",
+        "количество 0,734",
+        "1 234,56 р.",
+        "Баллы за покупку списаны -12",
+        "Баллы возвращены +150",
+        "Аннулированы купоны: 7K3M-9QXR-2TX",
+    ):
+        assert expected in text, expected
+    assert "ВАШ КУПОН" not in text and receipt.qr_payloads() == ()
+    assert slip.to_dict()["kind"] == "refund"
