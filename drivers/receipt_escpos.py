@@ -113,6 +113,9 @@ def write_receipt(printer: Escpos, receipt: LaidOutReceipt) -> None:
     native_qr = bool(printer.profile.supports("qrCode"))
     module = QR_MODULE_DOTS.get(receipt.columns, 6)
     printer.hw("INIT")
+    # ESC @ puts the printer back on code page 0: make magic encoding select its page again, or
+    # a second receipt on the same connection would print Cyrillic as CP437.
+    printer.magic.encoding = None
     style: tuple[str, bool, bool, bool] | None = None
     for line in receipt.lines:
         if isinstance(line, TextLine):
