@@ -25,6 +25,7 @@ from rich.table import Table
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
 from pos_loyalty.settings import Settings, settings_from_dict
 
@@ -273,7 +274,9 @@ def demo(
     with (
         simulated_devices(settings, out / "devices") as sims,
         DeviceManager(settings, hub, scanner_ports=sims.scanner_ports),
-        ApiServer(create_app(settings, store=store, hub=hub), _free_port()) as server,
+        ApiServer(
+            create_app(settings, store=store, hub=hub, receipt_png=render_receipt_png), _free_port()
+        ) as server,
     ):
         till = TillClient(f"http://127.0.0.1:{server.port}", api_key)
         customers = _enrolment(till)

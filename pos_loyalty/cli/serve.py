@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.cli.simulation import simulated_devices, uses_simulation
 from pos_loyalty.sales.housekeeping import Housekeeping
 
@@ -36,7 +37,7 @@ def serve(
     )
     store = open_store_or_exit(settings, migrate=True)
     hub = LaneHub(store)
-    app = create_app(settings, store=store, hub=hub)
+    app = create_app(settings, store=store, hub=hub, receipt_png=render_receipt_png)
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
     with ExitStack() as stack:
