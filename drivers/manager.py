@@ -3,6 +3,7 @@
 Each decoded token goes to `LaneHub.identify_token` (identification and the lane's event); a
 watcher publishes `device_fault` when a device disconnects or reports a new error, and
 `device_restored` when it comes back. Devices register their status for `GET /v1/devices`.
+A lane with a printer gets a print worker (`drivers.print_queue`) that publishes its own events.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from drivers.camera import CameraReader
+from drivers.print_queue import PrintWorker, ReceiptRenderer, store_receipt_renderer
+from drivers.printer import PrinterConfigError
 from drivers.reading import Reading
 from drivers.scanner import ScannerFraming, SerialScanner
 from pos_loyalty.lanes import DEVICE_FAULT, DEVICE_RESTORED, LaneHub
-from pos_loyalty.settings import LaneConfig, ScannerConfig, Settings
+from pos_loyalty.settings import LaneConfig, PrinterConfig, ScannerConfig, Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +57,18 @@ class DeviceManager:
         hub: LaneHub,
         *,
         scanner_ports: Mapping[str, str] | None = None,
+        printer_connections: Mapping[str, str] | None = None,
+        render_receipt: ReceiptRenderer | None = None,
         watch_interval_s: float = 0.5,
     ) -> None:
         self.settings = settings
         self.hub = hub
         # Where a lane's scanner really is, when config names a simulated one (`sim://scanner`).
         self.scanner_ports = dict(scanner_ports or {})
+        # Where a lane's printer really is (`sim://printer`), and how an outbox row becomes bytes.
+        self.printer_connections = dict(printer_connections or {})
+        self.render_receipt = render_receipt
+        self._printers: list[str] = []
         self.watch_interval_s = watch_interval_s
         self._readers: list[Reader] = []
         self._watched: list[_Watched] = []
@@ -84,6 +93,8 @@ class DeviceManager:
             self._watcher.join(timeout=3.0)
         for watched in self._watched:
             self.hub.unregister_device(watched.name)
+        for name in self._printers:
+            self.hub.unregister_device(name)
 
     def __enter__(self) -> DeviceManager:
         return self.start()
@@ -123,6 +134,31 @@ class DeviceManager:
                 name=f"{lane.id}/scanner",
             )
             self._add(scanner, f"{lane.id}/scanner", lane.id, "scanner", scanner.state)
+        if lane.printer is not None:
+            self._start_printer(lane.id, lane.printer)
+
+    def _start_printer(self, lane_id: str, config: PrinterConfig) -> None:
+        """The lane's print worker; it publishes its own faults and print results."""
+        try:
+            worker = PrintWorker(
+                store=self.hub.store,
+                lane_id=lane_id,
+                config=config,
+                render=self.render_receipt or store_receipt_renderer(self.hub.store),
+                hub=self.hub,
+                connection=self.printer_connections.get(lane_id),
+            )
+        except PrinterConfigError as exc:  # receipts stay queued until the config is fixed
+            log.error("lane %s: printer not started: %s", lane_id, exc)
+            state = {"connected": False, "state": "not_started", "last_error": str(exc)}
+            self.hub.register_device(f"{lane_id}/printer", lane_id, "printer", state.copy)
+            self._printers.append(f"{lane_id}/printer")
+            return
+        worker.start()
+        self._readers.append(worker)
+        self._printers.append(worker.name)
+        self.hub.register_device(worker.name, lane_id, "printer", worker.status)
+        log.info("lane %s: %s started on %s", lane_id, worker.name, worker.printer.url)
 
     def _add(
         self, reader: Reader, name: str, lane_id: str, kind: str, snapshot: Callable[[], Any]

@@ -139,6 +139,10 @@ class PrinterConfig(_Strict):
     connection: str
     profile: str = "TM-T88V"
     width_mm: Literal[58, 80] = 80
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0  # connecting, each status answer
+    # A job the printer cannot take waits, retrying after 0.5, 1, 2 … s up to `retry_max_s`.
+    retry_initial_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    retry_max_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
 
 class LaneConfig(_Strict):

@@ -1,9 +1,11 @@
 """Composition: the simulators behind every `sim://…` device of the configuration.
 
 `serve` and `demo` call `simulated_devices(settings, workdir)`; it starts a virtual scanner on a
-pseudo-terminal for each `sim://scanner` port, registers the virtual camera for `sim://camera…`
-sources, and says where each simulated device really is, so the drivers open them exactly as
-they would open hardware. firmware_sim is imported here, lazily, and nowhere else in the core.
+pseudo-terminal for each `sim://scanner` port, a virtual ESC/POS printer on a local TCP port for
+each `sim://printer` (receipts as NNNN.png/.txt in `<workdir>/<lane>-receipts`), registers the
+virtual camera for `sim://camera…` sources, and says where each simulated device really is, so
+the drivers open them exactly as they would open hardware. firmware_sim is imported here,
+lazily, and nowhere else in the core.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ class SimulatedDevices:
     scanner_ports: dict[str, str] = field(default_factory=dict)
     scanners: dict[str, Any] = field(default_factory=dict)  # lane id -> firmware_sim VirtualScanner
     cameras: dict[str, Any] = field(default_factory=dict)  # lane id -> VirtualCameraDevice
+    printer_connections: dict[str, str] = field(default_factory=dict)  # lane id -> tcp:// URL
+    printers: dict[str, Any] = field(default_factory=dict)  # lane id -> firmware_sim VirtualPrinter
+    receipt_dirs: dict[str, Path] = field(default_factory=dict)  # lane id -> NNNN.png/.txt folder
 
 
 def uses_simulation(settings: Settings) -> bool:
@@ -33,6 +38,8 @@ def uses_simulation(settings: Settings) -> bool:
         if lane.scanner and lane.scanner.port.startswith(SIM_PREFIX):
             return True
         if lane.camera and str(lane.camera.source).startswith(SIM_PREFIX):
+            return True
+        if lane.printer and lane.printer.connection.startswith(SIM_PREFIX):
             return True
     return False
 
@@ -48,6 +55,7 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
         register_device,
         unregister_device,
     )
+    from firmware_sim.printer import PrinterServer, VirtualPrinter
     from firmware_sim.scanner import Framing, VirtualScanner
 
     sims = SimulatedDevices()
@@ -84,4 +92,19 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
             stack.callback(scanner.close)
             sims.scanners[lane.id] = scanner
             sims.scanner_ports[lane.id] = str(scanner.link)
+        for lane in settings.lanes:
+            if lane.printer is None or not lane.printer.connection.startswith(SIM_PREFIX):
+                continue
+            receipts = workdir / f"{lane.id}-receipts"
+            printer = VirtualPrinter(
+                lane.printer.profile,
+                paper_width_mm=lane.printer.width_mm,
+                out_dir=receipts,
+                keep_receipts=50,
+            )
+            server = PrinterServer(printer, "127.0.0.1", 0).start()
+            stack.callback(server.stop)
+            sims.printers[lane.id] = printer
+            sims.receipt_dirs[lane.id] = receipts
+            sims.printer_connections[lane.id] = server.url
         yield sims

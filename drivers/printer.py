@@ -1,0 +1,545 @@
+"""ESC/POS receipt printers through python-escpos, opened from a connection URL.
+
+`EscPosPrinter` asks the printer for its real-time status (DLE EOT 1-4) before a job, sends the
+job's bytes, then waits for the answer to a status query placed after them (GS r 1: the printer
+answers it only once everything before it is processed) and asks DLE EOT again, so a caller knows
+the printer took the job rather than merely that the bytes left this machine.
+
+Connections: `tcp://host[:9100]`, `serial:///dev/ttyUSB0?baudrate=38400` (a bare path such as
+a pseudo-terminal means serial too), `usb://04b8:0202`, `file:///dev/usb/lp0` (write only: no
+status). Hardware libraries are imported when a printer is opened, with an error naming what to
+install when one is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from pos_loyalty.settings import PrinterConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TCP_PORT = 9100
+DLE_EOT = b"\x10\x04"
+# GS r 1: transmit paper sensor status. Not real-time: answered in order, after the job.
+TRANSMIT_PAPER_STATUS = b"\x1dr\x01"
+
+# DLE EOT n replies (Epson ESC/POS reference, "Transmit real-time status"): in every reply
+# bit 0 and bit 7 are 0 and bits 1 and 4 are 1, which tells a status byte from anything else.
+FIXED_BITS_MASK = 0x93
+FIXED_BITS = 0x12
+PRINTER_OFFLINE = 0x08  # n=1 bit 3
+PRINTER_WAITING_RECOVERY = 0x20  # n=1 bit 5
+PRINTER_DRAWER_PIN_HIGH = 0x04  # n=1 bit 2
+OFFLINE_COVER_OPEN = 0x04  # n=2 bit 2
+OFFLINE_FEED_BUTTON = 0x08  # n=2 bit 3
+OFFLINE_PAPER_END_STOP = 0x20  # n=2 bit 5
+OFFLINE_ERROR = 0x40  # n=2 bit 6
+ERROR_RECOVERABLE = 0x04  # n=3 bit 2
+ERROR_AUTOCUTTER = 0x08  # n=3 bit 3
+ERROR_UNRECOVERABLE = 0x20  # n=3 bit 5
+ERROR_AUTO_RECOVERABLE = 0x40  # n=3 bit 6
+PAPER_NEAR_END = 0x0C  # n=4 bits 2-3
+PAPER_END = 0x60  # n=4 bits 5-6
+# GS r 1 reply: bits 0-1 near end, bits 2-3 paper end.
+GS_R_PAPER_END = 0x0C
+
+# Printable width by roll width (Epson TM-T88 class).
+_PRINTABLE_MM = {80: 72.0, 58: 50.8}
+
+# Machine codes for why a printer cannot take a job now (events, `last_error`, outbox rows).
+PRINTER_OFFLINE_CODE = "printer_offline"
+COVER_OPEN_CODE = "cover_open"
+PAPER_OUT_CODE = "paper_out"
+PRINTER_ERROR_CODE = "printer_error"
+PRINTER_NOT_READY_CODE = "printer_not_ready"
+
+
+class PrinterConfigError(ValueError):
+    """The connection URL or profile cannot describe a printer."""
+
+
+class PrinterDependencyMissing(RuntimeError):
+    """The library a connection needs is not installed; the message says what to install."""
+
+
+class PrinterUnavailable(OSError):
+    """The printer cannot be reached, or stopped answering (power, cable, network, offline)."""
+
+    code = PRINTER_OFFLINE_CODE
+
+
+class InvalidStatusReply(ValueError):
+    """A byte that cannot be a DLE EOT reply (not an Epson-compatible printer, or line noise)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterStatus:
+    """What DLE EOT 1-4 said; `known` is False for connections that cannot answer (file://)."""
+
+    online: bool
+    cover_open: bool = False
+    paper_near_end: bool = False
+    paper_out: bool = False
+    error: str | None = None  # autocutter | unrecoverable | auto_recoverable | recoverable
+    drawer_pin_high: bool = False
+    known: bool = True
+
+    @classmethod
+    def unknown(cls) -> PrinterStatus:
+        return cls(online=True, known=False)
+
+    @classmethod
+    def from_replies(cls, printer: int, offline: int, error: int, paper: int) -> PrinterStatus:
+        """Decode the replies to DLE EOT 1 (printer), 2 (offline cause), 3 (error), 4 (paper)."""
+        for n, value in enumerate((printer, offline, error, paper), start=1):
+            if not 0 <= value <= 0xFF or value & FIXED_BITS_MASK != FIXED_BITS:
+                raise InvalidStatusReply(f"0x{value:02x} is not a reply to DLE EOT {n}")
+        error_kind = None
+        if error & ERROR_UNRECOVERABLE:
+            error_kind = "unrecoverable"
+        elif error & ERROR_AUTOCUTTER:
+            error_kind = "autocutter"
+        elif error & ERROR_AUTO_RECOVERABLE:
+            error_kind = "auto_recoverable"
+        elif error & ERROR_RECOVERABLE or offline & OFFLINE_ERROR:
+            error_kind = "recoverable"
+        return cls(
+            online=not printer & PRINTER_OFFLINE,
+            cover_open=bool(offline & OFFLINE_COVER_OPEN),
+            paper_near_end=bool(paper & PAPER_NEAR_END),
+            paper_out=bool(paper & PAPER_END or offline & OFFLINE_PAPER_END_STOP),
+            error=error_kind,
+            drawer_pin_high=bool(printer & PRINTER_DRAWER_PIN_HIGH),
+        )
+
+    @classmethod
+    def from_bytes(cls, replies: bytes) -> PrinterStatus:
+        """Decode the four reply bytes to DLE EOT 1, 2, 3, 4 in that order."""
+        if len(replies) != 4:
+            raise InvalidStatusReply(f"expected 4 status bytes, got {len(replies)}")
+        return cls.from_replies(*replies)
+
+    @property
+    def ready(self) -> bool:
+        """Can take a job now (near end is a warning, not a stop)."""
+        return self.fault is None
+
+    @property
+    def fault(self) -> str | None:
+        """Why the printer cannot print now, as a machine code; None when it can."""
+        if self.cover_open:
+            return COVER_OPEN_CODE
+        if self.paper_out:
+            return PAPER_OUT_CODE
+        if self.error is not None:
+            return PRINTER_ERROR_CODE
+        if not self.online:
+            return PRINTER_NOT_READY_CODE
+        return None
+
+    @property
+    def message(self) -> str:
+        """The state in English, for logs, events and `GET /v1/devices`."""
+        fault = self.fault
+        if fault == COVER_OPEN_CODE:
+            return "the printer's cover is open"
+        if fault == PAPER_OUT_CODE:
+            return "the printer is out of paper"
+        if fault == PRINTER_ERROR_CODE:
+            return f"the printer reports an error ({self.error})"
+        if fault == PRINTER_NOT_READY_CODE:
+            return "the printer is offline (feed button held or recovering)"
+        if not self.known:
+            return "the connection reports no status"
+        return "ready, paper near its end" if self.paper_near_end else "ready"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "online": self.online,
+            "cover_open": self.cover_open,
+            "paper_near_end": self.paper_near_end,
+            "paper_out": self.paper_out,
+            "error": self.error,
+            "known": self.known,
+        }
+
+
+class PrinterNotReady(Exception):
+    """The printer answered but cannot take the job (`sent`: it came up after the bytes went)."""
+
+    def __init__(self, status: PrinterStatus, *, sent: bool) -> None:
+        super().__init__(status.message)
+        self.status = status
+        self.sent = sent
+        self.code = status.fault or PRINTER_NOT_READY_CODE
+
+
+# --- connection URLs -------------------------------------------------------------------------
+
+Transport = Literal["tcp", "serial", "usb", "file"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterConnection:
+    """A parsed connection URL."""
+
+    transport: Transport
+    target: str  # host, device path, or vendor:product
+    port: int = DEFAULT_TCP_PORT
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        if self.transport == "tcp":
+            return f"tcp://{self.target}:{self.port}"
+        return f"{self.transport}://{self.target}"
+
+
+def _split_query(rest: str) -> tuple[str, dict[str, str]]:
+    path, _, query = rest.partition("?")
+    return path, dict(parse_qsl(query, keep_blank_values=True))
+
+
+def parse_connection(url: str) -> PrinterConnection:
+    """`tcp://host:port`, `serial://PATH?baudrate=…`, a bare device path, `usb://VID:PID`,
+    `file://PATH`."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        if text.startswith(("/", "./", "../", "~")):
+            path, options = _split_query(text)
+            return PrinterConnection("serial", path, options=options)
+        raise PrinterConfigError(
+            f"printer connection {url!r}: expected tcp://host:9100, serial:///dev/ttyUSB0, "
+            "usb://04b8:0202, file:///dev/usb/lp0 or a device path"
+        )
+    scheme = scheme.lower()
+    target, options = _split_query(rest)
+    if scheme == "sim":
+        raise PrinterConfigError(
+            f"printer connection {url!r} is a simulated printer: `serve` and `demo` start it "
+            "and pass its address; outside them give a tcp:// or serial:// connection"
+        )
+    if scheme == "tcp":
+        host, _, port_text = target.rstrip("/").rpartition(":")
+        if not host:
+            host, port_text = target.rstrip("/"), str(DEFAULT_TCP_PORT)
+        host = host.strip("[]")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise PrinterConfigError(
+                f"printer connection {url!r}: bad port {port_text!r}"
+            ) from None
+        if not host or not 0 < port < 65536:
+            raise PrinterConfigError(f"printer connection {url!r}: expected tcp://host:port")
+        return PrinterConnection("tcp", host, port, options)
+    if scheme in ("serial", "file"):
+        if not target:
+            raise PrinterConfigError(f"printer connection {url!r}: no device path")
+        return PrinterConnection(scheme, target, options=options)  # type: ignore[arg-type]
+    if scheme == "usb":
+        vendor, _, product = target.strip("/").partition(":")
+        try:
+            int(vendor, 16), int(product, 16)
+        except ValueError:
+            raise PrinterConfigError(
+                f"printer connection {url!r}: expected usb://VENDOR:PRODUCT in hex, "
+                "e.g. usb://04b8:0202"
+            ) from None
+        return PrinterConnection("usb", f"{vendor}:{product}", options=options)
+    raise PrinterConfigError(
+        f"printer connection {url!r}: unknown scheme {scheme!r} (tcp, serial, usb, file)"
+    )
+
+
+def _int_option(connection: PrinterConnection, name: str, default: int) -> int:
+    value = connection.options.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise PrinterConfigError(
+            f"printer connection {connection.url}: {name}={value!r} is not a number"
+        ) from None
+
+
+def _bool_option(connection: PrinterConnection, name: str, default: bool) -> bool:
+    value = connection.options.get(name)
+    if value is None:
+        return default
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+def _escpos_module(transport: Transport) -> Any:
+    """python-escpos' printer classes, with the transport's own library checked."""
+    try:
+        import escpos.printer as printers
+    except ImportError as exc:
+        raise PrinterDependencyMissing(
+            "ESC/POS printers need python-escpos: pip install 'python-escpos>=3.1'"
+        ) from exc
+    if transport == "serial" and not printers.Serial.is_usable():
+        raise PrinterDependencyMissing("serial printers need pyserial: pip install pyserial")
+    if transport == "usb" and not printers.Usb.is_usable():
+        raise PrinterDependencyMissing(
+            "USB printers need pyusb and libusb: pip install pyusb; apt-get install libusb-1.0-0"
+        )
+    return printers
+
+
+def media_width_pixels(profile_data: dict[str, Any], width_mm: int) -> int | None:
+    """Dots per line for the roll width on this profile (its own figure when the width is its)."""
+    media = profile_data.get("media", {})
+    width = media.get("width", {})
+    dpi = media.get("dpi")
+    if width.get("mm") == width_mm and isinstance(width.get("pixels"), int):
+        return int(width["pixels"])
+    if not isinstance(dpi, int) or width_mm not in _PRINTABLE_MM:
+        return None
+    return int(round(_PRINTABLE_MM[width_mm] / 25.4 * dpi / 8) * 8)
+
+
+# --- the printer -----------------------------------------------------------------------------
+
+
+class EscPosPrinter:
+    """One receipt printer: status, send, and `print_job` that reports whether it took the job.
+
+    Each job (or status probe) opens the connection and closes it after, as network print
+    servers expect one client at a time; python-escpos does the opening for its transport.
+    """
+
+    def __init__(
+        self,
+        connection: str,
+        *,
+        profile: str = "TM-T88V",
+        width_mm: int = 80,
+        timeout_s: float = 5.0,
+        job_timeout_s: float = 30.0,
+    ) -> None:
+        """`timeout_s` bounds connecting and each status answer; `job_timeout_s` how long the
+        printer may take to print a job before it is counted as not taken."""
+        self.connection = parse_connection(connection)
+        self.profile = profile
+        self.width_mm = width_mm
+        self.timeout_s = timeout_s
+        self.job_timeout_s = job_timeout_s
+        self._validate_profile()
+
+    @classmethod
+    def from_config(
+        cls, config: PrinterConfig, *, connection: str | None = None, **kwargs: Any
+    ) -> EscPosPrinter:
+        """The printer of a lane's `printer` config (`connection` overrides where it is)."""
+        return cls(
+            connection or config.connection,
+            profile=config.profile,
+            width_mm=config.width_mm,
+            **kwargs,
+        )
+
+    @property
+    def url(self) -> str:
+        return self.connection.url
+
+    @property
+    def reports_status(self) -> bool:
+        return self.connection.transport != "file"
+
+    def _validate_profile(self) -> None:
+        try:
+            from escpos.capabilities import get_profile
+        except ImportError:
+            return  # reported with a clear message when the printer is opened
+        try:
+            get_profile(self.profile)
+        except Exception as exc:  # python-escpos raises its own NotSupported / KeyError
+            raise PrinterConfigError(f"unknown printer profile {self.profile!r}: {exc}") from exc
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def make_escpos(self) -> Any:
+        """A python-escpos printer for this connection, profile and paper width (not opened)."""
+        printers = _escpos_module(self.connection.transport)
+        connection = self.connection
+        if connection.transport == "tcp":
+            device = printers.Network(
+                connection.target, connection.port, timeout=self.timeout_s, profile=self.profile
+            )
+        elif connection.transport == "serial":
+            device = printers.Serial(
+                devfile=connection.target,
+                baudrate=_int_option(connection, "baudrate", 9600),
+                bytesize=_int_option(connection, "bytesize", 8),
+                parity=connection.options.get("parity", "N").upper()[:1],
+                stopbits=_int_option(connection, "stopbits", 1),
+                timeout=min(self.timeout_s, 0.2),
+                xonxoff=_bool_option(connection, "xonxoff", False),
+                dsrdtr=_bool_option(connection, "dsrdtr", True),
+                profile=self.profile,
+            )
+        elif connection.transport == "usb":
+            vendor, product = (int(part, 16) for part in connection.target.split(":"))
+            device = printers.Usb(
+                vendor,
+                product,
+                timeout=int(self.timeout_s * 1000),
+                in_ep=_int_option(connection, "in_ep", 0x82),
+                out_ep=_int_option(connection, "out_ep", 0x01),
+                profile=self.profile,
+            )
+        else:
+            device = printers.File(devfile=connection.target, profile=self.profile)
+        self._set_media_width(device)
+        return device
+
+    def _set_media_width(self, device: Any) -> None:
+        # python-escpos keeps profile data per class: copy before changing it for this printer.
+        data = dict(device.profile.profile_data)
+        media = dict(data.get("media", {}))
+        pixels = media_width_pixels(data, self.width_mm)
+        if pixels is not None:
+            media["width"] = {"mm": self.width_mm, "pixels": pixels}
+            data["media"] = media
+            device.profile.profile_data = data
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[_Link]:
+        from escpos.exceptions import DeviceNotFoundError
+
+        device = self.make_escpos()
+        try:
+            device.open()
+        except DeviceNotFoundError as exc:
+            raise PrinterUnavailable(f"cannot open printer {self.url}: {_first_line(exc)}") from exc
+        except OSError as exc:
+            raise PrinterUnavailable(f"cannot open printer {self.url}: {exc}") from exc
+        link = _Link(device, self.connection.transport, self.url)
+        try:
+            link.drain()
+            yield link
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, PrinterUnavailable | InvalidStatusReply):
+                raise
+            raise PrinterUnavailable(f"printer {self.url}: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                device.close()
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def status(self) -> PrinterStatus:
+        """Ask the printer (DLE EOT 1-4) how it is; raises `PrinterUnavailable` if it cannot."""
+        if not self.reports_status:
+            return PrinterStatus.unknown()
+        with self._opened() as link:
+            return link.status(self.timeout_s)
+
+    def send(self, data: bytes) -> None:
+        """Send bytes as they are, without any status check."""
+        with self._opened() as link:
+            link.write(data)
+
+    def print_job(self, data: bytes) -> PrinterStatus:
+        """Check, send, confirm: returns the status once the printer has taken and printed the
+        job. Raises `PrinterNotReady` (with `.sent`) or `PrinterUnavailable`; after either the
+        job must be counted as not printed."""
+        with self._opened() as link:
+            if not self.reports_status:
+                link.write(data)
+                link.flush()
+                return PrinterStatus.unknown()
+            before = link.status(self.timeout_s)
+            if not before.ready:
+                raise PrinterNotReady(before, sent=False)
+            link.write(data + TRANSMIT_PAPER_STATUS)
+            # The GS r answer comes after the printer has processed every byte of the job.
+            confirmation = link.read(1, self.job_timeout_s, what="the job's completion")[0]
+            after = link.status(self.timeout_s)
+            if confirmation & GS_R_PAPER_END and not after.paper_out:
+                after = PrinterStatus(**{**after.to_dict(), "paper_out": True})
+            if not after.ready:
+                raise PrinterNotReady(after, sent=True)
+            return after
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.split())
+
+
+class _Link:
+    """Bytes both ways over an opened python-escpos device, with deadlines."""
+
+    def __init__(self, device: Any, transport: Transport, url: str) -> None:
+        self.device = device
+        self.transport = transport
+        self.url = url
+        self._raw_device = device.device
+
+    def write(self, data: bytes) -> None:
+        self.device._raw(data)
+
+    def flush(self) -> None:
+        flush = getattr(self.device, "flush", None)
+        if callable(flush):
+            flush()
+
+    def drain(self) -> None:
+        """Drop answers left over from an earlier session so replies line up with questions."""
+        raw = self._raw_device
+        if self.transport == "serial":
+            raw.reset_input_buffer()
+        elif self.transport == "tcp":
+            raw.setblocking(False)
+            try:
+                while raw.recv(256):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+            finally:
+                raw.setblocking(True)
+
+    def read(self, count: int, timeout_s: float, *, what: str) -> bytes:
+        deadline = time.monotonic() + timeout_s
+        received = bytearray()
+        while len(received) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PrinterUnavailable(
+                    f"printer {self.url} did not answer ({what}) within {timeout_s:g} s"
+                )
+            received += self._read_some(count - len(received), min(remaining, 0.25))
+        return bytes(received)
+
+    def _read_some(self, wanted: int, timeout_s: float) -> bytes:
+        raw = self._raw_device
+        if self.transport == "tcp":
+            raw.settimeout(timeout_s)
+            try:
+                chunk: bytes = raw.recv(wanted)
+            except TimeoutError:
+                return b""
+            if not chunk:
+                raise PrinterUnavailable(f"printer {self.url} closed the connection")
+            return chunk
+        if self.transport == "serial":
+            raw.timeout = timeout_s
+            return bytes(raw.read(wanted))
+        chunk = self.device._read()  # USB: python-escpos reads the IN endpoint
+        return bytes(chunk or b"")[:wanted]
+
+    def status(self, timeout_s: float) -> PrinterStatus:
+        self.write(b"".join(DLE_EOT + bytes([n]) for n in (1, 2, 3, 4)))
+        replies = self.read(4, timeout_s, what="DLE EOT status")
+        return PrinterStatus.from_bytes(replies)

@@ -1,0 +1,403 @@
+"""The durable print queue over real TCP (and a real pty) to the virtual ESC/POS printer.
+
+The worker prints `receipt_outbox` rows; faults are the virtual printer's own (port closed when
+offline, paper out, cover open), and a "restart" is a new store and worker on the same SQLite file.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.print_queue import PrintJob, PrintWorker, store_receipt_renderer
+from firmware_sim.printer import PrinterPty, PrinterServer, VirtualPrinter
+from pos_loyalty.lanes import LaneEvent, LaneHub
+from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox, SaleTransaction
+from pos_loyalty.settings import PrinterConfig, Settings
+from pos_loyalty.storage import UnitOfWork
+from pos_loyalty.store import Store
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+FAST = {"retry_initial_s": 0.05, "retry_max_s": 0.2, "timeout_s": 1.0}
+
+
+def text_receipt(*, uow: UnitOfWork, job: PrintJob, printer: PrinterConfig) -> bytes:
+    """A stand-in for the receipts renderer: the sale's id and total, read in the worker's uow."""
+    sale = uow.session.get(SaleTransaction, job.transaction_id)
+    assert sale is not None
+    lines = [f"RECEIPT {sale.id}", *(f"line {n:02d}" for n in range(30)), f"TOTAL {sale.total}"]
+    return b"\x1b@" + "\n".join(lines).encode("ascii") + b"\n\x1dV\x00"
+
+
+class Lane:
+    """A store, its hub and the lane's print worker, with the lane's events to wait on."""
+
+    def __init__(
+        self, settings: Settings, render: Any = text_receipt, connection: str | None = None
+    ) -> None:
+        self.store = Store.open(settings)
+        self.hub = LaneHub(self.store)
+        self.events: queue.Queue[LaneEvent] = queue.Queue()
+        self.hub.add_listener(self.events.put)
+        lane = settings.lanes[0]
+        assert lane.printer is not None
+        self.worker = PrintWorker(
+            store=self.store,
+            lane_id=lane.id,
+            config=lane.printer,
+            render=render,
+            hub=self.hub,
+            connection=connection,
+            poll_interval_s=0.05,
+            probe_interval_s=None,
+        ).start()
+
+    def close(self) -> None:
+        """The service stops: the worker, then the database."""
+        self.worker.stop(timeout=5.0)
+        self.store.close()
+
+    def wait_for(self, predicate: Callable[[LaneEvent], bool], timeout: float = 5.0) -> LaneEvent:
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                event = self.events.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            seen.append((event.type, event.data.get("status"), event.data.get("code")))
+            if predicate(event):
+                return event
+        raise AssertionError(f"no matching lane event within {timeout} s; saw {seen}")
+
+
+def queue_sale(store: Store, transaction_id: str, total: int = 12_345) -> int:
+    """What a commit writes for the printer: the sale and its outbox row, in one transaction."""
+    with store.uow(write=True) as uow:
+        uow.session.add(
+            SaleTransaction(
+                id=transaction_id,
+                store_id="msk-001",
+                lane_id="lane-1",
+                rules_version="test",
+                currency="RUB",
+                subtotal=total,
+                discount_total=0,
+                total=total,
+                result={},
+            )
+        )
+        uow.flush()
+        row = ReceiptOutbox(transaction_id=transaction_id, kind="sale", lane_id="lane-1")
+        uow.session.add(row)
+        uow.flush()
+        assert row.id is not None
+        row_id = row.id
+        uow.commit()
+    return row_id
+
+
+def outbox_row(store: Store, row_id: int) -> ReceiptOutbox:
+    with store.uow() as uow:
+        row = uow.session.get(ReceiptOutbox, row_id)
+        assert row is not None
+        uow.session.expunge(row)  # keeps its values after the unit of work ends
+        return row
+
+
+def printed(event: LaneEvent) -> bool:
+    return event.type == "print_result" and event.data["status"] == "printed"
+
+
+def waiting(code: str) -> Callable[[LaneEvent], bool]:
+    return lambda e: (
+        e.type == "print_result" and e.data["status"] == "waiting" and e.data["code"] == code
+    )
+
+
+@pytest.fixture
+def printer(tmp_path: Path) -> VirtualPrinter:
+    return VirtualPrinter("TM-T88V", paper_mm=5_000.0, out_dir=tmp_path / "receipts")
+
+
+@pytest.fixture
+def server(printer: VirtualPrinter) -> Iterator[PrinterServer]:
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        yield server
+
+
+def lane_settings(tmp_path: Path, db_url: str, connection: str, **extra: Any) -> Settings:
+    printer_config = {"connection": connection, **FAST}
+    return make_settings(
+        tmp_path, db_url, {"lanes": [{"id": "lane-1", "printer": printer_config}], **extra}
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str, server: PrinterServer) -> Settings:
+    return lane_settings(tmp_path, db_url, server.url)
+
+
+@pytest.fixture
+def lane(settings: Settings) -> Iterator[Lane]:
+    lane = Lane(settings)
+    yield lane
+    lane.close()
+
+
+def test_a_queued_receipt_prints_and_leaves_the_queue(
+    lane: Lane, printer: VirtualPrinter, tmp_path: Path
+) -> None:
+    row_id = queue_sale(lane.store, "t-1")
+    lane.worker.wake()
+    event = lane.wait_for(printed)
+    assert event.data["transaction_id"] == "t-1" and event.data["outbox_id"] == row_id
+    receipt = printer.wait_for_receipts(1)[0]
+    assert receipt.lines[0] == "RECEIPT t-1" and receipt.lines[-1] == "TOTAL 12345"
+    assert receipt.complete
+    assert (tmp_path / "receipts" / "0001.png").is_file()
+    row = outbox_row(lane.store, row_id)
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.PRINTED.value, 1, None)
+    state = lane.worker.status()
+    assert state["connected"] and state["state"] == "ready"
+    assert state["queue_length"] == 0 and state["printed"] == 1
+
+
+def test_receipts_print_oldest_first_each_once(lane: Lane, printer: VirtualPrinter) -> None:
+    for n in range(1, 4):
+        queue_sale(lane.store, f"t-{n}")
+    printer.wait_for_receipts(3)
+    time.sleep(0.3)  # a few more polls: nothing prints twice
+    assert [r.lines[0] for r in printer.receipts] == ["RECEIPT t-1", "RECEIPT t-2", "RECEIPT t-3"]
+
+
+FAULTS: dict[str, tuple[Callable[[VirtualPrinter], None], Callable[[VirtualPrinter], None]]] = {
+    "printer_offline": (lambda p: p.set_offline(True), lambda p: p.set_offline(False)),
+    "paper_out": (lambda p: p.set_paper_remaining(0), lambda p: p.refill()),
+    "cover_open": (lambda p: p.set_cover_open(True), lambda p: p.set_cover_open(False)),
+}
+
+
+@pytest.mark.parametrize("code", list(FAULTS))
+def test_a_job_waits_out_a_printer_fault_then_prints(
+    code: str, settings: Settings, printer: VirtualPrinter
+) -> None:
+    make_fault, clear_fault = FAULTS[code]
+    make_fault(printer)
+    lane = Lane(settings)
+    try:
+        row_id = queue_sale(lane.store, "t-1")
+        fault = lane.wait_for(lambda e: e.type == "device_fault")
+        assert fault.data["code"] == code and fault.data["device"] == "lane-1/printer"
+        wait = lane.wait_for(waiting(code))
+        assert wait.data["outbox_id"] == row_id and wait.data["message"]
+        time.sleep(0.4)  # several retries with backoff: still waiting, nothing printed
+        row = outbox_row(lane.store, row_id)
+        assert row.status == OutboxStatus.QUEUED.value and row.attempts >= 2
+        assert row.last_error is not None and row.last_error.startswith(code)
+        assert printer.receipt_count == 0
+        state = lane.worker.status()
+        assert state["state"] == code and state["queue_length"] == 1
+        assert state["connected"] is (code != "printer_offline")
+
+        clear_fault(printer)
+        lane.wait_for(lambda e: e.type == "device_restored")
+        lane.wait_for(printed)
+        assert [r.lines[0] for r in printer.wait_for_receipts(1)] == ["RECEIPT t-1"]
+        assert outbox_row(lane.store, row_id).status == OutboxStatus.PRINTED.value
+    finally:
+        lane.close()
+
+
+def test_a_receipt_cut_short_by_the_paper_running_out_prints_again_in_full(
+    lane: Lane, printer: VirtualPrinter
+) -> None:
+    printer.set_paper_remaining(40.0)  # the roll ends part-way through the receipt
+    row_id = queue_sale(lane.store, "t-1")
+    event = lane.wait_for(waiting("paper_out"))
+    assert "printed again in full" in event.data["message"]
+    assert outbox_row(lane.store, row_id).status == OutboxStatus.QUEUED.value
+
+    printer.refill()
+    lane.wait_for(printed)
+    torn, full = printer.wait_for_receipts(2)
+    assert not torn.complete and full.complete
+    assert full.lines[0] == "RECEIPT t-1" and full.lines[-1] == "TOTAL 12345"
+
+
+def test_nothing_is_lost_or_printed_twice_across_a_service_restart(
+    settings: Settings, printer: VirtualPrinter
+) -> None:
+    printer.set_offline(True)
+    printer.set_paper_remaining(0)
+    first = Lane(settings)
+    rows = [queue_sale(first.store, "t-1"), queue_sale(first.store, "t-2")]
+    first.wait_for(waiting("printer_offline"))
+    first.close()  # the service stops with both receipts unprinted
+
+    printer.set_offline(False)  # back on the network, but still out of paper
+    second = Lane(settings)
+    try:
+        second.wait_for(waiting("paper_out"))
+        assert printer.receipt_count == 0
+        printer.refill()
+        printer.wait_for_receipts(2)
+        second.wait_for(printed)
+        second.wait_for(printed)
+    finally:
+        second.close()
+
+    third = Lane(settings)  # and once more: the printed jobs are done for good
+    try:
+        time.sleep(0.3)
+        assert third.worker.status()["queue_length"] == 0
+    finally:
+        third.close()
+    assert [r.lines[0] for r in printer.receipts] == ["RECEIPT t-1", "RECEIPT t-2"]
+    assert all(r.complete for r in printer.receipts)
+    store = Store.open(settings)
+    try:
+        assert [outbox_row(store, r).status for r in rows] == ["printed", "printed"]
+    finally:
+        store.close()
+
+
+def test_a_receipt_that_cannot_be_rendered_leaves_the_queue_and_the_next_prints(
+    settings: Settings, printer: VirtualPrinter
+) -> None:
+    def render(*, uow: UnitOfWork, job: PrintJob, printer: PrinterConfig) -> bytes:
+        if job.transaction_id == "t-broken":
+            raise KeyError("items")
+        return text_receipt(uow=uow, job=job, printer=printer)
+
+    lane = Lane(settings, render=render)
+    try:
+        broken = queue_sale(lane.store, "t-broken")
+        queue_sale(lane.store, "t-2")
+        failed = lane.wait_for(lambda e: e.type == "print_result" and e.data["status"] == "failed")
+        assert failed.data["code"] == "render_failed" and "KeyError" in failed.data["message"]
+        lane.wait_for(printed)
+        assert [r.lines[0] for r in printer.wait_for_receipts(1)] == ["RECEIPT t-2"]
+        row = outbox_row(lane.store, broken)
+        assert row.status == OutboxStatus.FAILED.value
+        assert row.last_error is not None and row.last_error.startswith("render_failed")
+        assert lane.worker.status()["failed"] == 1
+    finally:
+        lane.close()
+
+
+def test_python_escpos_serial_over_the_printer_pty(
+    tmp_path: Path, db_url: str, printer: VirtualPrinter
+) -> None:
+    with PrinterPty(printer, link=tmp_path / "printer0") as pty:
+        settings = lane_settings(tmp_path, db_url, f"serial://{pty.port}?baudrate=38400")
+        lane = Lane(settings)
+        try:
+            printer.set_paper_remaining(0)
+            queue_sale(lane.store, "t-serial")
+            lane.wait_for(waiting("paper_out"))
+            printer.refill()
+            lane.wait_for(printed)
+            assert printer.wait_for_receipts(1)[0].lines[0] == "RECEIPT t-serial"
+        finally:
+            lane.close()
+
+
+def test_a_committed_sale_prints_through_the_receipts_renderer(
+    tmp_path: Path, db_url: str, server: PrinterServer, printer: VirtualPrinter
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from pos_loyalty.apikeys.models import Scope
+    from pos_loyalty.receipts.reprint import queue_reprint
+    from tests.conftest import new_key
+    from tests.factories import SALE_RULES, basket_json, line_json, sell_json
+
+    settings = lane_settings(tmp_path, db_url, server.url, **SALE_RULES)
+    store = Store.open(settings)
+    lane = Lane(settings, render=store_receipt_renderer(store))
+    try:
+        with TestClient(create_app(settings, store=store)) as client:
+            client.headers["Authorization"] = f"Bearer {new_key(store, Scope.TILL)}"
+            sale = sell_json(client, basket_json(line_json(unit_price=80_000, name="Сыр")))
+        lane.wait_for(printed)
+        receipt = printer.wait_for_receipts(1)[0]
+        assert receipt.complete
+        assert any("Магазин у дома" in line for line in receipt.lines)
+        assert any("Сыр" in line for line in receipt.lines)
+
+        with store.uow(write=True) as uow:  # the cashier asks for a copy
+            queue_reprint(
+                uow=uow,
+                settings=settings,
+                transaction_id=sale["transaction_id"],
+                now=store.now(),
+            )
+        lane.worker.wake()
+        reprint = lane.wait_for(printed)
+        assert reprint.data["transaction_id"] == sale["transaction_id"]
+        assert printer.wait_for_receipts(2)[1].lines == receipt.lines
+    finally:
+        lane.close()
+        store.close()
+
+
+def test_device_manager_prints_on_the_simulated_lane_printer(tmp_path: Path, db_url: str) -> None:
+    from drivers.manager import DeviceManager
+    from pos_loyalty.cli.simulation import simulated_devices, uses_simulation
+
+    settings = lane_settings(tmp_path, db_url, "sim://printer")
+    assert uses_simulation(settings)
+    store = Store.open(settings)
+    hub = LaneHub(store)
+    events: queue.Queue[LaneEvent] = queue.Queue()
+    hub.add_listener(events.put)
+    try:
+        with (
+            simulated_devices(settings, tmp_path / "sim") as sims,
+            DeviceManager(
+                settings,
+                hub,
+                printer_connections=sims.printer_connections,
+                render_receipt=text_receipt,
+            ),
+        ):
+            assert sims.printer_connections["lane-1"].startswith("tcp://127.0.0.1:")
+            queue_sale(store, "t-1")
+            receipt = sims.printers["lane-1"].wait_for_receipts(1)[0]
+            assert receipt.lines[0] == "RECEIPT t-1"
+            assert (sims.receipt_dirs["lane-1"] / "0001.txt").is_file()
+            deadline = time.monotonic() + 5
+            while events.get(timeout=max(0.01, deadline - time.monotonic())).type != "print_result":
+                pass
+            (device,) = [d for d in hub.devices() if d["kind"] == "printer"]
+            assert device["name"] == "lane-1/printer" and device["lane_id"] == "lane-1"
+            assert device["connected"] and device["printed"] == 1 and device["queue_length"] == 0
+        assert not [d for d in hub.devices() if d["kind"] == "printer"]
+    finally:
+        store.close()
+
+
+def test_a_simulated_printer_without_its_simulator_is_reported_not_started(
+    tmp_path: Path, db_url: str
+) -> None:
+    from drivers.manager import DeviceManager
+
+    settings = lane_settings(tmp_path, db_url, "sim://printer")
+    store = Store.open(settings)
+    try:
+        hub = LaneHub(store)
+        with DeviceManager(settings, hub, render_receipt=text_receipt):
+            (device,) = [d for d in hub.devices() if d["kind"] == "printer"]
+            assert device["connected"] is False and device["state"] == "not_started"
+            assert "simulated printer" in device["last_error"]
+    finally:
+        store.close()
