@@ -6,9 +6,12 @@ pieces they need as keyword arguments, never a global.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
 
 from sqlalchemy import Engine
 
@@ -23,6 +26,34 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+class _QueuedWrite(UnitOfWork):
+    """A SQLite write that first queues on an in-process lock: writers then wait their turn
+    instead of polling SQLite's busy handler (which sleeps up to 100 ms between tries)."""
+
+    def __init__(self, engine: Engine, lock: threading.Lock) -> None:
+        super().__init__(engine, write=True)
+        self._lock = lock
+
+    def __enter__(self) -> Self:
+        self._lock.acquire()
+        try:
+            return super().__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            super().__exit__(exc_type, exc, tb)
+        finally:
+            self._lock.release()
+
+
 @dataclass
 class Store:
     settings: Settings
@@ -31,6 +62,7 @@ class Store:
     clock: Callable[[], datetime] = field(default=system_clock)
     # The active rules, compiled once at open; a newly activated bundle replaces the whole object.
     rules: CompiledRules = field(init=False)
+    _write_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.rules = compile_rules(
@@ -48,6 +80,8 @@ class Store:
         )
 
     def uow(self, *, write: bool = False) -> UnitOfWork:
+        if write and self.engine.dialect.name == "sqlite":
+            return _QueuedWrite(self.engine, self._write_lock)
         return UnitOfWork(self.engine, write=write)
 
     def now(self) -> datetime:

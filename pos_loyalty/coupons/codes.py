@@ -3,8 +3,9 @@
 A code is 10 random Crockford base32 characters and one check character, printed `XXXX-XXXX-XXX`.
 The check character is Luhn mod 32 over the same alphabet (not Crockford's mod-37 symbols
 `*~$=U`, which a till keypad cannot type); it catches every single mistyped character and every
-swap of two neighbours except `0Z`↔`Z0` (Luhn's one blind spot, as `09`↔`90` in base 10). Reading is forgiving as Crockford intends: any case, hyphens and spaces
-ignored, `I`/`L` read as `1` and `O` as `0`. The QR form `PLC1.<code>.<mac>` adds a MAC under the
+swap of two neighbours except `0Z`↔`Z0` (Luhn's one blind spot, as `09`↔`90` in base 10).
+Reading is forgiving as Crockford intends: any case, hyphens and spaces ignored, `I`/`L` read
+as `1` and `O` as `0`. The QR form `PLC1.<code>.<mac>` adds a MAC under the
 store's secret, so a QR can only come from this store.
 """
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 
 from pos_loyalty.coupons.codes import (
@@ -235,12 +235,12 @@ def issue_coupon(
     transaction_id: str | None = None,
     now: datetime,
 ) -> IssuedCoupon:
-    """Create a coupon with a fresh code (50 random bits; a clash is checked, not assumed away)."""
-    code = new_code()
-    while uow.session.get(Coupon, code) is not None:  # pragma: no cover - 1 in 10^15
-        code = new_code()
-    uow.session.add(
-        Coupon(
+    """Create a coupon with a fresh code (50 random bits)."""
+    code = new_code()  # a clash (1 in 10^15) fails the primary key and the whole commit
+    model: type[Any] = Coupon
+    table = model.__table__
+    uow.session.execute(
+        insert(table).values(
             code=code,
             owner_customer_id=owner_customer_id,
             rule_id=rule_id,
@@ -248,8 +248,11 @@ def issue_coupon(
             amount_off=amount_off,
             percent_off=percent_off,
             min_subtotal=min_subtotal,
+            skus=[],
+            categories=[],
             valid_from=valid_from,
             expires_at=expires_at,
+            status=CouponStatus.ISSUED.value,
             issued_by_transaction_id=transaction_id,
             created_at=now,
         )

@@ -144,6 +144,37 @@ def post_entries(*, uow: UnitOfWork, entries: Sequence[LedgerEntry]) -> None:
     uow.session.flush()
 
 
+def entry_row(
+    *,
+    customer_id: str,
+    kind: EntryKind,
+    points: int,
+    now: datetime,
+    expires_at: datetime | None = None,
+    lot_id: int | None = None,
+    reverses_id: int | None = None,
+    transaction_id: str | None = None,
+    refund_id: str | None = None,
+    rule_id: str | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """A ledger row for a Core executemany insert (the commit's hot path)."""
+    return {
+        "customer_id": customer_id,
+        "kind": kind.value,
+        "points": points,
+        "created_at": now,
+        "expires_at": expires_at,
+        "lot_id": lot_id,
+        "expired_lot_id": None,
+        "reverses_id": reverses_id,
+        "transaction_id": transaction_id,
+        "refund_id": refund_id,
+        "rule_id": rule_id,
+        "note": note,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ExpiryReport:
     customers: int

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Table, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -36,7 +37,8 @@ from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.errors import Conflict, InvalidInput, NotFound
 from pos_loyalty.identity.tokens import normalise_phone, parse_card, phone_lookup_hash, verify_qr
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
-from pos_loyalty.ledger.service import apply_to_customer, lot_state, post_entries
+from pos_loyalty.ledger.service import apply_to_customer, entry_row, lot_state, post_entries
+from pos_loyalty.money import qty_to_json
 from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
 from pos_loyalty.rules.config import ThresholdRule, TierConfig
 from pos_loyalty.rules.engine import evaluate
@@ -76,6 +78,12 @@ class IdempotencyMismatch(InvalidInput):
 
 class IdempotencyInFlight(Conflict):
     code = "idempotency_in_flight"
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a model, for executemany inserts on the hot path."""
+    table: Table = model.__table__
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +247,27 @@ def _price(
     return Priced(quote_id, result, customer, customer.id if customer else None)
 
 
+def basket_request_json(basket: BasketIn) -> dict[str, Any]:
+    """The basket as the till sent it, canonical (kept with the quote for support)."""
+    return {
+        "store_id": basket.store_id,
+        "lane_id": basket.lane_id,
+        "customer": basket.customer,
+        "lines": [
+            {
+                "sku": ln.sku,
+                "name": ln.name,
+                "category": ln.category,
+                "qty": qty_to_json(ln.qty),
+                "unit_price": ln.unit_price,
+            }
+            for ln in basket.lines
+        ],
+        "coupons": list(basket.coupons),
+        "points_to_redeem": basket.points_to_redeem,
+    }
+
+
 def evaluate_basket(
     *,
     store: Store,
@@ -266,7 +295,7 @@ def evaluate_basket(
                 rules_version=store.rules.version,
                 customer_id=priced.customer_id,
                 lane_id=basket.lane_id,
-                request=basket.model_dump(mode="json"),
+                request=basket_request_json(basket),
                 result=priced.result,
             )
         )
@@ -336,30 +365,32 @@ def _idempotent(
 ) -> Outcome:
     """Run `work` once per (API key, Idempotency-Key); a replay gets the first response."""
     digest = request_hash(body)
+    records = table_of(IdempotencyRecord)
     with IN_FLIGHT.hold(key_owner, key):
-        with store.uow() as uow:
-            found = uow.session.get(IdempotencyRecord, (key_owner, key))
-            if found is not None:
-                return _replay(found, digest, endpoint)
         now = store.now()
         try:
             with store.uow(write=True) as uow:
                 found = uow.session.get(IdempotencyRecord, (key_owner, key))
                 if found is not None:
                     return _replay(found, digest, endpoint)
-                record = IdempotencyRecord(
-                    key_owner=key_owner,
-                    key=key,
-                    endpoint=endpoint,
-                    request_hash=digest,
-                    created_at=now,
+                # PostgreSQL: a concurrent twin in another process waits here until we finish.
+                uow.session.execute(
+                    insert(records).values(
+                        key_owner=key_owner,
+                        key=key,
+                        endpoint=endpoint,
+                        request_hash=digest,
+                        status_code=0,
+                        response={},
+                        created_at=now,
+                    )
                 )
-                uow.session.add(record)
-                uow.flush()  # PostgreSQL: a concurrent twin waits here until we finish
                 outcome = work(uow, now)
-                record.status_code = outcome.status
-                record.response = outcome.body
-                uow.session.add(record)
+                uow.session.execute(
+                    update(records)
+                    .where(records.c.key_owner == key_owner, records.c.key == key)
+                    .values(status_code=outcome.status, response=outcome.body)
+                )
                 uow.commit()
                 return outcome
         except IntegrityError:
@@ -504,6 +535,7 @@ def _record_sale(
     quote_id: str,
     payment: Payment | None,
 ) -> Outcome:
+    """Write the sale with Core statements (a handful of round trips, no ORM flushes)."""
     rejected = result["coupons"]["rejected"]
     if rejected:
         first = rejected[0]
@@ -519,108 +551,33 @@ def _record_sale(
     earn, burn = int(points["earn"]), int(points["burn"])
     transaction_id = uuid.uuid4().hex
     session = uow.session
+    customer_id = customer.id if customer is not None else None
     balance_after: int | None = None
     lifetime_spend = 0
-    if customer is not None:
+    if customer_id is not None:
         # The conditional UPDATE: checks the burn against the balance and locks the row.
         balance_after, lifetime_spend = apply_to_customer(
             uow=uow,
-            customer_id=customer.id,
+            customer_id=customer_id,
             points_delta=earn - burn,
             spend_delta=total,
             burn=burn,
         )
     elif earn or burn:
         raise InvalidInput("points need an identified customer", code="no_customer")
-    session.add(
-        SaleTransaction(
-            id=transaction_id,
-            store_id=store.settings.store.id,
-            lane_id=lane_id,
-            customer_id=customer.id if customer else None,
-            quote_id=quote_id,
-            rules_version=result["rules_version"],
-            currency=result["currency"],
-            subtotal=int(result["subtotal"]),
-            discount_total=int(result["discount_total"]),
-            burn_value=int(points.get("burn_value", 0)),
-            total=total,
-            points_earned=earn,
-            points_burned=burn,
-            payment_method=payment.method if payment else None,
-            paid=payment.paid if payment else None,
-            change=(payment.paid - total) if payment else 0,
-            stamps={s["rule_id"]: int(s["advance"]) for s in result.get("stamps", [])},
-            result={},
-            created_at=now,
-        )
-    )
-    session.flush()
     for applied in result["coupons"]["applied"]:
         redeem_coupon(
             uow=uow,
             code=applied["code"],
-            customer_id=customer.id if customer else None,
+            customer_id=customer_id,
             transaction_id=transaction_id,
             now=now,
         )
-    stamp_units = _stamp_units(store.rules, result)
-    for position, line in enumerate(result["lines"]):
-        session.add(
-            TransactionLine(
-                transaction_id=transaction_id,
-                position=position,
-                sku=line["sku"],
-                name=line["name"],
-                category=line["category"],
-                qty_milli=_qty_milli(line["qty"]),
-                unit_price=line["unit_price"],
-                subtotal=line["subtotal"],
-                discount=line["discount"],
-                burn=line.get("burn", 0),
-                total=line["total"],
-                stamps=stamp_units[position],
-            )
-        )
-    if customer is not None:
-        expire_days = store.rules.points.expire_days
-        expires_at = now + timedelta(days=expire_days) if expire_days else None
-        entries = []
-        if burn:
-            entries.append(
-                LedgerEntry(
-                    customer_id=customer.id,
-                    kind=EntryKind.BURN.value,
-                    points=-burn,
-                    created_at=now,
-                    transaction_id=transaction_id,
-                    note="оплата баллами",
-                )
-            )
-        for earned in points.get("earned", []):
-            entries.append(
-                LedgerEntry(
-                    customer_id=customer.id,
-                    kind=EntryKind.EARN.value,
-                    points=int(earned["points"]),
-                    created_at=now,
-                    expires_at=expires_at,
-                    transaction_id=transaction_id,
-                    rule_id=earned["rule_id"],
-                    note=earned["label"][:200],
-                )
-            )
-        post_entries(uow=uow, entries=entries)
-        for rule_id, advance in (
-            (s["rule_id"], int(s["advance"])) for s in result.get("stamps", [])
-        ):
-            if advance:
-                _advance_stamps(uow, customer.id, rule_id, advance, now)
     issued: list[IssuedCoupon] = [
         issue_coupon(
             uow=uow,
             secret=store.secret,
-            owner_customer_id=customer.id if customer else None,
+            owner_customer_id=customer_id,
             label=reward["label"],
             amount_off=reward.get("amount_off"),
             percent_off=reward.get("percent_off"),
@@ -633,17 +590,8 @@ def _record_sale(
         )
         for reward in result["coupons"]["to_issue"]
     ]
-    session.add(
-        ReceiptOutbox(
-            transaction_id=transaction_id,
-            kind="sale",
-            lane_id=lane_id,
-            created_at=now,
-            updated_at=now,
-        )
-    )
     body = dict(result)
-    if customer is not None and balance_after is not None:
+    if customer_id is not None and balance_after is not None:
         body["points"] = {
             **points,
             "balance": balance_after - earn + burn,
@@ -663,20 +611,105 @@ def _record_sale(
             "coupons_issued": [c.to_dict() for c in issued],
             "balance_after": balance_after,
             "payment": (
-                {
-                    "method": payment.method,
-                    "paid": payment.paid,
-                    "change": payment.paid - total,
-                }
+                {"method": payment.method, "paid": payment.paid, "change": payment.paid - total}
                 if payment
                 else None
             ),
         }
     )
-    sale = session.get(SaleTransaction, transaction_id)
-    assert sale is not None
-    sale.result = body
-    session.add(sale)
+    session.execute(
+        insert(table_of(SaleTransaction)).values(
+            id=transaction_id,
+            store_id=store.settings.store.id,
+            lane_id=lane_id,
+            customer_id=customer_id,
+            quote_id=quote_id,
+            rules_version=result["rules_version"],
+            currency=result["currency"],
+            subtotal=int(result["subtotal"]),
+            discount_total=int(result["discount_total"]),
+            burn_value=int(points.get("burn_value", 0)),
+            total=total,
+            points_earned=earn,
+            points_burned=burn,
+            payment_method=payment.method if payment else None,
+            paid=payment.paid if payment else None,
+            change=(payment.paid - total) if payment else 0,
+            status=TransactionStatus.COMPLETED.value,
+            refunded_amount=0,
+            stamps={s["rule_id"]: int(s["advance"]) for s in result.get("stamps", [])},
+            result=body,
+            created_at=now,
+        )
+    )
+    stamp_units = _stamp_units(store.rules, result)
+    session.execute(
+        insert(table_of(TransactionLine)),
+        [
+            {
+                "transaction_id": transaction_id,
+                "position": position,
+                "sku": line["sku"],
+                "name": line["name"],
+                "category": line["category"],
+                "qty_milli": _qty_milli(line["qty"]),
+                "unit_price": line["unit_price"],
+                "subtotal": line["subtotal"],
+                "discount": line["discount"],
+                "burn": line.get("burn", 0),
+                "total": line["total"],
+                "stamps": stamp_units[position],
+            }
+            for position, line in enumerate(result["lines"])
+        ],
+    )
+    if customer_id is not None:
+        expire_days = store.rules.points.expire_days
+        expires_at = now + timedelta(days=expire_days) if expire_days else None
+        entries: list[dict[str, Any]] = []
+        if burn:
+            entries.append(
+                entry_row(
+                    customer_id=customer_id,
+                    kind=EntryKind.BURN,
+                    points=-burn,
+                    now=now,
+                    transaction_id=transaction_id,
+                    note="оплата баллами",
+                )
+            )
+        for earned in points.get("earned", []):
+            if earned["points"]:
+                entries.append(
+                    entry_row(
+                        customer_id=customer_id,
+                        kind=EntryKind.EARN,
+                        points=int(earned["points"]),
+                        now=now,
+                        expires_at=expires_at,
+                        transaction_id=transaction_id,
+                        rule_id=earned["rule_id"],
+                        note=earned["label"][:200],
+                    )
+                )
+        if entries:
+            session.execute(insert(table_of(LedgerEntry)), entries)
+        for progress in result.get("stamps", []):
+            if int(progress["advance"]):
+                _advance_stamps(
+                    uow, customer_id, progress["rule_id"], int(progress["advance"]), now
+                )
+    session.execute(
+        insert(table_of(ReceiptOutbox)).values(
+            transaction_id=transaction_id,
+            kind="sale",
+            lane_id=lane_id,
+            status="queued",
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     return Outcome(201, body)
 
 
