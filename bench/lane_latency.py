@@ -74,7 +74,12 @@ def main() -> None:
         hub = LaneHub(store)
         with (
             simulated_devices(settings, workdir / "sim") as sims,
-            DeviceManager(settings, hub, scanner_ports=sims.scanner_ports),
+            DeviceManager(
+                settings,
+                hub,
+                scanner_ports=sims.scanner_ports,
+                printer_connections=sims.printer_connections,
+            ),
             ApiServer(create_app(settings, store=store, hub=hub), free_port()) as server,
         ):
             follower = LaneFollower(f"http://127.0.0.1:{server.port}", key, "lane-1")

@@ -170,13 +170,14 @@ def store_receipt_renderer(store: Store) -> ReceiptRenderer:
         from drivers.receipt_escpos import document_to_escpos
         from pos_loyalty.receipts.build import build_receipt
 
-        if job.kind != "sale":
+        if job.kind not in {"sale", "refund"}:
             raise ReceiptNotRenderable(f"no receipt layout for outbox rows of kind {job.kind!r}")
         document = build_receipt(
             uow=uow,
             store=store.settings.store,
             secret=store.secret,
             transaction_id=job.transaction_id,
+            refund_id=job.refund_id if job.kind == "refund" else None,
         )
         return document_to_escpos(document, profile=printer.profile, width_mm=printer.width_mm)
 

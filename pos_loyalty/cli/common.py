@@ -14,7 +14,8 @@ from pos_loyalty.storage.migrate import upgrade
 from pos_loyalty.store import Store
 
 console = Console()
-err_console = Console(stderr=True)
+# Errors are never wrapped: a path or key split over two lines cannot be searched or copied.
+err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None,

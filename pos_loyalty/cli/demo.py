@@ -273,7 +273,12 @@ def demo(
     hub = LaneHub(store)
     with (
         simulated_devices(settings, out / "devices") as sims,
-        DeviceManager(settings, hub, scanner_ports=sims.scanner_ports),
+        DeviceManager(
+            settings,
+            hub,
+            scanner_ports=sims.scanner_ports,
+            printer_connections=sims.printer_connections,
+        ),
         ApiServer(
             create_app(settings, store=store, hub=hub, receipt_png=render_receipt_png), _free_port()
         ) as server,

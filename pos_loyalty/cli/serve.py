@@ -44,12 +44,15 @@ def serve(
         stack.enter_context(Housekeeping(store))  # points and coupon expiry, hourly
         if devices and settings.lanes:
             ports: dict[str, str] = {}
+            printers: dict[str, str] = {}
             if uses_simulation(settings):
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pos-sim-")))
                 sims = stack.enter_context(simulated_devices(settings, workdir))
-                ports = sims.scanner_ports
+                ports, printers = sims.scanner_ports, sims.printer_connections
                 console.print(f"simulated devices: scanners at {ports or '—'}")
-            stack.enter_context(DeviceManager(settings, hub, scanner_ports=ports))
+            stack.enter_context(
+                DeviceManager(settings, hub, scanner_ports=ports, printer_connections=printers)
+            )
         console.print(
             f"pos-loyalty for store [bold]{settings.store.id}[/] on http://{bind_host}:{bind_port}"
         )
