@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -245,6 +246,191 @@ def _event_text(follower: LaneFollower) -> str:
     return f"[yellow]{event['event']}[/] {event.get('code')}: {event.get('message')}"
 
 
+MARIA_BASKET: list[dict[str, Any]] = [
+    {
+        "sku": "4601234567890",
+        "name": "Молоко 3,2% 1 л",
+        "category": "dairy",
+        "qty": 2,
+        "unit_price": 8990,
+    },
+    {
+        "sku": "4607001234567",
+        "name": "Круассан",
+        "category": "bakery",
+        "qty": 3,
+        "unit_price": 5900,
+    },
+    {
+        "sku": "2000000012345",
+        "name": "Капучино 0,3 л",
+        "category": "coffee",
+        "qty": 2,
+        "unit_price": 17900,
+    },
+    {
+        "sku": "2100000054321",
+        "name": "Сыр Российский, вес",
+        "category": "cheese",
+        "qty": 0.356,
+        "unit_price": 79900,
+    },
+]
+CHOCOLATE = {
+    "sku": "4600000000777",
+    "name": "Шоколад тёмный 100 г",
+    "category": "sweets",
+    "qty": 1,
+    "unit_price": 9900,
+}
+
+
+def _money(amount: int) -> str:
+    return f"{amount / 100:,.2f} ₽".replace(",", " ").replace(".", ",")
+
+
+STEP_COLUMNS = ("step", "money", "points", "what the cashier sees")
+
+
+def _quote_row(label: str, quote: dict[str, Any]) -> list[str]:
+    lines = [f"subtotal {_money(quote['subtotal'])}"]
+    lines += [f"{a['label']} −{_money(a['amount'])}" for a in quote["applied"]]
+    lines.append(f"[bold]to pay {_money(quote['total'])}[/]")
+    notes = [h["message"] for h in quote.get("hints", [])]
+    notes += [f"coupon to issue: {c['label']}" for c in quote["coupons"]["to_issue"]]
+    notes += [f"stamps {st['count']}/{st['every']}" for st in quote.get("stamps", [])]
+    points = quote["points"]
+    burn = (
+        f"\nburn {points['burn']} of {points['burn_requested']}" if points["burn_requested"] else ""
+    )
+    limited = f" ({points['burn_limited_by']})" if points.get("burn_limited_by") else ""
+    return [
+        label,
+        "\n".join(lines),
+        f"earn {points['earn']}{burn}{limited}",
+        "\n".join(notes) or "—",
+    ]
+
+
+def _key() -> str:
+    return uuid.uuid4().hex
+
+
+def _checkout(till: TillClient, sims: SimulatedDevices, customers: list[dict[str, Any]]) -> None:
+    """Мария shops at lane 1: the upsell hint, a coupon for next time, points, a printed receipt,
+    the coupon redeemed on her next visit and refused when a second till tries it again."""
+    maria = customers[1]
+    follower = LaneFollower(till.base_url, till.api_key, "lane-1")
+    table = Table(title="Checkout at lane 1 (the till sends no customer: the lane knows her)")
+    for column in STEP_COLUMNS:
+        table.add_column(column)
+    try:
+        sims.scanners["lane-1"].swipe(maria["card_number"], name="SMIRNOVA/MARIA")
+        follower.next({"customer_identified"})
+        lines = list(MARIA_BASKET)
+        basket: dict[str, Any] = {"store_id": "msk-001", "lane_id": "lane-1", "lines": lines}
+        first = till.call("POST", "/v1/baskets/evaluate", basket).body
+        table.add_row(*_quote_row("evaluate", first))
+        lines.append(CHOCOLATE)
+        second = till.call("POST", "/v1/baskets/evaluate", basket).body
+        table.add_row(*_quote_row("+ chocolate, evaluate", second))
+        key = _key()
+        sale = till.call(
+            "POST", "/v1/transactions", {"quote_id": second["quote_id"]}, {"Idempotency-Key": key}
+        )
+        retry = till.call(
+            "POST", "/v1/transactions", {"quote_id": second["quote_id"]}, {"Idempotency-Key": key}
+        )
+        coupon = sale.body["coupons_issued"][0]
+        table.add_row(
+            f"commit → {sale.status}",
+            "",
+            f"balance {sale.body['balance_after']}",
+            f"coupon {coupon['code']} valid until {coupon['expires_at'][:10]}",
+        )
+        same = retry.body.get("transaction_id") == sale.body["transaction_id"]
+        table.add_row(
+            f"the till retries (same key) → {retry.status}",
+            "",
+            "",
+            "the first sale again" if same else "[red]a second sale![/]",
+        )
+        printed = follower.next({"print_result"}, timeout=15)
+        console.print(table)
+        _show_receipt(sims, printed)
+
+        visit = {
+            "store_id": "msk-001",
+            "lane_id": "lane-1",
+            "customer": {"card": maria["card_number"]},
+            "lines": [MARIA_BASKET[2], {**CHOCOLATE, "qty": 4}],
+            "coupons": [coupon["code"].lower().replace("-", "")],
+            "points_to_redeem": 50,
+        }
+        again = till.call("POST", "/v1/baskets/evaluate", visit).body
+        next_visit = Table(
+            title="Next day: Мария types her coupon without hyphens and asks to pay 50 points"
+        )
+        for column in STEP_COLUMNS:
+            next_visit.add_column(column)
+        next_visit.add_row(*_quote_row("evaluate", again))
+        paid = till.call(
+            "POST", "/v1/transactions", {"quote_id": again["quote_id"]}, {"Idempotency-Key": _key()}
+        )
+        next_visit.add_row(
+            f"commit → {paid.status}", "", "", "", f"balance {paid.body.get('balance_after')}", ""
+        )
+        twice = till.call(
+            "POST",
+            "/v1/transactions",
+            {**visit, "points_to_redeem": 0},
+            {"Idempotency-Key": _key()},
+        )
+        next_visit.add_row(
+            f"lane 2 tries the same coupon → {twice.status}",
+            "",
+            "",
+            "",
+            "",
+            twice.body["error"]["code"],
+        )
+        refund = till.call(
+            "POST",
+            f"/v1/transactions/{paid.body['transaction_id']}/refund",
+            {"lines": [{"sku": CHOCOLATE["sku"], "qty": 1}]},
+            {"Idempotency-Key": _key()},
+        )
+        points = refund.body["points"]
+        next_visit.add_row(
+            f"one chocolate returned → {refund.status}",
+            f"refund {_money(refund.body['amount'])}",
+            f"earned −{points['earn_reversed']}, burned +{points['burn_returned']}\n"
+            f"balance {points['balance_after']}",
+            "a refund slip prints",
+        )
+        console.print(next_visit)
+        follower.next({"print_result"}, timeout=15)
+    finally:
+        follower.close()
+    status = till.call("GET", f"/v1/coupons/{coupon['code']}").body
+    console.print(f"GET /v1/coupons/{coupon['code']} → status [bold]{status.get('status')}[/]")
+
+
+def _show_receipt(sims: SimulatedDevices, printed: dict[str, Any] | None) -> None:
+    if printed is None or printed.get("status") != "printed":
+        console.print(f"[red]the receipt did not print: {printed}[/]")
+        return
+    folder = sims.receipt_dirs["lane-1"]
+    text = sorted(folder.glob("*.txt"))[-1]
+    console.print(
+        Panel(
+            text.read_text(encoding="utf-8").rstrip(),
+            title=f"receipt printed on the lane-1 printer ({text.with_suffix('.png').name})",
+            expand=False,
+        )
+    )
+
+
 def demo(
     config: ConfigOption = None,
     out: Annotated[Path, typer.Option(help="Folder for the demo database and outputs.")] = Path(
@@ -287,6 +473,7 @@ def demo(
         customers = _enrolment(till)
         _identification(till, customers)
         _lane_devices(till, sims, customers)
+        _checkout(till, sims, customers)
     store.close()
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
 
