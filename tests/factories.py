@@ -228,3 +228,73 @@ def sell_json(client: Any, body: dict[str, Any]) -> dict[str, Any]:
     assert reply.status_code == 201, reply.text
     sale: dict[str, Any] = reply.json()
     return sale
+
+
+# -- personal offers: rules and crafted purchase histories ---------------------------------------
+
+
+def personal_rule(rule_id: str, trigger: str, **fields: Any) -> dict[str, Any]:
+    """A `kind = "personal"` rule; 10 % off unless the test gives a value."""
+    rule: dict[str, Any] = {
+        "id": rule_id,
+        "kind": "personal",
+        "label": f"Персональное предложение {rule_id}",
+        "trigger": trigger,
+    }
+    rule.update(fields)
+    if "percent_off" not in rule and "amount_off" not in rule:
+        rule["percent_off"] = 10
+    return rule
+
+
+def purchase_history(
+    *purchases: tuple[str, str, str, int],
+    since: str = "2025-01-01",
+    last_purchase_at: datetime | None = None,
+    active_coupons: tuple[str, ...] = (),
+    last_issued: dict[str, datetime] | None = None,
+    names: dict[str, str] | None = None,
+) -> Any:
+    """A `CustomerHistory` from (day "YYYY-MM-DD", sku, category, amount) purchases, aggregated by
+    day as storage does; one sale per distinct day; `last_purchase_at` defaults to the last day."""
+    from datetime import date as date_
+
+    from pos_loyalty.rules import CustomerHistory, ItemHistory, PurchaseDay
+
+    sku_days: dict[str, dict[date_, list[int]]] = {}
+    category_days: dict[str, dict[date_, list[int]]] = {}
+    sku_category: dict[str, str] = {}
+    spend_by_day: dict[date_, int] = {}
+    for day_text, sku, category, amount in purchases:
+        day = date_.fromisoformat(day_text)
+        sku_category[sku] = category
+        for table, key in ((sku_days, sku), (category_days, category)):
+            entry = table.setdefault(key, {}).setdefault(day, [0, 0])
+            entry[0] += amount
+            entry[1] += 1000
+        spend_by_day[day] = spend_by_day.get(day, 0) + amount
+
+    def items(table: dict[str, dict[date_, list[int]]], is_sku: bool) -> dict[str, ItemHistory]:
+        out = {}
+        for key, days in table.items():
+            name = (names or {}).get(key, f"Товар {key}") if is_sku else key
+            out[key] = ItemHistory(
+                key=key,
+                name=name,
+                category=sku_category[key] if is_sku else key,
+                days=tuple(PurchaseDay(d, a, q) for d, (a, q) in sorted(days.items())),
+            )
+        return out
+
+    if last_purchase_at is None and spend_by_day:
+        last_purchase_at = datetime.combine(max(spend_by_day), datetime.min.time(), MOSCOW)
+    return CustomerHistory(
+        since=date_.fromisoformat(since),
+        last_purchase_at=last_purchase_at,
+        visits=len(spend_by_day),
+        spend=sum(spend_by_day.values()),
+        skus=items(sku_days, True),
+        categories=items(category_days, False),
+        active_coupons=frozenset(active_coupons),
+        last_issued=dict(last_issued or {}),
+    )

@@ -17,8 +17,11 @@ from pos_loyalty.rules.inputs import (
     Basket,
     BasketLine,
     CouponSnapshot,
+    CustomerHistory,
     CustomerSnapshot,
+    ItemHistory,
     PresentedCoupon,
+    PurchaseDay,
 )
 from pos_loyalty.rules.quote import Quote
 
@@ -27,9 +30,12 @@ __all__ = [
     "BasketLine",
     "CompiledRules",
     "CouponSnapshot",
+    "CustomerHistory",
     "CustomerSnapshot",
+    "ItemHistory",
     "PointsConfig",
     "PresentedCoupon",
+    "PurchaseDay",
     "Quote",
     "Rule",
     "RulesConfig",

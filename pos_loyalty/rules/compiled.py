@@ -15,6 +15,7 @@ from decimal import Decimal
 from pos_loyalty.rules.config import (
     AnyRule,
     DiscountRule,
+    PersonalRule,
     PointsConfig,
     PointsRule,
     RulesConfig,
@@ -29,6 +30,7 @@ ITEM = 0  # discount on lines / cheapest, stamps
 THRESHOLD = 1  # measured after item-level discounts
 BASKET = 2  # discount on the basket, threshold amount_off now, coupons
 POINTS = 3  # earned on what is paid in money
+PERSONAL = 4  # coupons chosen from the customer's history, issued at commit
 
 
 def _exact(value: Decimal) -> int | Decimal:
@@ -69,7 +71,7 @@ class CompiledRule:
     # kind-specific, pre-converted
     percent: int | Decimal | None
     amount_off: int | None
-    applies_to: str  # basket | lines | cheapest | stamps | threshold | points
+    applies_to: str  # basket | lines | cheapest | stamps | threshold | points | personal
     multipliers: dict[str, int | Decimal]
     order: int = 0  # position in evaluation order, set by compile_rules
 
@@ -102,13 +104,17 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         level, applies_to = POINTS, "points"
         percent = _exact(rule.earn_percent) if rule.earn_percent is not None else None
         multipliers = {k: _exact(v) for k, v in rule.multipliers.items()}
+    elif isinstance(rule, PersonalRule):
+        level, applies_to = PERSONAL, "personal"
+        percent = rule.percent_off
+        amount_off = rule.amount_off
     else:  # pragma: no cover - the union is closed; a new kind must add a branch here
         raise TypeError(f"no compiler for rule kind {type(rule).__name__}")
     needs_customer = bool(
         when.tiers
         or when.segments
         or when.first_purchase is not None
-        or isinstance(rule, StampsRule | PointsRule)
+        or isinstance(rule, StampsRule | PointsRule | PersonalRule)
     )
     has_window = bool(active.hours or active.weekdays or active.from_ or active.until)
     tiers = frozenset(when.tiers) or None
@@ -169,6 +175,7 @@ class CompiledRules:
     item_unindexed: tuple[CompiledRule, ...]
     basket_by_sku: dict[str, tuple[CompiledRule, ...]]
     basket_unindexed: tuple[CompiledRule, ...]
+    personal_rules: tuple[CompiledRule, ...] = ()
 
     @property
     def rule_count(self) -> int:
@@ -203,6 +210,7 @@ def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledR
         item_unindexed=tuple(c for c in item if c.skus is None),
         basket_by_sku=_index_by_sku(basket),
         basket_unindexed=tuple(c for c in basket if c.skus is None),
+        personal_rules=tuple(c for c in compiled if c.level == PERSONAL),
     )
 
 

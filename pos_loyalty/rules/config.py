@@ -30,7 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 MAX_AMOUNT = 10**12
 """Amounts beyond 10^12 minor units are refused: no store sells that, and it bounds arithmetic."""
 
-RULE_KINDS = ("discount", "points", "threshold", "stamps")
+RULE_KINDS = ("discount", "points", "threshold", "stamps", "personal")
 
 
 def _check_percent(value: Decimal) -> Decimal:
@@ -231,19 +231,110 @@ class StampsRule(_DiscountLike):
     every: Annotated[int, Field(ge=2, le=1000)]
 
 
+PersonalTrigger = Literal["favourite", "replenish", "cross_sell", "winback", "birthday"]
+
+# Keys that only some triggers use, so a key given to the wrong trigger is refused, not ignored.
+_TRIGGER_KEYS: dict[str, frozenset[str]] = {
+    "favourite": frozenset({"lookback_days", "by", "min_purchases"}),
+    "replenish": frozenset(
+        {
+            "lookback_days",
+            "min_purchases",
+            "lead_days",
+            "lead_percent",
+            "min_interval_days",
+            "tolerance_percent",
+        }
+    ),
+    "cross_sell": frozenset({"lookback_days", "if_bought", "offer", "offer_by"}),
+    "winback": frozenset({"inactive_days", "offer", "offer_by"}),
+    "birthday": frozenset({"days_before", "days_after", "offer", "offer_by"}),
+}
+_ALL_TRIGGER_KEYS = frozenset[str]().union(*_TRIGGER_KEYS.values())
+DEFAULT_LOOKBACK_DAYS = {"favourite": 90, "replenish": 365, "cross_sell": 30}
+
+
+class PersonalRule(_RuleBase):
+    """A coupon chosen from the customer's purchase history, issued when the sale is committed.
+
+    `trigger` says why: `favourite` (the most bought sku or category → `percent_off` on it),
+    `replenish` (bought at a regular interval → valid from a little before the next purchase),
+    `cross_sell` (bought `if_bought` → a coupon on `offer`), `winback` (back after
+    `inactive_days`), `birthday` (within `days_before`/`days_after`). `when` works as for every
+    rule; its `skus`/`categories`/`exclude_skus` narrow the goods `favourite` and `replenish`
+    may pick. At most `max_per_receipt` personal coupons per receipt (the strictest value among
+    the rules that fired applies), highest value first; one active coupon per rule per customer.
+    """
+
+    kind: Literal["personal"]
+    trigger: PersonalTrigger
+    percent_off: Annotated[int, Field(ge=1, le=100)] | None = None
+    amount_off: PositiveInt | None = None
+    min_subtotal: Amount = 0  # the coupon's own condition when it is presented
+    valid_days: Annotated[int, Field(ge=1, le=3660)] = 14
+    max_per_receipt: Annotated[int, Field(ge=1, le=20)] = 2
+    cooldown_days: Annotated[int, Field(ge=0, le=3660)] = 0  # no new coupon this soon after one
+    # favourite, replenish, cross_sell
+    lookback_days: Annotated[int, Field(ge=1, le=3660)] | None = None
+    min_purchases: Annotated[int, Field(ge=1, le=1000)] = 3  # visits (days) that count
+    by: Literal["sku", "category"] = "category"
+    # replenish: valid from `lead_days` (or `lead_percent` % of the interval, default 25 %)
+    # before the expected purchase; the interval is the median gap, regular when the median
+    # absolute deviation of the gaps is within `tolerance_percent` % of it.
+    lead_days: Annotated[int, Field(ge=0, le=3660)] | None = None
+    lead_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    min_interval_days: Annotated[int, Field(ge=1, le=3660)] = 7
+    tolerance_percent: Annotated[int, Field(ge=0, le=1000)] = 50
+    # cross_sell (and the coupon's goods for winback/birthday): skus or categories
+    if_bought: list[Name] = []
+    offer: list[Name] = []
+    offer_by: Literal["sku", "category"] = "category"
+    # winback
+    inactive_days: Annotated[int, Field(ge=1, le=3660)] = 90
+    # birthday
+    days_before: Annotated[int, Field(ge=0, le=60)] = 3
+    days_after: Annotated[int, Field(ge=0, le=60)] = 3
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PersonalRule:
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise ValueError("give exactly one of 'percent_off' or 'amount_off'")
+        foreign = sorted((self.model_fields_set & _ALL_TRIGGER_KEYS) - _TRIGGER_KEYS[self.trigger])
+        if foreign:
+            raise ValueError(
+                f"trigger '{self.trigger}' does not use {', '.join(repr(k) for k in foreign)}"
+            )
+        if self.trigger == "favourite" and self.amount_off is not None:
+            raise ValueError("trigger 'favourite' gives 'percent_off' on the favourite goods")
+        if self.trigger == "cross_sell" and not (self.if_bought and self.offer):
+            raise ValueError("trigger 'cross_sell' needs both 'if_bought' and 'offer'")
+        if self.lead_days is not None and self.lead_percent is not None:
+            raise ValueError("give at most one of 'lead_days' or 'lead_percent'")
+        return self
+
+    @property
+    def lookback(self) -> int:
+        """Days of history the trigger looks at (its `lookback_days` or the trigger's default)."""
+        if self.lookback_days is not None:
+            return self.lookback_days
+        return DEFAULT_LOOKBACK_DAYS.get(self.trigger, 0)
+
+
 Rule = Annotated[
-    DiscountRule | PointsRule | ThresholdRule | StampsRule,
+    DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule,
     Field(discriminator="kind"),
 ]
 """One `[[rules]]` entry; `kind` picks the model."""
 
-AnyRule = DiscountRule | PointsRule | ThresholdRule | StampsRule
+AnyRule = DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule
 
 
 def stacking_family(rule: AnyRule) -> str:
     """Rules compete in a stack group only with rules of the same family (money, points, reward)."""
     if isinstance(rule, PointsRule):
         return "points"
+    if isinstance(rule, PersonalRule):
+        return "personal"
     if isinstance(rule, ThresholdRule) and rule.reward.amount_off is None:
         return "reward"
     return "money"

@@ -8,7 +8,7 @@ Order of work:
 2. thresholds, measured on the matching lines after item-level discounts;
 3. basket-level money rules (discount on `basket`, threshold `amount_off` now), then coupons;
 4. points burn (capped by balance and `redeem_max_percent` of the amount due), then earn on what
-   is paid in money.
+   is paid in money; personal coupons (`personal.py`) chosen from the customer's history.
 A stack group is decided where its first member comes in that order: every member's discount is
 computed on the basket as it stands, the largest wins (ties: the earlier). An exclusive rule
 only takes lines no earlier rule discounted, and no later rule touches the lines it took.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -35,6 +35,7 @@ from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
 from pos_loyalty.rules.config import PointsRule, StampsRule, ThresholdRule, TierConfig
 from pos_loyalty.rules.inputs import Basket, CouponSnapshot, CustomerSnapshot, PresentedCoupon
 from pos_loyalty.rules.messages import reason_text, upsell_message
+from pos_loyalty.rules.personal import PersonalContext, choose_personal_coupons
 from pos_loyalty.rules.quote import (
     AppliedCoupon,
     AppliedRule,
@@ -751,6 +752,9 @@ def evaluate(
                 )
             )
 
+    if rules.personal_rules:
+        to_issue.extend(_personal(ev, rules, after_item))
+
     points_candidates: list[tuple[CompiledRule, int]] = []
     for rule in rules.points_rules:
         reason = ev.static_reason(rule)
@@ -835,6 +839,23 @@ def evaluate(
         stamps=tuple(stamps),
         not_applied=ev.not_applied() if explain else None,
     )
+
+
+def _personal(ev: _Evaluation, rules: CompiledRules, after_item: int) -> list[CouponToIssue]:
+    """Coupons chosen from the customer's history (`kind = "personal"`), see personal.py."""
+    context = PersonalContext(
+        customer=ev.customer,
+        basket_skus=frozenset(ev.by_sku),
+        basket_categories=frozenset(ev.by_category),
+        after_item=after_item,
+        now=ev.now,
+        today=ev.today,
+        tz=rules.tz or ev.now.tzinfo or UTC,
+        locale=ev.locale,
+        static_reason=ev.static_reason,
+        skip=ev.skip,
+    )
+    return choose_personal_coupons(rules.personal_rules, context)
 
 
 def _stamp_progress(actor: _Actor, customer: CustomerSnapshot | None) -> StampProgress:

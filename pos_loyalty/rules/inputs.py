@@ -6,6 +6,7 @@ Plain slotted dataclasses, built by the service layer from validated requests an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -30,6 +31,40 @@ class Basket:
 
 
 @dataclass(frozen=True, slots=True)
+class PurchaseDay:
+    """What the customer bought of one sku or category on one (store-local) day."""
+
+    day: date
+    amount: int  # paid in money, minor units
+    qty_milli: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHistory:
+    """One sku or category in the customer's history; `days` ascending, one entry per day."""
+
+    key: str  # the sku or the category
+    name: str  # the product's name for a sku, the category itself for a category
+    category: str
+    days: tuple[PurchaseDay, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHistory:
+    """The customer's past purchases and personal coupons, aggregated by storage for the
+    personal rules (`kind = "personal"`); days before `since` were not loaded."""
+
+    since: date
+    last_purchase_at: datetime | None = None  # the latest sale before this basket
+    visits: int = 0  # sales since `since`
+    spend: int = 0  # paid in money since `since`
+    skus: Mapping[str, ItemHistory] = field(default_factory=dict)
+    categories: Mapping[str, ItemHistory] = field(default_factory=dict)
+    active_coupons: frozenset[str] = frozenset()  # rule ids with an issued, unexpired coupon
+    last_issued: Mapping[str, datetime] = field(default_factory=dict)  # rule id → latest coupon
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerSnapshot:
     """The customer as storage knew them when the basket was evaluated."""
 
@@ -40,6 +75,7 @@ class CustomerSnapshot:
     first_purchase: bool = False
     stamps: dict[str, int] = field(default_factory=dict)  # rule_id → qualifying units so far
     birthday: date | None = None
+    history: CustomerHistory | None = None  # needed only by personal rules
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,56 @@ REASONS: dict[str, tuple[str, str]] = {
         "штамп {count}/{every}: бесплатная единица ещё не набрана",
         "stamp {count}/{every}: no free unit yet",
     ),
+    # personal offers: why a personal rule gave no coupon
+    "no_history": ("история покупок не загружена", "no purchase history loaded"),
+    "coupon_active": (
+        "у покупателя уже есть действующий купон этой акции",
+        "the customer already holds an active coupon of this rule",
+    ),
+    "cooldown": ("следующий купон этой акции — не раньше {next}", "next coupon not before {next}"),
+    "no_favourite": (
+        "нет товара, купленного хотя бы {min} раз за {days} дн.",
+        "nothing bought at least {min} times in {days} days",
+    ),
+    "no_regular_purchase": (
+        "нет товара, который покупают регулярно (от {min} покупок за {days} дн.)",
+        "nothing bought at a regular interval ({min}+ purchases in {days} days)",
+    ),
+    "not_bought": ("не куплено ничего из: {items}", "none of {items} bought"),
+    "offer_already_bought": ("уже куплено: {items}", "already bought: {items}"),
+    "no_previous_purchase": ("раньше покупок не было", "no earlier purchase"),
+    "not_inactive": (
+        "последняя покупка {days} дн. назад, нужно от {inactive} дн.",
+        "last purchase {days} days ago; needs {inactive}",
+    ),
+    "no_birthday": ("день рождения не указан", "no birthday on file"),
+    "not_birthday_window": (
+        "не в дни рождения (за {before} дн. до и {after} дн. после)",
+        "outside the birthday window ({before} days before, {after} after)",
+    ),
+    "birthday_already_issued": (
+        "купон ко дню рождения в этом году уже выдан",
+        "this birthday's coupon was already issued",
+    ),
+    "max_per_receipt": (
+        "на чеке не больше {max} персональных купонов; выгоднее: {by}",
+        "at most {max} personal coupons per receipt; better: {by}",
+    ),
+    # personal offers: why a personal coupon was chosen (printed next to it)
+    "personal_favourite": (
+        "вы часто покупаете: {item} ({count} раз за {days} дн.)",
+        "you often buy {item} ({count} times in {days} days)",
+    ),
+    "personal_replenish": (
+        "вы покупаете {item} примерно раз в {interval} дн.",
+        "you buy {item} about every {interval} days",
+    ),
+    "personal_cross_sell": ("к вашей покупке: {items}", "goes with your purchase: {items}"),
+    "personal_winback": (
+        "с возвращением! Последняя покупка {days} дн. назад",
+        "welcome back! Last purchase {days} days ago",
+    ),
+    "personal_birthday": ("с днём рождения!", "happy birthday!"),
     # coupons
     "unknown": ("купон не найден", "unknown coupon"),
     "forged": ("купон поддельный", "forged coupon"),

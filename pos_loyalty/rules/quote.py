@@ -133,6 +133,12 @@ class CouponToIssue:
     min_subtotal: int
     valid_from: datetime
     expires_at: datetime
+    # Personal coupons: the goods they are for (empty: the whole basket), the trigger that chose
+    # them and why, in the store's language. Left out of the JSON when empty.
+    skus: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    trigger: str | None = None
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule_id": self.rule_id, "label": self.label}
@@ -143,6 +149,14 @@ class CouponToIssue:
         out["min_subtotal"] = self.min_subtotal
         out["valid_from"] = _time(self.valid_from)
         out["expires_at"] = _time(self.expires_at)
+        if self.skus:
+            out["skus"] = list(self.skus)
+        if self.categories:
+            out["categories"] = list(self.categories)
+        if self.trigger is not None:
+            out["trigger"] = self.trigger
+        if self.reason is not None:
+            out["reason"] = self.reason
         return out
 
 
