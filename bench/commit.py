@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
+import httpx2 as httpx  # the maintained fork starlette points to; the API is the same
 from sqlalchemy import text
 
 from bench.common import (

@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
+import httpx2 as httpx  # the maintained fork starlette points to; the API is the same
 from sqlalchemy import update
 
 from bench.common import (

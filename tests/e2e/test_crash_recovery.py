@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # the maintained fork starlette points to; the API is the same
 import pytest
 
 from pos_loyalty.apikeys.models import Scope
