@@ -5,6 +5,7 @@ The device manager runs the real drivers; the simulators sit at the far end of t
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 from collections.abc import Callable, Iterator
@@ -12,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from drivers.manager import DeviceManager
 from firmware_sim.camera import Scenario, VirtualCameraDevice, register_device, unregister_device
+from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
 from pos_loyalty.customers.service import CustomerProfile, enrol_customer, loyalty_qr
 from pos_loyalty.identity.tokens import mint_qr
@@ -127,6 +132,39 @@ def test_loyalty_qr_shown_to_the_camera_identifies_the_customer(
         assert again == []
         camera = next(d for d in lane.hub.devices() if d["kind"] == "camera")
         assert camera["connected"] is True and camera["readings"] == 1 and camera["fps"] > 0
+
+
+def test_camera_identification_reaches_the_event_stream_and_the_next_evaluate(
+    lane_store: Store, tmp_path: Path
+) -> None:
+    """What the till sees: the SSE event, then an evaluate without a customer is priced for them."""
+    ivan = enrol_ivan(lane_store)
+    qr = loyalty_qr(secret=lane_store.secret, customer_id=ivan.id, now=lane_store.now())
+    with lane_store.uow(write=True) as uow:
+        key = create_key(uow=uow, scope=Scope.TILL)
+    for lane in start_lane(lane_store, tmp_path, None):
+        app = create_app(lane_store.settings, store=lane_store, hub=lane.hub)
+        with TestClient(app) as client:
+            client.headers["Authorization"] = f"Bearer {key}"
+            with client.stream("GET", "/v1/lanes/lane-1/events") as stream:
+                lines = stream.iter_lines()
+                assert next(lines) == ": connected"
+                lane.camera.show(  # type: ignore[attr-defined]
+                    Scenario(payload=qr, width=640, height=480, show_from_s=0.2, show_until_s=30)
+                )
+                data = next(line for line in lines if line.startswith("data: "))
+            event = json.loads(data.removeprefix("data: "))
+            assert event["type"] == "customer_identified"
+            assert event["customer"]["id"] == ivan.id and event["method"] == "qr"
+            basket = {
+                "store_id": "msk-001",
+                "lane_id": "lane-1",
+                "lines": [
+                    {"sku": "1", "name": "Хлеб", "category": "bakery", "qty": 1, "unit_price": 5000}
+                ],
+            }
+            quote = client.post("/v1/baskets/evaluate", json=basket).json()
+            assert quote["customer"]["id"] == ivan.id
 
 
 def test_forged_qr_at_the_camera_identifies_nobody(lane_store: Store, tmp_path: Path) -> None:
