@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import baskets, coupons, customers, health, lanes, receipts, transactions
+from api.routers import (
+    baskets,
+    coupons,
+    customers,
+    health,
+    lanes,
+    receipts,
+    segments,
+    transactions,
+)
 from pos_loyalty import __version__
 from pos_loyalty.lanes import (
     CUSTOMER_IDENTIFIED,
@@ -57,6 +66,7 @@ def create_app(
     app.include_router(transactions.router)
     app.include_router(coupons.router)
     app.include_router(receipts.router)
+    app.include_router(segments.router)
     return app
 
 

@@ -20,6 +20,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pos_loyalty.rules.config import PointsConfig, Rule, TierConfig, check_rules_section
+from pos_loyalty.segments.models import SegmentsConfig
 
 CONFIG_ENV = "POS_LOYALTY_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -166,6 +167,7 @@ class Settings(_Strict):
     points: PointsConfig = PointsConfig()
     tiers: list[TierConfig] = []
     rules: list[Rule] = []
+    segments: SegmentsConfig = SegmentsConfig()  # RFM thresholds and who may be contacted
 
     # Duplicate rule ids, tiers out of order …: refused with the rule id and key.
     _check_rules = model_validator(mode="after")(check_rules_section)

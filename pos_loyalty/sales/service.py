@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +54,11 @@ from pos_loyalty.sales.models import (
     StoredQuote,
     TransactionLine,
     TransactionStatus,
+)
+from pos_loyalty.segments.service import (
+    customer_segment_names,
+    load_customer_history,
+    scope_issued_coupon,
 )
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
@@ -153,8 +158,16 @@ def resolve_customer(
     return customer
 
 
-def customer_snapshot(*, uow: UnitOfWork, customer: Customer) -> CustomerSnapshot:
-    """Lifetime spend, balance, stamp counters and first purchase, in two small queries."""
+def customer_snapshot(
+    *,
+    uow: UnitOfWork,
+    customer: Customer,
+    rules: CompiledRules | None = None,
+    now: datetime | None = None,
+    tz: tzinfo = UTC,
+) -> CustomerSnapshot:
+    """Lifetime spend, balance, stamp counters, first purchase and RFM segment in small
+    queries; with `rules` and `now`, the purchase history their personal rules need."""
     stamps = {
         rule_id: int(count)
         for rule_id, count in uow.session.exec(
@@ -170,10 +183,17 @@ def customer_snapshot(*, uow: UnitOfWork, customer: Customer) -> CustomerSnapsho
         id=customer.id,
         lifetime_spend=customer.lifetime_spend,
         points_balance=max(customer.points_balance, 0),
-        segments=frozenset(),  # the segments piece fills this in
+        segments=customer_segment_names(session=uow.session, customer_id=customer.id),
         first_purchase=bought_before is None,
         stamps=stamps,
         birthday=customer.birthday,
+        history=(
+            load_customer_history(
+                session=uow.session, customer_id=customer.id, rules=rules, now=now, tz=tz
+            )
+            if rules is not None and now is not None
+            else None
+        ),
     )
 
 
@@ -218,7 +238,13 @@ def _price(
         lane_id=basket.lane_id,
         lane_customer=lane_customer,
     )
-    snap = customer_snapshot(uow=uow, customer=customer) if customer else None
+    snap = (
+        customer_snapshot(
+            uow=uow, customer=customer, rules=store.rules, now=now, tz=store.settings.store.tz
+        )
+        if customer
+        else None
+    )
     presented = look_up_presented(
         uow=uow,
         secret=store.secret,
@@ -590,6 +616,14 @@ def _record_sale(
         )
         for reward in result["coupons"]["to_issue"]
     ]
+    for reward, coupon in zip(result["coupons"]["to_issue"], issued, strict=True):
+        # personal offers name their goods (favourite category, replenished sku, cross-sell)
+        scope_issued_coupon(
+            session=uow.session,
+            code=coupon.code,
+            skus=reward.get("skus", []),
+            categories=reward.get("categories", []),
+        )
     body = dict(result)
     if customer_id is not None and balance_after is not None:
         body["points"] = {

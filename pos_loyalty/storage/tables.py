@@ -16,6 +16,7 @@ from pos_loyalty.sales.models import (
     StoredQuote,
     TransactionLine,
 )
+from pos_loyalty.segments.models import CustomerSegment
 
 metadata = SQLModel.metadata
 
@@ -24,6 +25,7 @@ __all__ = [
     "Card",
     "Coupon",
     "Customer",
+    "CustomerSegment",
     "IdempotencyRecord",
     "LedgerEntry",
     "ReceiptOutbox",

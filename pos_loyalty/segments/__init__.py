@@ -1,0 +1,1 @@
+"""RFM segments and the purchase history personal offers are chosen from."""
