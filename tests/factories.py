@@ -259,7 +259,7 @@ def purchase_history(
     day as storage does; one sale per distinct day; `last_purchase_at` defaults to the last day."""
     from datetime import date as date_
 
-    from pos_loyalty.rules import CustomerHistory, ItemHistory, PurchaseDay
+    from pos_loyalty.rules import CustomerHistory, ItemHistory
 
     sku_days: dict[str, dict[date_, list[int]]] = {}
     category_days: dict[str, dict[date_, list[int]]] = {}
@@ -282,7 +282,8 @@ def purchase_history(
                 key=key,
                 name=name,
                 category=sku_category[key] if is_sku else key,
-                days=tuple(PurchaseDay(d, a, q) for d, (a, q) in sorted(days.items())),
+                days=tuple(sorted(days)),
+                amounts=tuple(days[d][0] for d in sorted(days)),
             )
         return out
 

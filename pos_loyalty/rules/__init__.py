@@ -21,7 +21,6 @@ from pos_loyalty.rules.inputs import (
     CustomerSnapshot,
     ItemHistory,
     PresentedCoupon,
-    PurchaseDay,
 )
 from pos_loyalty.rules.quote import Quote
 
@@ -35,7 +34,6 @@ __all__ = [
     "ItemHistory",
     "PointsConfig",
     "PresentedCoupon",
-    "PurchaseDay",
     "Quote",
     "Rule",
     "RulesConfig",

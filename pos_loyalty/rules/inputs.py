@@ -31,22 +31,16 @@ class Basket:
 
 
 @dataclass(frozen=True, slots=True)
-class PurchaseDay:
-    """What the customer bought of one sku or category on one (store-local) day."""
-
-    day: date
-    amount: int  # paid in money, minor units
-    qty_milli: int
-
-
-@dataclass(frozen=True, slots=True)
 class ItemHistory:
-    """One sku or category in the customer's history; `days` ascending, one entry per day."""
+    """One sku or category in the customer's history: the (store-local) days it was bought,
+    ascending and distinct, and what was paid for it on each (parallel tuples: a heavy customer
+    has thousands of days, built at every first evaluate)."""
 
     key: str  # the sku or the category
     name: str  # the product's name for a sku, the category itself for a category
     category: str
-    days: tuple[PurchaseDay, ...]
+    days: tuple[date, ...]
+    amounts: tuple[int, ...]  # paid in money on each day, minor units
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,10 +158,10 @@ def _favourite(
     for item in pool.values():
         if not _goods_allowed(rule, item, is_sku=spec.by == "sku"):
             continue
-        days = [d for d in item.days if d.day >= since]
-        if len(days) < spec.min_purchases:
+        recent = [i for i, day in enumerate(item.days) if day >= since]
+        if len(recent) < spec.min_purchases:
             continue
-        key = (-len(days), -sum(d.amount for d in days), item.key)
+        key = (-len(recent), -sum(item.amounts[i] for i in recent), item.key)
         if best is None or key < best:
             best, best_item = key, item
     if best is None or best_item is None:
@@ -183,7 +183,7 @@ def _replenish(
     for item in history.skus.values():
         if not _goods_allowed(rule, item, is_sku=True):
             continue
-        days = [d.day for d in item.days if d.day >= since]
+        days = [day for day in item.days if day >= since]
         in_basket = item.key in ctx.basket_skus
         if in_basket and (not days or days[-1] < ctx.today):
             days.append(ctx.today)  # this basket is a purchase too
@@ -215,7 +215,7 @@ def _replenish(
     start_day = expected - timedelta(days=lead)
     valid_from = max(ctx.now, datetime.combine(start_day, time(0), tzinfo=ctx.tz))
     target = _item_target("sku", item)
-    amounts = [d.amount for d in item.days]
+    amounts = item.amounts
     reference = sum(amounts) // len(amounts) if amounts else ctx.after_item
     reason = _said(ctx, "personal_replenish", item=target.item_name, interval=interval)
     return _make_offer(
@@ -385,7 +385,7 @@ def _bought_since(history: CustomerHistory, since: date) -> frozenset[str]:
 
 
 def _keys_since(items: Iterable[ItemHistory], since: date) -> frozenset[str]:
-    return frozenset(item.key for item in items if item.days and item.days[-1].day >= since)
+    return frozenset(item.key for item in items if item.days and item.days[-1] >= since)
 
 
 def _average_receipt(history: CustomerHistory, ctx: PersonalContext) -> int:

@@ -8,9 +8,12 @@ SQLite (≥ 3.25) and PostgreSQL alike; Python never loops over transactions.
 from __future__ import annotations
 
 import csv
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Customer
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.config import PersonalRule
-from pos_loyalty.rules.inputs import CustomerHistory, ItemHistory, PurchaseDay
+from pos_loyalty.rules.inputs import CustomerHistory, ItemHistory
 from pos_loyalty.segments.models import CustomerSegment, SegmentsConfig
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.storage.types import UTCDateTime
@@ -49,78 +52,83 @@ def _local_day_sql(dialect: str, offset_minutes: int) -> str:
     return f"CAST((t.created_at AT TIME ZONE 'UTC') + INTERVAL '{offset_minutes} minutes' AS DATE)"
 
 
+class HistoryCache:
+    """Purchase histories by customer, reused while the customer's sales are unchanged.
+
+    A till re-evaluates the basket at every scanned line and the sale is priced again at commit;
+    only the first evaluate reads the lines. Each entry is keyed by the database, the window and
+    the customer's sales summary (last sale, count, spend), which a cheap query reads every time,
+    so a new sale or a refund is seen at once, in any process.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, ...], _Items] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> _Items | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], items: _Items) -> None:
+        with self._lock:
+            self._entries[key] = items
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_Items = tuple[dict[str, ItemHistory], dict[str, ItemHistory]]
+SHARED_HISTORY_CACHE = HistoryCache()
+
+
 def load_customer_history(
-    *, session: Session, customer_id: str, rules: CompiledRules, now: datetime, tz: tzinfo
+    *,
+    session: Session,
+    customer_id: str,
+    rules: CompiledRules,
+    now: datetime,
+    tz: tzinfo,
+    cache: HistoryCache | None = SHARED_HISTORY_CACHE,
 ) -> CustomerHistory | None:
-    """What the personal rules need to know about a customer, in three indexed queries
-    aggregated by the database (lines by sku and day, sales, personal coupons by rule).
-    None when the rules have no personal rule (nothing to load)."""
+    """What the personal rules need to know about a customer: the sales summary, lines by sku
+    and day (aggregated by the database; reused from `cache` while the summary is unchanged)
+    and personal coupons by rule. None when the rules have no personal rule."""
     window = history_window_days(rules)
     if window == 0:
         return None
     local_now = now.astimezone(tz)
     offset = local_now.utcoffset() or timedelta(0)
+    offset_minutes = int(offset.total_seconds() // 60)
     since_day = local_now.date() - timedelta(days=window)
     since = datetime.combine(since_day, datetime.min.time(), tzinfo=tz)
-    dialect = session.get_bind().dialect.name
-    day_sql = _local_day_sql(dialect, int(offset.total_seconds() // 60))
+    bind = session.get_bind()
     params = {"cid": customer_id, "since": since, "now": now}
-    typed = {
-        "since": sa.bindparam("since", type_=UTCDateTime()),
-        "now": sa.bindparam("now", type_=UTCDateTime()),
-    }
-    lines = session.execute(
-        sa.text(
-            "SELECT l.sku, l.category, max(l.name), " + day_sql + ", sum(l.total), "
-            "sum(l.qty_milli) "
-            "FROM transactions t JOIN transaction_lines l ON l.transaction_id = t.id "
-            "WHERE t.customer_id = :cid AND t.created_at >= :since AND t.created_at < :now "
-            "AND t.status <> 'refunded' GROUP BY l.sku, l.category, " + day_sql
-        ).bindparams(typed["since"], typed["now"]),
-        params,
-    ).all()
-    sales = session.execute(
-        sa.text(
-            "SELECT max(created_at) AS last_at, "
-            "sum(CASE WHEN created_at >= :since THEN 1 ELSE 0 END) AS visits, "
-            "sum(CASE WHEN created_at >= :since THEN total - refunded_amount ELSE 0 END) AS spend "
-            "FROM transactions WHERE customer_id = :cid AND created_at < :now "
-            "AND status <> 'refunded'"
-        )
-        .bindparams(typed["since"], typed["now"])
-        .columns(
-            sa.column("last_at", UTCDateTime()),
-            sa.column("visits", sa.Integer()),
-            sa.column("spend", sa.BigInteger()),
-        ),
-        params,
-    ).one()
-    rule_ids = [r.id for r in rules.personal_rules]
-    coupons = session.execute(
-        sa.select(
-            col(Coupon.rule_id),
-            sa.func.max(col(Coupon.created_at)).label("last_issued"),
-            sa.func.max(
-                sa.case(
-                    (
-                        sa.and_(
-                            col(Coupon.status) == "issued",
-                            col(Coupon.expires_at) > sa.bindparam("now_c", type_=UTCDateTime()),
-                        ),
-                        1,
-                    ),
-                    else_=0,
-                )
-            ).label("active"),
-        )
-        .where(
-            col(Coupon.owner_customer_id) == customer_id,
-            col(Coupon.rule_id).in_(rule_ids),
-        )
-        .group_by(col(Coupon.rule_id)),
-        {"now_c": now},
-    ).all()
-    skus, categories = _items(lines)
+    sales = session.execute(_SALES_SQL, params).one()
+    key = (
+        str(bind.engine.url),
+        customer_id,
+        since_day,
+        offset_minutes,
+        sales.last_at,
+        sales.sales,
+        sales.visits,
+        sales.spend,
+    )
+    items = cache.get(key) if cache is not None else None
+    if items is None:
+        lines = session.execute(_lines_sql(bind.dialect.name, offset_minutes), params).all()
+        items = _items(lines)
+        if cache is not None:
+            cache.put(key, items)
+    coupons = session.execute(_coupons_query(customer_id, rules), {"now_c": now}).all()
     last_issued: dict[str, datetime] = {}
     for rule_id, issued_at, _active in coupons:
         if issued_at is not None:
@@ -130,39 +138,103 @@ def load_customer_history(
         last_purchase_at=sales.last_at,
         visits=int(sales.visits or 0),
         spend=int(sales.spend or 0),
-        skus=skus,
-        categories=categories,
+        skus=items[0],
+        categories=items[1],
         active_coupons=frozenset(rule_id for rule_id, _, active in coupons if active),
         last_issued=last_issued,
     )
 
 
-def _items(rows: Sequence[Any]) -> tuple[dict[str, ItemHistory], dict[str, ItemHistory]]:
-    """Rows of (sku, category, name, day, amount, qty_milli) → per-sku and per-category days."""
-    by_sku: dict[str, dict[date, list[int]]] = {}
-    by_category: dict[str, dict[date, list[int]]] = {}
+_SALES_SQL = (
+    sa.text(
+        "SELECT max(created_at) AS last_at, count(*) AS sales,"
+        " sum(CASE WHEN created_at >= :since THEN 1 ELSE 0 END) AS visits,"
+        " sum(CASE WHEN created_at >= :since THEN total - refunded_amount ELSE 0 END) AS spend"
+        " FROM transactions WHERE customer_id = :cid AND created_at < :now"
+        " AND status <> 'refunded'"
+    )
+    .bindparams(
+        sa.bindparam("since", type_=UTCDateTime()), sa.bindparam("now", type_=UTCDateTime())
+    )
+    .columns(
+        sa.column("last_at", UTCDateTime()),
+        sa.column("sales", sa.Integer()),
+        sa.column("visits", sa.Integer()),
+        sa.column("spend", sa.BigInteger()),
+    )
+)
+
+
+@lru_cache(maxsize=64)
+def _lines_sql(dialect: str, offset_minutes: int) -> sa.TextClause:
+    day_sql = _local_day_sql(dialect, offset_minutes)
+    return sa.text(
+        "SELECT l.sku, l.category, max(l.name), " + day_sql + ", sum(l.total)"
+        " FROM transactions t JOIN transaction_lines l ON l.transaction_id = t.id"
+        " WHERE t.customer_id = :cid AND t.created_at >= :since AND t.created_at < :now"
+        " AND t.status <> 'refunded' GROUP BY l.sku, l.category, " + day_sql
+    ).bindparams(
+        sa.bindparam("since", type_=UTCDateTime()), sa.bindparam("now", type_=UTCDateTime())
+    )
+
+
+def _coupons_query(customer_id: str, rules: CompiledRules) -> sa.Select[str | None, datetime, Any]:
+    active = sa.case(
+        (
+            sa.and_(
+                col(Coupon.status) == "issued",
+                col(Coupon.expires_at) > sa.bindparam("now_c", type_=UTCDateTime()),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    return (
+        sa.select(
+            col(Coupon.rule_id),
+            sa.func.max(col(Coupon.created_at)).label("last_issued"),
+            sa.func.max(active).label("active"),
+        )
+        .where(
+            col(Coupon.owner_customer_id) == customer_id,
+            col(Coupon.rule_id).in_([r.id for r in rules.personal_rules]),
+        )
+        .group_by(col(Coupon.rule_id))
+    )
+
+
+def _items(rows: Sequence[Any]) -> _Items:
+    """Rows of (sku, category, name, day, amount) → per-sku and per-category days."""
+    by_sku: dict[str, dict[date, int]] = {}
+    by_category: dict[str, dict[date, int]] = {}
     sku_info: dict[str, tuple[date, str, str]] = {}  # latest (day, name, category) per sku
-    for sku, category, name, day_value, amount, qty in rows:
-        day = day_value if isinstance(day_value, date) else date.fromisoformat(str(day_value))
-        for table, key in ((by_sku, sku), (by_category, category)):
-            entry = table.setdefault(key, {}).setdefault(day, [0, 0])
-            entry[0] += int(amount or 0)
-            entry[1] += int(qty or 0)
+    parsed: dict[Any, date] = {}
+    for sku, category, name, day_value, amount in rows:
+        day = parsed.get(day_value)
+        if day is None:
+            day = day_value if isinstance(day_value, date) else date.fromisoformat(day_value)
+            parsed[day_value] = day
+        paid = int(amount or 0)
+        days = by_sku.setdefault(sku, {})
+        days[day] = days.get(day, 0) + paid
+        days = by_category.setdefault(category, {})
+        days[day] = days.get(day, 0) + paid
         seen = sku_info.get(sku)
         if seen is None or day >= seen[0]:
             sku_info[sku] = (day, name, category)
-
-    def days(table: dict[date, list[int]]) -> tuple[PurchaseDay, ...]:
-        return tuple(PurchaseDay(d, a, q) for d, (a, q) in sorted(table.items()))
-
-    skus = {
-        sku: ItemHistory(sku, sku_info[sku][1], sku_info[sku][2], days(table))
-        for sku, table in by_sku.items()
-    }
-    categories = {
-        category: ItemHistory(category, category, category, days(table))
-        for category, table in by_category.items()
-    }
+    skus = {}
+    for sku, table in by_sku.items():
+        ordered = sorted(table)
+        _, name, category = sku_info[sku]
+        skus[sku] = ItemHistory(
+            sku, name, category, tuple(ordered), tuple([table[d] for d in ordered])
+        )
+    categories = {}
+    for category, table in by_category.items():
+        ordered = sorted(table)
+        categories[category] = ItemHistory(
+            category, category, category, tuple(ordered), tuple([table[d] for d in ordered])
+        )
     return skus, categories
 
 
