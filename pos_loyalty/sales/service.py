@@ -15,11 +15,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, insert, update
+import sqlalchemy as sa
+from sqlalchemy import Select, Table, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -55,8 +57,8 @@ from pos_loyalty.sales.models import (
     TransactionLine,
     TransactionStatus,
 )
+from pos_loyalty.segments.models import CustomerSegment
 from pos_loyalty.segments.service import (
-    customer_segment_names,
     load_customer_history,
     scope_issued_coupon,
 )
@@ -108,6 +110,72 @@ def tier_status(
     return current, None, None
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """A customer as pricing sees it, read in one query: the profile fields the quote shows,
+    stamp counters, whether they bought before and their RFM segment."""
+
+    id: str
+    name: str
+    phone_masked: str
+    birthday: date | None
+    lifetime_spend: int
+    points_balance: int
+    stamps: dict[str, int]
+    bought_before: bool
+    segments: frozenset[str]
+
+
+@lru_cache(maxsize=4)
+def _customer_query(by: str) -> Select[Any]:
+    """The customer matched by `:key` (`by` is "id", "phone_hash" or "card"), one row per stamp
+    counter. Built once per kind: building the statement costs more than running it."""
+    c, s = table_of(Customer), table_of(StampCounter)
+    t, seg, card = table_of(SaleTransaction), table_of(CustomerSegment), table_of(Card)
+    key: sa.BindParameter[str] = sa.bindparam("key")
+    card_owner = sa.select(card.c.customer_id).where(card.c.number == key).scalar_subquery()
+    match = {
+        "id": c.c.id == key,
+        "phone_hash": c.c.phone_hash == key,
+        "card": c.c.id == card_owner,
+    }[by]
+    return (
+        sa.select(
+            c.c.id,
+            c.c.name,
+            c.c.phone_masked,
+            c.c.birthday,
+            c.c.lifetime_spend,
+            c.c.points_balance,
+            sa.exists().where(t.c.customer_id == c.c.id).label("bought_before"),
+            sa.select(seg.c.segment).where(seg.c.customer_id == c.c.id).scalar_subquery(),
+            s.c.rule_id,
+            s.c.count,
+        )
+        .select_from(c.outerjoin(s, s.c.customer_id == c.c.id))
+        .where(match)
+    )
+
+
+def load_customer(*, uow: UnitOfWork, by: str, key: str) -> CustomerRow | None:
+    """The customer whose `by` ("id", "phone_hash" or "card") is `key`, in one query."""
+    rows = uow.session.connection().execute(_customer_query(by), {"key": key}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return CustomerRow(
+        id=first[0],
+        name=first[1],
+        phone_masked=first[2],
+        birthday=first[3],
+        lifetime_spend=int(first[4]),
+        points_balance=int(first[5]),
+        stamps={row[8]: int(row[9]) for row in rows if row[8] is not None},
+        bought_before=bool(first[6]),
+        segments=frozenset((first[7],)) if first[7] else frozenset(),
+    )
+
+
 def resolve_customer(
     *,
     uow: UnitOfWork,
@@ -115,13 +183,13 @@ def resolve_customer(
     token: Mapping[str, str] | None,
     lane_id: str | None = None,
     lane_customer: LaneCustomerLookup | None = None,
-) -> Customer | None:
+) -> CustomerRow | None:
     """The customer a basket names by phone, card, loyalty QR or id (one query); with no token,
     the lane's current customer when a lookup is installed."""
     if token is None:
         if lane_id and lane_customer is not None:
             customer_id = lane_customer(lane_id)
-            return uow.session.get(Customer, customer_id) if customer_id else None
+            return load_customer(uow=uow, by="id", key=customer_id) if customer_id else None
         return None
     given = [k for k in token if token[k] is not None]
     if len(given) != 1 or given[0] not in CUSTOMER_TOKEN_KINDS:
@@ -131,28 +199,21 @@ def resolve_customer(
             details=[{"field": "customer", "message": "exactly one of phone, card, qr, id"}],
         )
     kind, value = given[0], token[given[0]]
-    session = uow.session
-    customer: Customer | None
+    customer: CustomerRow | None
     if kind == "phone":
         e164 = normalise_phone(value, store.settings.store.region)
-        customer = session.exec(
-            select(Customer).where(
-                col(Customer.phone_hash) == phone_lookup_hash(store.secret, e164)
-            )
-        ).first()
+        customer = load_customer(
+            uow=uow, by="phone_hash", key=phone_lookup_hash(store.secret, e164)
+        )
     elif kind == "card":
-        customer = session.exec(
-            select(Customer)
-            .join(Card, col(Card.customer_id) == col(Customer.id))
-            .where(col(Card.number) == parse_card(value))
-        ).first()
+        customer = load_customer(uow=uow, by="card", key=parse_card(value))
     elif kind == "qr":
         qr = verify_qr(
             store.secret, value, now=store.now(), max_age_s=store.settings.identity.qr_max_age_s
         )
-        customer = session.get(Customer, qr.customer_id)
+        customer = load_customer(uow=uow, by="id", key=qr.customer_id)
     else:
-        customer = session.get(Customer, value)
+        customer = load_customer(uow=uow, by="id", key=value)
     if customer is None:
         raise NotFound(f"no customer matches this {kind}", code="customer_not_found")
     return customer
@@ -161,31 +222,20 @@ def resolve_customer(
 def customer_snapshot(
     *,
     uow: UnitOfWork,
-    customer: Customer,
+    customer: CustomerRow,
     rules: CompiledRules | None = None,
     now: datetime | None = None,
     tz: tzinfo = UTC,
 ) -> CustomerSnapshot:
-    """Lifetime spend, balance, stamp counters, first purchase and RFM segment in small
-    queries; with `rules` and `now`, the purchase history their personal rules need."""
-    stamps = {
-        rule_id: int(count)
-        for rule_id, count in uow.session.exec(
-            select(StampCounter.rule_id, StampCounter.count).where(
-                col(StampCounter.customer_id) == customer.id
-            )
-        )
-    }
-    bought_before = uow.session.exec(
-        select(SaleTransaction.id).where(col(SaleTransaction.customer_id) == customer.id).limit(1)
-    ).first()
+    """The engine's view of a loaded customer; with `rules` and `now`, the purchase history
+    their personal rules need (read only when there are personal rules)."""
     return CustomerSnapshot(
         id=customer.id,
         lifetime_spend=customer.lifetime_spend,
         points_balance=max(customer.points_balance, 0),
-        segments=customer_segment_names(session=uow.session, customer_id=customer.id),
-        first_purchase=bought_before is None,
-        stamps=stamps,
+        segments=customer.segments,
+        first_purchase=not customer.bought_before,
+        stamps=customer.stamps,
         birthday=customer.birthday,
         history=(
             load_customer_history(
@@ -197,7 +247,7 @@ def customer_snapshot(
     )
 
 
-def _customer_json(customer: Customer, rules: CompiledRules) -> dict[str, Any]:
+def _customer_json(customer: CustomerRow, rules: CompiledRules) -> dict[str, Any]:
     tier, _, _ = tier_status(rules.tiers, customer.lifetime_spend)
     parts = customer.name.split()
     return {
@@ -218,7 +268,6 @@ def _customer_json(customer: Customer, rules: CompiledRules) -> dict[str, Any]:
 class Priced:
     quote_id: str
     result: dict[str, Any]  # the response body
-    customer: Customer | None  # usable only inside the unit of work that priced it
     customer_id: str | None
 
 
@@ -270,7 +319,7 @@ def _price(
         "customer": _customer_json(customer, rules) if customer else None,
         **quote.to_dict(),
     }
-    return Priced(quote_id, result, customer, customer.id if customer else None)
+    return Priced(quote_id, result, customer.id if customer else None)
 
 
 def basket_request_json(basket: BasketIn) -> dict[str, Any]:
@@ -514,7 +563,7 @@ def commit_sale(
                     details={"transaction_id": committed},
                 )
             result = dict(stored.result)
-            customer = uow.session.get(Customer, stored.customer_id) if stored.customer_id else None
+            customer_id = stored.customer_id
             lane_id = stored.lane_id
             used_quote_id: str = quote_id
         else:
@@ -527,14 +576,14 @@ def commit_sale(
                 now=now,
                 lane_customer=lane_customer,
             )
-            result, customer, lane_id = priced.result, priced.customer, basket.lane_id
+            result, customer_id, lane_id = priced.result, priced.customer_id, basket.lane_id
             used_quote_id = priced.quote_id
         return _record_sale(
             uow=uow,
             store=store,
             now=now,
             result=result,
-            customer=customer,
+            customer_id=customer_id,
             lane_id=lane_id,
             quote_id=used_quote_id,
             payment=payment,
@@ -556,7 +605,7 @@ def _record_sale(
     store: Store,
     now: datetime,
     result: dict[str, Any],
-    customer: Customer | None,
+    customer_id: str | None,
     lane_id: str | None,
     quote_id: str,
     payment: Payment | None,
@@ -577,7 +626,6 @@ def _record_sale(
     earn, burn = int(points["earn"]), int(points["burn"])
     transaction_id = uuid.uuid4().hex
     session = uow.session
-    customer_id = customer.id if customer is not None else None
     balance_after: int | None = None
     lifetime_spend = 0
     if customer_id is not None:
