@@ -1,4 +1,7 @@
-"""Segments: each customer's RFM scores and named segment (`customer_segments`).
+"""Segments: each customer's RFM scores and named segment (`customer_segments`), and an index
+on transactions (customer_id, created_at) for the purchase-history queries: without it
+PostgreSQL's generic plan for a prepared `customer_id = $1 AND created_at >= $2` ANDs the
+customer index with half the created_at index (40 ms instead of 1 ms).
 
 Revision ID: 0003
 Revises: 0002
@@ -31,8 +34,12 @@ def upgrade() -> None:
         sa.Column("computed_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_customer_segments_segment", "customer_segments", ["segment"])
+    op.create_index(
+        "ix_transactions_customer_created", "transactions", ["customer_id", "created_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_transactions_customer_created", table_name="transactions")
     op.drop_index("ix_customer_segments_segment", table_name="customer_segments")
     op.drop_table("customer_segments")
