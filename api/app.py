@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api.deps import KeyCache
@@ -26,6 +29,7 @@ from pos_loyalty.lanes import (
     LaneHub,
 )
 from pos_loyalty.receipts.preview import ReceiptPngRenderer
+from pos_loyalty.sales.quotes import QuoteWriter
 from pos_loyalty.settings import Settings
 from pos_loyalty.store import Store
 
@@ -45,15 +49,26 @@ def create_app(
     """
     store = store or Store.open(settings)
     hub = hub or LaneHub(store)
+    quote_writer = QuoteWriter(store)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            quote_writer.close()  # stores what is queued before the server lets go
+
     app = FastAPI(
         title="pos-loyalty",
         version=__version__,
         description="Loyalty engine for the store's tills: identify, evaluate, commit, print.",
+        lifespan=lifespan,
     )
     metrics = Metrics()
     app.state.store = store
     app.state.metrics = metrics
     app.state.key_cache = KeyCache()
+    app.state.quote_writer = quote_writer
     app.state.hub = hub
     app.state.receipt_png = receipt_png
     hub.add_listener(lambda event: _count_reader_identification(metrics, event))

@@ -280,6 +280,7 @@ def _price(
     now: datetime,
     lane_customer: LaneCustomerLookup | None,
 ) -> Priced:
+    rules = store.rules  # once: a bundle activated meanwhile prices the next basket
     customer = resolve_customer(
         uow=uow,
         store=store,
@@ -289,7 +290,7 @@ def _price(
     )
     snap = (
         customer_snapshot(
-            uow=uow, customer=customer, rules=store.rules, now=now, tz=store.settings.store.tz
+            uow=uow, customer=customer, rules=rules, now=now, tz=store.settings.store.tz
         )
         if customer
         else None
@@ -301,7 +302,6 @@ def _price(
         customer_id=customer.id if customer else None,
         now=now,
     )
-    rules = store.rules
     quote = evaluate(
         basket.to_basket(),
         snap,
@@ -343,6 +343,49 @@ def basket_request_json(basket: BasketIn) -> dict[str, Any]:
     }
 
 
+def price_basket(
+    *,
+    store: Store,
+    basket: BasketIn,
+    explain: bool = False,
+    lane_customer: LaneCustomerLookup | None = None,
+    now: datetime | None = None,
+) -> Priced:
+    """Price the basket: reads only, nothing is written (see `quote_row` and `save_quotes`)."""
+    with store.uow() as uow:
+        return _price(
+            uow=uow,
+            store=store,
+            basket=basket,
+            explain=explain,
+            now=now or store.now(),
+            lane_customer=lane_customer,
+        )
+
+
+def quote_row(*, basket: BasketIn, priced: Priced, now: datetime) -> dict[str, Any]:
+    """The `quotes` row that lets the till commit this quote by id for 15 minutes."""
+    return {
+        "id": priced.quote_id,
+        "created_at": now,
+        "expires_at": now + QUOTE_TTL,
+        "rules_version": priced.result["rules_version"],
+        "customer_id": priced.customer_id,
+        "lane_id": basket.lane_id,
+        "request": basket_request_json(basket),
+        "result": priced.result,
+    }
+
+
+def save_quotes(*, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert quote rows in one transaction (one fsync however many there are)."""
+    if not rows:
+        return
+    with store.uow(write=True) as uow:
+        uow.session.connection().execute(insert(table_of(StoredQuote)), list(rows))
+        uow.commit()
+
+
 def evaluate_basket(
     *,
     store: Store,
@@ -352,29 +395,10 @@ def evaluate_basket(
 ) -> dict[str, Any]:
     """Price the basket (no side effects on the customer) and keep the quote 15 minutes."""
     now = store.now()
-    with store.uow() as uow:
-        priced = _price(
-            uow=uow,
-            store=store,
-            basket=basket,
-            explain=explain,
-            now=now,
-            lane_customer=lane_customer,
-        )
-    with store.uow(write=True) as uow:
-        uow.session.add(
-            StoredQuote(
-                id=priced.quote_id,
-                created_at=now,
-                expires_at=now + QUOTE_TTL,
-                rules_version=store.rules.version,
-                customer_id=priced.customer_id,
-                lane_id=basket.lane_id,
-                request=basket_request_json(basket),
-                result=priced.result,
-            )
-        )
-        uow.commit()
+    priced = price_basket(
+        store=store, basket=basket, explain=explain, lane_customer=lane_customer, now=now
+    )
+    save_quotes(store=store, rows=[quote_row(basket=basket, priced=priced, now=now)])
     return priced.result
 
 
