@@ -55,7 +55,10 @@ async def store_quote(writer: QuoteWriter, row: Mapping[str, Any]) -> None:
         else:
             stored.set_exception(error)
 
-    writer.submit(row, lambda error: loop.call_soon_threadsafe(settle, error))
+    def done(error: BaseException | None) -> None:  # on the writer thread
+        loop.call_soon_threadsafe(settle, error)
+
+    writer.submit(row, done)
     await stored
 
 
