@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,6 +91,12 @@ def table_of(model: type[Any]) -> Table:
     """The Core table of a model, for executemany inserts on the hot path."""
     table: Table = model.__table__
     return table
+
+
+@cache
+def _insert(model: type[Any]) -> sa.Insert:
+    """`INSERT INTO <model's table>`, built once; rows go in as parameters."""
+    return insert(table_of(model))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +450,31 @@ class _InFlight:
 IN_FLIGHT = _InFlight()
 
 
-def _replay(record: IdempotencyRecord, digest: str, endpoint: str) -> Outcome:
+@lru_cache(maxsize=1)
+def _idempotency_statements() -> tuple[Select[Any], sa.Insert, sa.Update]:
+    """(find, claim, finish) for `idempotency_keys`, built once."""
+    records = table_of(IdempotencyRecord)
+    same_key = (
+        records.c.key_owner == sa.bindparam("owner"),
+        records.c.key == sa.bindparam("idem_key"),
+    )
+    find = sa.select(
+        records.c.endpoint, records.c.request_hash, records.c.status_code, records.c.response
+    ).where(*same_key)
+    finish = (
+        update(records)
+        .where(*same_key)
+        .values(status_code=sa.bindparam("status"), response=sa.bindparam("body"))
+    )
+    return find, insert(records), finish
+
+
+def _find_key(uow: UnitOfWork, owner: str, key: str) -> sa.Row[Any] | None:
+    find = _idempotency_statements()[0]
+    return uow.session.connection().execute(find, {"owner": owner, "idem_key": key}).first()
+
+
+def _replay(record: sa.Row[Any], digest: str, endpoint: str) -> Outcome:
     if record.request_hash != digest or record.endpoint != endpoint:
         raise IdempotencyMismatch(
             "this Idempotency-Key was used with a different request; use a new key",
@@ -464,38 +494,43 @@ def _idempotent(
 ) -> Outcome:
     """Run `work` once per (API key, Idempotency-Key); a replay gets the first response."""
     digest = request_hash(body)
-    records = table_of(IdempotencyRecord)
+    _, claim, finish = _idempotency_statements()
     with IN_FLIGHT.hold(key_owner, key):
         now = store.now()
         try:
             with store.uow(write=True) as uow:
-                found = uow.session.get(IdempotencyRecord, (key_owner, key))
+                found = _find_key(uow, key_owner, key)
                 if found is not None:
                     return _replay(found, digest, endpoint)
                 # PostgreSQL: a concurrent twin in another process waits here until we finish.
-                uow.session.execute(
-                    insert(records).values(
-                        key_owner=key_owner,
-                        key=key,
-                        endpoint=endpoint,
-                        request_hash=digest,
-                        status_code=0,
-                        response={},
-                        created_at=now,
-                    )
+                uow.session.connection().execute(
+                    claim,
+                    {
+                        "key_owner": key_owner,
+                        "key": key,
+                        "endpoint": endpoint,
+                        "request_hash": digest,
+                        "status_code": 0,
+                        "response": {},
+                        "created_at": now,
+                    },
                 )
                 outcome = work(uow, now)
-                uow.session.execute(
-                    update(records)
-                    .where(records.c.key_owner == key_owner, records.c.key == key)
-                    .values(status_code=outcome.status, response=outcome.body)
+                uow.session.execute(  # through the session: pending ORM rows flush first
+                    finish,
+                    {
+                        "owner": key_owner,
+                        "idem_key": key,
+                        "status": outcome.status,
+                        "body": outcome.body,
+                    },
                 )
                 uow.commit()
                 return outcome
         except IntegrityError:
             # Another process committed the same key first: answer as it did.
             with store.uow() as uow:
-                found = uow.session.get(IdempotencyRecord, (key_owner, key))
+                found = _find_key(uow, key_owner, key)
                 if found is None:
                     raise Conflict(
                         "a concurrent request changed the same records (the same quote "
@@ -541,8 +576,23 @@ def _stamp_units(rules: CompiledRules, result: Mapping[str, Any]) -> list[dict[s
     return per_line
 
 
-def _load_quote(uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -> StoredQuote:
-    stored = uow.session.get(StoredQuote, quote_id)
+@lru_cache(maxsize=1)
+def _quote_query() -> Select[Any]:
+    """The stored quote `:quote_id` and the sale that already committed it, if any."""
+    quotes, sales = table_of(StoredQuote), table_of(SaleTransaction)
+    committed = sa.select(sales.c.id).where(sales.c.quote_id == quotes.c.id).scalar_subquery()
+    return sa.select(
+        quotes.c.expires_at,
+        quotes.c.rules_version,
+        quotes.c.customer_id,
+        quotes.c.lane_id,
+        quotes.c.result,
+        committed.label("committed_as"),
+    ).where(quotes.c.id == sa.bindparam("quote_id"))
+
+
+def _load_quote(uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -> sa.Row[Any]:
+    stored = uow.session.connection().execute(_quote_query(), {"quote_id": quote_id}).first()
     if stored is None:
         raise QuoteStale(
             "this quote is unknown or was cleaned up; evaluate the basket again",
@@ -557,6 +607,12 @@ def _load_quote(uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -> 
         raise QuoteStale(
             "the rules changed since this quote; evaluate the basket again",
             details={"quote_id": quote_id, "reason": "rules_changed"},
+        )
+    if stored.committed_as is not None:
+        raise Conflict(
+            "this quote was already committed as another sale",
+            code="quote_already_committed",
+            details={"transaction_id": stored.committed_as},
         )
     return stored
 
@@ -577,15 +633,6 @@ def commit_sale(
     def work(uow: UnitOfWork, now: datetime) -> Outcome:
         if quote_id is not None:
             stored = _load_quote(uow, store, quote_id, now)
-            committed = uow.session.exec(
-                select(SaleTransaction.id).where(col(SaleTransaction.quote_id) == quote_id)
-            ).first()
-            if committed is not None:
-                raise Conflict(
-                    "this quote was already committed as another sale",
-                    code="quote_already_committed",
-                    details={"transaction_id": committed},
-                )
             result = dict(stored.result)
             customer_id = stored.customer_id
             lane_id = stored.lane_id
@@ -723,8 +770,10 @@ def _record_sale(
             ),
         }
     )
-    session.execute(
-        insert(table_of(SaleTransaction)).values(
+    conn = session.connection()
+    conn.execute(
+        _insert(SaleTransaction),
+        dict(
             id=transaction_id,
             store_id=store.settings.store.id,
             lane_id=lane_id,
@@ -746,11 +795,11 @@ def _record_sale(
             stamps={s["rule_id"]: int(s["advance"]) for s in result.get("stamps", [])},
             result=body,
             created_at=now,
-        )
+        ),
     )
     stamp_units = _stamp_units(store.rules, result)
-    session.execute(
-        insert(table_of(TransactionLine)),
+    conn.execute(
+        _insert(TransactionLine),
         [
             {
                 "transaction_id": transaction_id,
@@ -799,14 +848,13 @@ def _record_sale(
                     )
                 )
         if entries:
-            session.execute(insert(table_of(LedgerEntry)), entries)
+            conn.execute(_insert(LedgerEntry), entries)
         for progress in result.get("stamps", []):
             if int(progress["advance"]):
-                _advance_stamps(
-                    uow, customer_id, progress["rule_id"], int(progress["advance"]), now
-                )
-    session.execute(
-        insert(table_of(ReceiptOutbox)).values(
+                _add_stamps(uow, customer_id, progress["rule_id"], int(progress["advance"]), now)
+    conn.execute(
+        _insert(ReceiptOutbox),
+        dict(
             transaction_id=transaction_id,
             kind="sale",
             lane_id=lane_id,
@@ -814,9 +862,34 @@ def _record_sale(
             attempts=0,
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
     return Outcome(201, body)
+
+
+@lru_cache(maxsize=1)
+def _stamps_update() -> sa.Update:
+    counters = table_of(StampCounter)
+    return (
+        update(counters)
+        .where(
+            counters.c.customer_id == sa.bindparam("customer"),
+            counters.c.rule_id == sa.bindparam("rule"),
+        )
+        .values(count=counters.c.count + sa.bindparam("units"), updated_at=sa.bindparam("now"))
+    )
+
+
+def _add_stamps(uow: UnitOfWork, customer_id: str, rule_id: str, units: int, now: datetime) -> None:
+    """Advance a stamp counter by `units` > 0: an UPDATE, or the first INSERT. The customer row
+    is locked by now (PostgreSQL) and SQLite writes one at a time, so the pair cannot race."""
+    conn = uow.session.connection()
+    params = {"customer": customer_id, "rule": rule_id, "units": units, "now": now}
+    if conn.execute(_stamps_update(), params).rowcount == 0:
+        conn.execute(
+            _insert(StampCounter),
+            {"customer_id": customer_id, "rule_id": rule_id, "count": units, "updated_at": now},
+        )
 
 
 def _advance_stamps(
