@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, update
+from sqlalchemy import Table, Update, and_, bindparam, exists, func, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -97,6 +98,25 @@ def ledger_balance(*, uow: UnitOfWork, customer_id: str) -> int:
     return int(uow.session.execute(stmt).scalar_one())
 
 
+@lru_cache(maxsize=4)
+def _balance_update(dialect: str, check_burn: bool) -> Update:
+    """The UPDATE of `apply_to_customer`, built once per dialect and kind (a commit's hot path)."""
+    customers: Table = Customer.__table__  # type: ignore[attr-defined]
+    conditions = [customers.c.id == bindparam("cid")]
+    if check_burn:
+        conditions.append(customers.c.points_balance >= bindparam("burn"))
+    spend = customers.c.lifetime_spend + bindparam("spend")
+    return (
+        update(customers)
+        .where(and_(*conditions))
+        .values(
+            points_balance=customers.c.points_balance + bindparam("points"),
+            lifetime_spend=func.max(spend, 0) if dialect == "sqlite" else func.greatest(spend, 0),
+        )
+        .returning(customers.c.points_balance, customers.c.lifetime_spend)
+    )
+
+
 def apply_to_customer(
     *,
     uow: UnitOfWork,
@@ -108,22 +128,9 @@ def apply_to_customer(
     """Change the cached balance and lifetime spend in one conditional UPDATE (which also locks
     the row on PostgreSQL). With `burn` > 0 the balance must cover it, checked atomically.
     Returns (balance, lifetime_spend) after the change."""
-    conditions = [col(Customer.id) == customer_id]
-    if burn > 0:
-        conditions.append(col(Customer.points_balance) >= burn)
-    stmt = (
-        update(Customer)
-        .where(and_(*conditions))
-        .values(
-            points_balance=col(Customer.points_balance) + points_delta,
-            lifetime_spend=func.max(col(Customer.lifetime_spend) + spend_delta, 0)
-            if uow.session.get_bind().dialect.name == "sqlite"
-            else func.greatest(col(Customer.lifetime_spend) + spend_delta, 0),
-        )
-        .returning(col(Customer.points_balance), col(Customer.lifetime_spend))
-        .execution_options(synchronize_session=False)
-    )
-    row = uow.session.execute(stmt).first()
+    stmt = _balance_update(uow.session.get_bind().dialect.name, burn > 0)
+    params = {"cid": customer_id, "burn": burn, "points": points_delta, "spend": spend_delta}
+    row = uow.session.connection().execute(stmt, params).first()
     if row is None:
         if uow.session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
