@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -16,9 +16,9 @@ _MISSING = [{"type": "missing", "loc": ("body",), "msg": "Field required", "inpu
 _INVALID = [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": None}]
 
 
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+def body_schema(body_type: Any) -> dict[str, Any]:
     """`openapi_extra` for a route that reads its body itself, so /docs still shows it."""
-    schema = model.model_json_schema()
+    schema = TypeAdapter(body_type).json_schema()
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
