@@ -12,6 +12,7 @@ Targets (issue 4): p99 ≤ 25 ms on SQLite; commit throughput ≥ 0.25 × bare /
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -20,7 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx2 as httpx  # the maintained fork starlette points to; the API is the same
 from sqlalchemy import text
 
 from bench.common import (
@@ -32,7 +32,7 @@ from bench.common import (
     verdict,
     write_config,
 )
-from bench.sale_load import concurrent, rules_toml
+from bench.sale_load import CLIENT, Call, concurrent, machine_note, rules_toml
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.customers.service import enrol_customer
@@ -109,10 +109,12 @@ def run_backend(kind: str, per_client: int, rows: list[list[str]]) -> None:
         raw = raw_insert_rate(url)
         headers = {"Authorization": f"Bearer {key}"}
 
-        def healthz(client: httpx.Client, till: int, i: int) -> int:
-            return client.get("/healthz").status_code
+        healthz_call = Call("GET", "/healthz")
 
-        def commit(client: httpx.Client, till: int, i: int) -> int:
+        def healthz(till: int, i: int) -> Call:
+            return healthz_call
+
+        def commit(till: int, i: int) -> Call:
             body = {
                 "store_id": "bench-001",
                 "lane_id": f"lane-{till}",
@@ -141,10 +143,12 @@ def run_backend(kind: str, per_client: int, rows: list[list[str]]) -> None:
                     },
                 ],
             }
-            reply = client.post(
-                "/v1/transactions", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+            return Call(
+                "POST",
+                "/v1/transactions",
+                json.dumps(body, ensure_ascii=False).encode(),
+                (("Idempotency-Key", uuid.uuid4().hex),),
             )
-            return reply.status_code
 
         with running_server(config) as base:
             floor = concurrent(base, headers, healthz, per_client=per_client * 2)
@@ -202,6 +206,7 @@ def main() -> None:
         ["db", "what", "per s", "p50 ms", "p99 ms", "target", "ratio", ""],
         rows,
     )
+    console.print(f"client: {CLIENT}; machine: {machine_note()}")
 
 
 if __name__ == "__main__":

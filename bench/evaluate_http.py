@@ -10,6 +10,7 @@ Each request resolves the customer, reads stamp counters, prices the basket and 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx2 as httpx  # the maintained fork starlette points to; the API is the same
 from sqlalchemy import update
 
 from bench.common import (
@@ -30,7 +30,7 @@ from bench.common import (
     write_config,
 )
 from bench.evaluate import bench_basket, bench_rules
-from bench.sale_load import concurrent, rules_toml
+from bench.sale_load import CLIENT, Call, concurrent, machine_note, rules_toml
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.customers.models import Customer
@@ -83,14 +83,16 @@ def run_backend(kind: str, per_client: int, rows: list[list[str]]) -> None:
             )
             uow.commit()
         store.close()
-        body = basket_body(customer_id)
+        body = json.dumps(basket_body(customer_id), ensure_ascii=False).encode()
         headers = {"Authorization": f"Bearer {key}"}
+        healthz_call = Call("GET", "/healthz")
+        evaluate_call = Call("POST", "/v1/baskets/evaluate", body)
 
-        def healthz(client: httpx.Client, till: int, i: int) -> int:
-            return client.get("/healthz").status_code
+        def healthz(till: int, i: int) -> Call:
+            return healthz_call
 
-        def evaluate(client: httpx.Client, till: int, i: int) -> int:
-            return client.post("/v1/baskets/evaluate", json=body).status_code
+        def evaluate(till: int, i: int) -> Call:
+            return evaluate_call
 
         with running_server(config) as base:
             floor = concurrent(base, headers, healthz, per_client=per_client * 2)
@@ -143,6 +145,7 @@ def main() -> None:
         ["db", "what", "per s", "p50 ms", "p99 ms", "target", "ratio to healthz", ""],
         rows,
     )
+    console.print(f"client: {CLIENT}; machine: {machine_note()}")
 
 
 if __name__ == "__main__":
