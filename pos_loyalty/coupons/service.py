@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Insert, insert, update
 from sqlmodel import col, select
 
 from pos_loyalty.coupons.codes import (
@@ -220,6 +221,13 @@ class IssuedCoupon:
         return out
 
 
+@cache
+def _coupon_insert() -> Insert:
+    """Built once: constructing `insert(...).values(...)` per sale cost more than running it."""
+    model: type[Any] = Coupon
+    return insert(model.__table__)
+
+
 def issue_coupon(
     *,
     uow: UnitOfWork,
@@ -237,25 +245,24 @@ def issue_coupon(
 ) -> IssuedCoupon:
     """Create a coupon with a fresh code (50 random bits)."""
     code = new_code()  # a clash (1 in 10^15) fails the primary key and the whole commit
-    model: type[Any] = Coupon
-    table = model.__table__
-    uow.session.execute(
-        insert(table).values(
-            code=code,
-            owner_customer_id=owner_customer_id,
-            rule_id=rule_id,
-            label=label,
-            amount_off=amount_off,
-            percent_off=percent_off,
-            min_subtotal=min_subtotal,
-            skus=[],
-            categories=[],
-            valid_from=valid_from,
-            expires_at=expires_at,
-            status=CouponStatus.ISSUED.value,
-            issued_by_transaction_id=transaction_id,
-            created_at=now,
-        )
+    uow.session.connection().execute(
+        _coupon_insert(),
+        {
+            "code": code,
+            "owner_customer_id": owner_customer_id,
+            "rule_id": rule_id,
+            "label": label,
+            "amount_off": amount_off,
+            "percent_off": percent_off,
+            "min_subtotal": min_subtotal,
+            "skus": [],
+            "categories": [],
+            "valid_from": valid_from,
+            "expires_at": expires_at,
+            "status": CouponStatus.ISSUED.value,
+            "issued_by_transaction_id": transaction_id,
+            "created_at": now,
+        },
     )
     return IssuedCoupon(
         code=code,
