@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +29,9 @@ from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
 from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
+from pos_loyalty.money import format_money
 from pos_loyalty.settings import Settings, settings_from_dict
+from pos_loyalty.store import Store
 
 DEMO_CUSTOMERS: list[dict[str, Any]] = [
     {"phone": "8 (916) 123-45-67", "name": "Иван Петров", "birthday": "1985-03-14"},
@@ -103,7 +106,7 @@ class ApiServer:
 
 def _demo_settings(settings: Settings, out: Path) -> Settings:
     """The repository's store, with its database and secret in the demo folder."""
-    data = settings.model_dump(exclude={"source"})
+    data = settings.model_dump(exclude={"source"}, exclude_unset=True)
     data["store"]["database_url"] = f"sqlite:///{out / 'demo.db'}"
     data["store"]["secret_file"] = str(out / "secret.key")
     return settings_from_dict(data, source=settings.source, environ={})
@@ -246,36 +249,34 @@ def _event_text(follower: LaneFollower) -> str:
     return f"[yellow]{event['event']}[/] {event.get('code')}: {event.get('message')}"
 
 
-MARIA_BASKET: list[dict[str, Any]] = [
-    {
-        "sku": "4601234567890",
-        "name": "Молоко 3,2% 1 л",
-        "category": "dairy",
-        "qty": 2,
-        "unit_price": 8990,
-    },
-    {
-        "sku": "4607001234567",
-        "name": "Круассан",
-        "category": "bakery",
-        "qty": 3,
-        "unit_price": 5900,
-    },
-    {
-        "sku": "2000000012345",
-        "name": "Капучино 0,3 л",
-        "category": "coffee",
-        "qty": 2,
-        "unit_price": 17900,
-    },
-    {
-        "sku": "2100000054321",
-        "name": "Сыр Российский, вес",
-        "category": "cheese",
-        "qty": 0.356,
-        "unit_price": 79900,
-    },
-]
+MILK = {
+    "sku": "4601234567890",
+    "name": "Молоко 3,2% 1 л",
+    "category": "dairy",
+    "qty": 2,
+    "unit_price": 8990,
+}
+CROISSANT = {
+    "sku": "4607001234567",
+    "name": "Круассан",
+    "category": "bakery",
+    "qty": 2,
+    "unit_price": 5900,
+}
+CAPPUCCINO = {
+    "sku": "2000000012345",
+    "name": "Капучино 0,3 л",
+    "category": "coffee",
+    "qty": 2,
+    "unit_price": 17900,
+}
+CHEESE = {  # weighed goods: 0,356 kg
+    "sku": "2100000054321",
+    "name": "Сыр Российский, вес",
+    "category": "cheese",
+    "qty": 0.356,
+    "unit_price": 79900,
+}
 CHOCOLATE = {
     "sku": "4600000000777",
     "name": "Шоколад тёмный 100 г",
@@ -283,70 +284,108 @@ CHOCOLATE = {
     "qty": 1,
     "unit_price": 9900,
 }
-
-
-def _money(amount: int) -> str:
-    return f"{amount / 100:,.2f} ₽".replace(",", " ").replace(".", ",")
-
-
+SALMON = {
+    "sku": "4600000004242",
+    "name": "Сёмга слабосолёная 200 г",
+    "category": "fish",
+    "qty": 2,
+    "unit_price": 64900,
+}
 STEP_COLUMNS = ("step", "money", "points", "what the cashier sees")
 
 
-def _quote_row(label: str, quote: dict[str, Any]) -> list[str]:
-    lines = [f"subtotal {_money(quote['subtotal'])}"]
-    lines += [f"{a['label']} −{_money(a['amount'])}" for a in quote["applied"]]
-    lines.append(f"[bold]to pay {_money(quote['total'])}[/]")
-    notes = [h["message"] for h in quote.get("hints", [])]
-    notes += [f"coupon to issue: {c['label']}" for c in quote["coupons"]["to_issue"]]
-    notes += [f"stamps {st['count']}/{st['every']}" for st in quote.get("stamps", [])]
-    points = quote["points"]
-    burn = (
-        f"\nburn {points['burn']} of {points['burn_requested']}" if points["burn_requested"] else ""
-    )
-    limited = f" ({points['burn_limited_by']})" if points.get("burn_limited_by") else ""
-    return [
-        label,
-        "\n".join(lines),
-        f"earn {points['earn']}{burn}{limited}",
-        "\n".join(notes) or "—",
-    ]
+class DemoDay:
+    """The scripted day at lane 1, told as tables: what the till sent and what it got back."""
 
+    def __init__(
+        self, till: TillClient, sims: SimulatedDevices, settings: Settings, out: Path
+    ) -> None:
+        self.till = till
+        self.sims = sims
+        self.settings = settings
+        self.out = out
 
-def _key() -> str:
-    return uuid.uuid4().hex
+    def money(self, amount: int) -> str:
+        return format_money(amount, self.settings.store.currency, self.settings.store.locale)
 
+    def local_date(self, moment: str) -> str:
+        """An RFC 3339 time from the API as the store's calendar date (as the receipt prints it)."""
+        return (
+            datetime.fromisoformat(moment).astimezone(self.settings.store.tz).strftime("%d.%m.%Y")
+        )
 
-def _checkout(till: TillClient, sims: SimulatedDevices, customers: list[dict[str, Any]]) -> None:
-    """Мария shops at lane 1: the upsell hint, a coupon for next time, points, a printed receipt,
-    the coupon redeemed on her next visit and refused when a second till tries it again."""
-    maria = customers[1]
-    follower = LaneFollower(till.base_url, till.api_key, "lane-1")
-    table = Table(title="Checkout at lane 1 (the till sends no customer: the lane knows her)")
-    for column in STEP_COLUMNS:
-        table.add_column(column)
-    try:
-        sims.scanners["lane-1"].swipe(maria["card_number"], name="SMIRNOVA/MARIA")
+    def quote_row(self, label: str, quote: dict[str, Any]) -> list[str]:
+        money = [f"subtotal {self.money(quote['subtotal'])}"]
+        money += [f"{a['label']} −{self.money(a['amount'])}" for a in quote["applied"]]
+        points = quote["points"]
+        if points["burn"]:
+            money.append(f"points −{self.money(points['burn_value'])}")
+        money.append(f"[bold]to pay {self.money(quote['total'])}[/]")
+        notes = [f"[yellow]{h['message']}[/]" for h in quote.get("hints", [])]
+        notes += [f"coupon to issue: {c['label']}" for c in quote["coupons"]["to_issue"]]
+        notes += [f"coupon taken: {c['code']}" for c in quote["coupons"]["applied"]]
+        notes += [f"stamps {st['count']}/{st['every']}" for st in quote.get("stamps", [])]
+        tier = quote.get("tier") or {}
+        if tier.get("next"):
+            notes.append(
+                f"tier {tier.get('name') or '—'}: {self.money(tier['missing'])} to {tier['next']}"
+            )
+        burn = ""
+        if points["burn_requested"]:
+            burn = f"\nburn {points['burn']} of {points['burn_requested']}"
+            if points.get("burn_limited_by"):
+                burn += f" ({points['burn_limited_by']})"
+        return [label, "\n".join(money), f"earn {points['earn']}{burn}", "\n".join(notes) or "—"]
+
+    def steps_table(self, title: str) -> Table:
+        table = Table(title=title)
+        for column in STEP_COLUMNS:
+            table.add_column(column)
+        return table
+
+    def commit(self, body: dict[str, Any], key: str | None = None) -> Reply:
+        return self.till.call(
+            "POST", "/v1/transactions", body, {"Idempotency-Key": key or uuid.uuid4().hex}
+        )
+
+    def issued_text(self, sale: Reply) -> str:
+        return (
+            "\n".join(
+                f"coupon {c['code']}: {c['label']}, valid until {self.local_date(c['expires_at'])}"
+                for c in sale.body["coupons_issued"]
+            )
+            or "—"
+        )
+
+    # -- the day ----------------------------------------------------------------------------
+
+    def maria_checkout(self, maria: dict[str, Any], follower: LaneFollower) -> str:
+        """The upsell hint, the coupons for next time, an idempotent retry, the printed receipt.
+        Returns the threshold coupon's code for her next visit."""
+        table = self.steps_table(
+            "Checkout at lane 1 (the till sends no customer: the lane knows her)"
+        )
+        self.sims.scanners["lane-1"].swipe(maria["card_number"], name="SMIRNOVA/MARIA")
         follower.next({"customer_identified"})
-        lines = list(MARIA_BASKET)
-        basket: dict[str, Any] = {"store_id": "msk-001", "lane_id": "lane-1", "lines": lines}
-        first = till.call("POST", "/v1/baskets/evaluate", basket).body
-        table.add_row(*_quote_row("evaluate", first))
+        lines = [MILK, CROISSANT, CAPPUCCINO]
+        basket: dict[str, Any] = {
+            "store_id": self.settings.store.id,
+            "lane_id": "lane-1",
+            "lines": lines,
+        }
+        first = self.till.call("POST", "/v1/baskets/evaluate", basket).body
+        table.add_row(*self.quote_row("evaluate", first))
         lines.append(CHOCOLATE)
-        second = till.call("POST", "/v1/baskets/evaluate", basket).body
-        table.add_row(*_quote_row("+ chocolate, evaluate", second))
-        key = _key()
-        sale = till.call(
-            "POST", "/v1/transactions", {"quote_id": second["quote_id"]}, {"Idempotency-Key": key}
-        )
-        retry = till.call(
-            "POST", "/v1/transactions", {"quote_id": second["quote_id"]}, {"Idempotency-Key": key}
-        )
-        coupon = sale.body["coupons_issued"][0]
+        second = self.till.call("POST", "/v1/baskets/evaluate", basket).body
+        table.add_row(*self.quote_row("she adds a chocolate, evaluate", second))
+        key = uuid.uuid4().hex
+        sale = self.commit({"quote_id": second["quote_id"]}, key)
+        retry = self.commit({"quote_id": second["quote_id"]}, key)
         table.add_row(
             f"commit → {sale.status}",
             "",
             f"balance {sale.body['balance_after']}",
-            f"coupon {coupon['code']} valid until {coupon['expires_at'][:10]}",
+            self.issued_text(sale),
         )
         same = retry.body.get("transaction_id") == sale.body["transaction_id"]
         table.add_row(
@@ -357,78 +396,138 @@ def _checkout(till: TillClient, sims: SimulatedDevices, customers: list[dict[str
         )
         printed = follower.next({"print_result"}, timeout=15)
         console.print(table)
-        _show_receipt(sims, printed)
+        self.show_receipt(printed)
+        threshold = [c for c in sale.body["coupons_issued"] if c["rule_id"] == "spend-700-get-70"]
+        return str(threshold[0]["code"])
 
+    def olga_paper_out(self, olga: dict[str, Any], follower: LaneFollower) -> None:
+        """Her birthday week: a personal coupon, and the printer runs out of paper mid-day."""
+        printer = self.sims.printers["lane-1"]
+        table = self.steps_table("Ольга's birthday week; lane 1's printer has run out of paper")
+        printer.set_paper_remaining(0)
+        basket = {
+            "store_id": self.settings.store.id,
+            "lane_id": "lane-1",
+            "customer": {"phone": olga["phone"]},
+            "lines": [SALMON, CHEESE, {**CAPPUCCINO, "qty": 1}],
+        }
+        quote = self.till.call("POST", "/v1/baskets/evaluate", basket).body
+        table.add_row(*self.quote_row("evaluate", quote))
+        sale = self.commit({"quote_id": quote["quote_id"]})
+        table.add_row(
+            f"commit → {sale.status}",
+            "",
+            f"balance {sale.body['balance_after']}",
+            self.issued_text(sale),
+        )
+        waiting = follower.next({"print_result"}, timeout=15)
+        if waiting is not None and waiting.get("status") == "waiting":
+            queue = self.lane_printer_queue()
+            table.add_row(
+                "print_result event",
+                "",
+                "",
+                f"[yellow]waiting: {waiting['code']}[/] — the receipt stays queued "
+                f"({queue} in queue)",
+            )
+        else:
+            table.add_row("print_result event", "", "", f"[red]unexpected: {waiting}[/]")
+        printer.refill()
+        printed = follower.next({"print_result"}, timeout=30)
+        status = printed.get("status") if printed else "no event within 30 s"
+        table.add_row("the cashier puts in a new roll", "", "", f"print_result: [green]{status}[/]")
+        console.print(table)
+
+    def lane_printer_queue(self) -> Any:
+        for device in self.till.call("GET", "/v1/devices").body["devices"]:
+            if device["name"] == "lane-1/printer":
+                return device.get("queue_length")
+        return "?"
+
+    def maria_next_visit(
+        self, maria: dict[str, Any], coupon_code: str, follower: LaneFollower
+    ) -> None:
+        """The coupon typed without hyphens, points paid, a second till refused, a refund."""
         visit = {
-            "store_id": "msk-001",
+            "store_id": self.settings.store.id,
             "lane_id": "lane-1",
             "customer": {"card": maria["card_number"]},
-            "lines": [MARIA_BASKET[2], {**CHOCOLATE, "qty": 4}],
-            "coupons": [coupon["code"].lower().replace("-", "")],
+            "lines": [CAPPUCCINO, {**CHOCOLATE, "qty": 4}],
+            "coupons": [coupon_code.lower().replace("-", "")],
             "points_to_redeem": 50,
         }
-        again = till.call("POST", "/v1/baskets/evaluate", visit).body
-        next_visit = Table(
-            title="Next day: Мария types her coupon without hyphens and asks to pay 50 points"
+        table = self.steps_table(
+            "Next day: Мария types her coupon without hyphens and asks to pay 50 points"
         )
-        for column in STEP_COLUMNS:
-            next_visit.add_column(column)
-        next_visit.add_row(*_quote_row("evaluate", again))
-        paid = till.call(
-            "POST", "/v1/transactions", {"quote_id": again["quote_id"]}, {"Idempotency-Key": _key()}
+        again = self.till.call("POST", "/v1/baskets/evaluate", visit).body
+        table.add_row(*self.quote_row("evaluate", again))
+        paid = self.commit({"quote_id": again["quote_id"]})
+        table.add_row(
+            f"commit → {paid.status}", "", f"balance {paid.body.get('balance_after')}", ""
         )
-        next_visit.add_row(
-            f"commit → {paid.status}", "", "", "", f"balance {paid.body.get('balance_after')}", ""
+        twice = self.commit({**visit, "points_to_redeem": 0})
+        table.add_row(
+            f"lane 2 tries the same coupon → {twice.status}", "", "", twice.body["error"]["message"]
         )
-        twice = till.call(
-            "POST",
-            "/v1/transactions",
-            {**visit, "points_to_redeem": 0},
-            {"Idempotency-Key": _key()},
-        )
-        next_visit.add_row(
-            f"lane 2 tries the same coupon → {twice.status}",
-            "",
-            "",
-            "",
-            "",
-            twice.body["error"]["code"],
-        )
-        refund = till.call(
+        refund = self.till.call(
             "POST",
             f"/v1/transactions/{paid.body['transaction_id']}/refund",
             {"lines": [{"sku": CHOCOLATE["sku"], "qty": 1}]},
-            {"Idempotency-Key": _key()},
+            {"Idempotency-Key": uuid.uuid4().hex},
         )
         points = refund.body["points"]
-        next_visit.add_row(
+        table.add_row(
             f"one chocolate returned → {refund.status}",
-            f"refund {_money(refund.body['amount'])}",
+            f"refund {self.money(refund.body['amount'])}",
             f"earned −{points['earn_reversed']}, burned +{points['burn_returned']}\n"
             f"balance {points['balance_after']}",
             "a refund slip prints",
         )
-        console.print(next_visit)
+        console.print(table)
         follower.next({"print_result"}, timeout=15)
-    finally:
-        follower.close()
-    status = till.call("GET", f"/v1/coupons/{coupon['code']}").body
-    console.print(f"GET /v1/coupons/{coupon['code']} → status [bold]{status.get('status')}[/]")
+        status = self.till.call("GET", f"/v1/coupons/{coupon_code}").body
+        console.print(f"GET /v1/coupons/{coupon_code} → status [bold]{status.get('status')}[/]")
 
-
-def _show_receipt(sims: SimulatedDevices, printed: dict[str, Any] | None) -> None:
-    if printed is None or printed.get("status") != "printed":
-        console.print(f"[red]the receipt did not print: {printed}[/]")
-        return
-    folder = sims.receipt_dirs["lane-1"]
-    text = sorted(folder.glob("*.txt"))[-1]
-    console.print(
-        Panel(
-            text.read_text(encoding="utf-8").rstrip(),
-            title=f"receipt printed on the lane-1 printer ({text.with_suffix('.png').name})",
-            expand=False,
+    def show_receipt(self, printed: dict[str, Any] | None) -> None:
+        if printed is None or printed.get("status") != "printed":
+            console.print(f"[red]the receipt did not print: {printed}[/]")
+            return
+        text = sorted(self.sims.receipt_dirs["lane-1"].glob("*.txt"))[-1]
+        console.print(
+            Panel(
+                text.read_text(encoding="utf-8").rstrip(),
+                title=f"receipt printed on the lane-1 printer ({text.with_suffix('.png').name})",
+                expand=False,
+            )
         )
-    )
+
+    def segments(self, store: Store) -> None:
+        """The evening's RFM run over the day's sales: sizes, a CSV and a chart in `out`."""
+        from pos_loyalty.cli.segments import print_summary
+        from pos_loyalty.segments.chart import draw_segment_chart
+        from pos_loyalty.segments.service import compute_rfm, write_scores_csv
+
+        with store.uow(write=True) as uow:
+            summary = compute_rfm(uow=uow, config=self.settings.segments, now=store.now())
+        with store.uow() as uow:
+            write_scores_csv(session=uow.session, path=self.out / "segments.csv")
+        draw_segment_chart(summary, self.out / "segments.png", locale=self.settings.store.locale)
+        print_summary(
+            summary, currency=self.settings.store.currency, locale=self.settings.store.locale
+        )
+
+    def summary(self) -> None:
+        receipts = sorted(self.sims.receipt_dirs["lane-1"].glob("*.png"))
+        table = Table(title="What the demo left in " + str(self.out))
+        table.add_column("file")
+        table.add_column("what it is")
+        table.add_row("demo.db", "the store's SQLite database (WAL)")
+        for png in receipts:
+            table.add_row(
+                str(png.relative_to(self.out)), "a receipt as the virtual printer printed it"
+            )
+        table.add_row("segments.csv, segments.png", "RFM scores per customer, segment sizes")
+        console.print(table)
 
 
 def demo(
@@ -470,24 +569,45 @@ def demo(
         ) as server,
     ):
         till = TillClient(f"http://127.0.0.1:{server.port}", api_key)
-        customers = _enrolment(till)
+        day = DemoDay(till, sims, settings, out)
+        customers = _enrolment(till, today=store.now().astimezone(settings.store.tz).date())
         _identification(till, customers)
         _lane_devices(till, sims, customers)
-        _checkout(till, sims, customers)
+        _ivan, maria, olga = customers
+        follower = LaneFollower(till.base_url, till.api_key, "lane-1")
+        try:
+            coupon = day.maria_checkout(maria, follower)
+            day.olga_paper_out(olga, follower)
+            day.maria_next_visit(maria, coupon, follower)
+        finally:
+            follower.close()
+        day.segments(store)
+        day.summary()
     store.close()
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
 
 
-def _enrolment(till: TillClient) -> list[dict[str, Any]]:
+def _birthday_in(days: int, today: date) -> str:
+    """A birthday `days` from today (born 1990): the birthday offer fires whenever the demo runs."""
+    upcoming = today + timedelta(days=days)
+    if (upcoming.month, upcoming.day) == (2, 29):
+        upcoming -= timedelta(days=1)
+    return upcoming.replace(year=1990).isoformat()
+
+
+def _enrolment(till: TillClient, *, today: date) -> list[dict[str, Any]]:
     customers = []
     table = Table(title="Enrolment")
     for column in ("name", "phone (as typed → stored)", "card", "status"):
         table.add_column(column)
-    for person in DEMO_CUSTOMERS:
+    people = [*DEMO_CUSTOMERS]
+    people[2] = {**people[2], "birthday": _birthday_in(3, today)}
+    for person in people:
         reply = till.call("POST", "/v1/customers", person)
         customers.append(reply.body)
         table.add_row(
-            person["name"],
+            person["name"]
+            + (f"\n[dim]birthday {person['birthday']}[/]" if "birthday" in person else ""),
             f"{person['phone']} → {reply.body['phone']}",
             reply.body["card_number"],
             str(reply.status),
