@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -116,6 +117,42 @@ class _Modes:
         return TextStyle(
             self.font_b, self.bold, self.underline, self.width, self.height, self.reverse
         )
+
+
+_FIELD = re.compile(r"[^ ]+(?: [^ ]+)*")  # words apart by single spaces; wider gaps part fields
+
+
+def _wide_run_as_text(run: str, style: TextStyle, align: int) -> str:
+    """A magnified run in the text transcript, one character a column, over the columns it
+    covers on paper: a lone field keeps the line's alignment, fields parted by a wider gap keep
+    their paper edges (the first its left, the last its right), so a double-width
+    "TOTAL     12,50" still spans the line and a centred double-width code stays centred."""
+    if style.width == 1:
+        return run
+    span = len(run) * style.width
+    fields = [(match.start(), match.group()) for match in _FIELD.finditer(run)]
+    if not fields:
+        return " " * span
+    out = [" "] * span
+    cursor = 0
+    for index, (start, text) in enumerate(fields):
+        paper_start, paper_end = start * style.width, (start + len(text)) * style.width
+        if len(fields) == 1:
+            column = {
+                LEFT: paper_start,
+                CENTER: (paper_start + paper_end - len(text)) // 2,
+                RIGHT: paper_end - len(text),
+            }[align]
+        elif index == 0:
+            column = paper_start
+        elif index == len(fields) - 1:
+            column = paper_end - len(text)
+        else:
+            column = (paper_start + paper_end - len(text)) // 2
+        column = max(column, cursor)
+        out[column : column + len(text)] = text
+        cursor = column + len(text) + 1
+    return "".join(out)
 
 
 @dataclass
@@ -343,7 +380,7 @@ class PrintEngine:
             if segment.style is not None:
                 run = "".join(segment.chars)
                 render.place(strip, render.text_run(run, segment.style), x, height - segment.height)
-                text_parts.append(run)
+                text_parts.append(_wide_run_as_text(run, segment.style, self._line_align))
                 if run.strip():
                     self._inked = True
             elif segment.image is not None:

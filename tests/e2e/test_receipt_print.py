@@ -76,10 +76,10 @@ def test_receipt_prints_in_cyrillic_with_scannable_coupons(
 
     # Every line the layout made comes back off the paper, in order, in Cyrillic.
     laid_out = layout_receipt(document, columns, for_printer=True)
-    paper = [ln.strip() for ln in receipt.text.replace(NBSP, " ").splitlines() if ln.strip()]
+    paper = [" ".join(ln.split()) for ln in receipt.text.splitlines() if ln.strip()]
     position = 0
     for line in laid_out.text_lines():
-        expected = line.text.replace(NBSP, " ").strip()
+        expected = " ".join(line.text.split())
         if not expected:
             continue
         found = next((i for i in range(position, len(paper)) if paper[i] == expected), None)
@@ -93,6 +93,32 @@ def test_receipt_prints_in_cyrillic_with_scannable_coupons(
     assert decoded_qr_codes(receipt) == sorted(payloads)
     for coupon in document.coupons:
         assert parse_presented(SECRET, coupon.qr_payload).code == coupon.code
+
+
+@pytest.mark.parametrize(("profile", "width_mm"), [("TM-T88V", 80), ("TM-T20II", 80)])
+def test_the_printed_text_keeps_double_width_lines_where_the_paper_has_them(
+    document: ReceiptDocument, profile: str, width_mm: int
+) -> None:
+    """The transcript the printer writes next to its PNG (what the demo shows) puts a
+    double-width line over the columns it covers: the total flush right like every amount,
+    the coupon code centred under "Код купона:"."""
+    columns = receipt_columns(profile, width_mm)
+    printer = VirtualPrinter(profile, paper_mm=None, paper_width_mm=float(width_mm))
+    printer.feed(document_to_escpos(document, profile=profile, width_mm=width_mm))
+    lines = printed_receipt(printer).lines
+    laid_out = layout_receipt(document, columns, for_printer=True).text_lines()
+    amount = next(ln for ln in laid_out if ln.text.startswith("ИТОГО")).text[5:].strip()
+    total = next(line for line in lines if line.startswith("ИТОГО"))
+    cash = next(line for line in lines if line.startswith("Наличные"))
+    assert total.endswith(" " + amount)
+    assert len(total) == len(cash) == columns  # both reach the right edge of the paper
+    for coupon in document.coupons:
+        code = next(line for line in lines if line.strip() == coupon.display_code)
+        title = lines[lines.index(code) - 1]
+        assert title.strip() == "Код купона:"
+        middle = (len(code) - len(code.lstrip()) + len(code)) / 2
+        title_middle = (len(title) - len(title.lstrip()) + len(title)) / 2
+        assert abs(middle - title_middle) <= 1
 
 
 def test_a_python_escpos_network_printer_prints_the_same_receipt(
