@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/evaluate.py [--iterations 3000]
 
-Prints median, p99 and throughput next to the targets of issue 3 (median ≤ 1 ms, p99 ≤ 3 ms).
-The HTTP part (uvicorn, 8 concurrent clients, against a bare /healthz) plugs in as another mode:
-add a `run_http(url, args) -> list[Row]` and wire it to `--http URL` in `main`.
+Prints median, p99 and throughput next to the targets of issue 3 (median ≤ 1 ms, p99 ≤ 3 ms),
+and, as the same-run reference, the same basket priced under no rules (the engine's fixed cost).
+The HTTP half of the benchmark (uvicorn, 8 concurrent tills, next to a bare /healthz on the same
+server) is `bench/evaluate_http.py`, which reuses this file's rules and basket.
 """
 
 from __future__ import annotations
@@ -146,8 +147,11 @@ def bench_rules(count: int = 200) -> RulesConfig:
                 "when": {"categories": [CATEGORIES[i % len(CATEGORIES)]]},
             }
         )
-    tiers = [{"name": "silver", "min_spend": 1_000_000}, {"name": "gold", "min_spend": 3_000_000}]
-    return RulesConfig.from_dict({"tiers": tiers, "rules": rules})
+    return RulesConfig.from_dict({"tiers": bench_tiers(), "rules": rules})
+
+
+def bench_tiers() -> list[dict[str, Any]]:
+    return [{"name": "silver", "min_spend": 1_000_000}, {"name": "gold", "min_spend": 3_000_000}]
 
 
 def bench_basket(lines: int = 30) -> Basket:
@@ -199,6 +203,8 @@ def run_inprocess(iterations: int) -> list[Row]:
     compile_ms = (time.perf_counter() - start) * 1e3
     basket, customer = bench_basket(), bench_customer()
     quote = evaluate(basket, customer, compiled, NOW, explain=True)
+    no_rules = compile_rules(RulesConfig.from_dict({"tiers": bench_tiers()}), tz=MOSCOW)
+    reference = timed(lambda: evaluate(basket, customer, no_rules, NOW), iterations)
     plain = timed(lambda: evaluate(basket, customer, compiled, NOW), iterations)
     explained = timed(lambda: evaluate(basket, customer, compiled, NOW, explain=True), iterations)
     return [
@@ -210,6 +216,8 @@ def run_inprocess(iterations: int) -> list[Row]:
         Row("evaluate median", statistics.median(plain), "ms", 1.0),
         Row("evaluate p99", p99(plain), "ms", 3.0),
         Row("evaluate throughput", 1000 / statistics.mean(plain), "baskets/s"),
+        Row("reference: no rules, median", statistics.median(reference), "ms"),
+        Row("reference: no rules, p99", p99(reference), "ms"),
         # explain=True renders a reason for every rule (support, dry runs): no target of its own
         Row("evaluate explain=True median", statistics.median(explained), "ms"),
         Row("evaluate explain=True p99", p99(explained), "ms"),
@@ -231,15 +239,11 @@ def print_table(title: str, rows: list[Row]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3000)
-    parser.add_argument("--http", metavar="URL", help="also benchmark a running server (not yet)")
     args = parser.parse_args(argv)
     rows = run_inprocess(args.iterations)
     print_table(
         f"In-process evaluate ({args.iterations} iterations, Python {sys.version.split()[0]})", rows
     )
-    if args.http:
-        print("\n--http: the HTTP benchmark is added with the API layer", file=sys.stderr)
-        return 2
     return 0 if all(row.verdict() != "MISSED" for row in rows) else 1
 
 
