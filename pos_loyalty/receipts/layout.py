@@ -13,7 +13,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -256,6 +256,15 @@ class _Words:
     def date(self, moment: datetime) -> str:
         return format_date(moment.astimezone(self.tz).date(), "dd.MM.yyyy", locale=self.locale)
 
+    def valid_until(self, expires_at: datetime) -> str:
+        """The last local day a coupon is good on: that date alone when it lasts the whole day
+        (it expires at local midnight after it), else with the time, so "до 05.12.2026" never
+        promises an evening the coupon no longer has."""
+        local = expires_at.astimezone(self.tz)
+        if local.time() == time(0):
+            return format_date(local.date() - timedelta(days=1), "dd.MM.yyyy", locale=self.locale)
+        return self.date_time(local)
+
     def date_time(self, moment: datetime) -> str:
         return format_datetime(moment.astimezone(self.tz), "dd.MM.yyyy HH:mm", locale=self.locale)
 
@@ -477,7 +486,7 @@ def _coupon(out: _Builder, words: _Words, coupon: IssuedCoupon, issued_at: datet
         out.wrapped(words.word("categories", items=", ".join(coupon.categories)), Align.CENTER)
     if words.date(coupon.valid_from) != words.date(issued_at):  # e.g. a replenish coupon
         out.wrapped(words.word("valid_from", date=words.date(coupon.valid_from)), Align.CENTER)
-    out.wrapped(words.word("valid_until", date=words.date(coupon.expires_at)), Align.CENTER)
+    out.wrapped(words.word("valid_until", date=words.valid_until(coupon.expires_at)), Align.CENTER)
     out.lines.append(QrBlock(coupon.qr_payload))
     out.text(words.word("code"), Align.CENTER)
     out.big(coupon.display_code)

@@ -3,13 +3,19 @@ differ (and with native or image QR), and coupon QR codes that decode back from 
 
 from __future__ import annotations
 
+import io
 import socket
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 import zxingcpp
 from escpos.printer import Network
+from fastapi.testclient import TestClient
+from PIL import Image
 
+from api.app import create_app
+from drivers.print_queue import PrintWorker, store_receipt_renderer
 from drivers.receipt_escpos import (
     document_to_escpos,
     receipt_columns,
@@ -18,11 +24,24 @@ from drivers.receipt_escpos import (
     write_receipt,
 )
 from firmware_sim.printer import PrinterServer, Receipt, VirtualPrinter
+from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.coupons.codes import parse_presented
+from pos_loyalty.lanes import LaneHub
 from pos_loyalty.receipts import ReceiptDocument, layout_receipt
 from pos_loyalty.receipts.sample import sample_receipt
 from pos_loyalty.security import StoreSecret
+from pos_loyalty.store import Store
+from tests.conftest import make_settings, new_key
+from tests.factories import (
+    SALE_RULES,
+    basket_json,
+    commit_json,
+    enrol_json,
+    evaluate_json,
+    line_json,
+    sell_json,
+)
 
 TIMEOUT = 5.0
 SECRET = StoreSecret(b"e2e-receipt-secret-0123456789abc")
@@ -119,6 +138,56 @@ def test_the_printed_text_keeps_double_width_lines_where_the_paper_has_them(
         middle = (len(code) - len(code.lstrip()) + len(code)) / 2
         title_middle = (len(title) - len(title.lstrip()) + len(title)) / 2
         assert abs(middle - title_middle) <= 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_committed_sale_prints_and_its_coupon_is_scanned_off_the_paper_and_redeemed(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The whole way: a commit queues the receipt, the lane's print worker sends it over TCP to
+    the virtual printer, the coupon's QR is read off the printed picture, and at the next visit
+    that scan takes the coupon's 70 ₽ off and spends it."""
+    printer = VirtualPrinter("TM-T88V", paper_mm=None)
+    with PrinterServer(printer, "127.0.0.1", 0) as server:
+        fast = {"retry_initial_s": 0.05, "retry_max_s": 0.2, "timeout_s": 1.0}
+        lane = {"id": "lane-1", "printer": {"connection": server.url, **fast}}
+        settings = make_settings(tmp_path, db_url, {**SALE_RULES, "lanes": [lane]})
+        store = Store.open(settings)
+        lane_printer = settings.lanes[0].printer
+        assert lane_printer is not None
+        worker = PrintWorker(
+            store=store,
+            lane_id="lane-1",
+            config=lane_printer,
+            render=store_receipt_renderer(store),
+            hub=LaneHub(store),
+            poll_interval_s=0.05,
+            probe_interval_s=None,
+        ).start()
+        try:
+            with TestClient(create_app(settings, store=store)) as client:
+                client.headers["Authorization"] = f"Bearer {new_key(store, Scope.TILL)}"
+                customer = {"id": enrol_json(client)}
+                cheese = line_json(unit_price=80_000, name="Сыр пармезан")
+                sale = sell_json(client, basket_json(cheese, customer=customer, lane_id="lane-1"))
+                (issued,) = sale["coupons_issued"]
+                (receipt,) = printer.wait_for_receipts(1, timeout=TIMEOUT)
+                picture = Image.open(io.BytesIO(receipt.png)).convert("L")
+                scanned = [r.text for r in zxingcpp.read_barcodes(picture)]
+                assert scanned == [issued["qr"]]
+                assert issued["code"] in receipt.text and "Иван П." in receipt.text
+
+                bread = line_json("bread", 30_000, name="Хлеб")
+                quote = evaluate_json(
+                    client, basket_json(bread, customer=customer, coupons=scanned)
+                )
+                assert [c["amount"] for c in quote["coupons"]["applied"]] == [7_000]
+                assert commit_json(client, {"quote_id": quote["quote_id"]}).status_code == 201
+                status = client.get(f"/v1/coupons/{issued['code']}").json()
+                assert status["status"] == "redeemed"
+        finally:
+            worker.stop(timeout=5.0)
+            store.close()
 
 
 def test_a_python_escpos_network_printer_prints_the_same_receipt(

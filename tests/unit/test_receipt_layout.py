@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -140,6 +140,29 @@ def test_a_coupon_valid_later_says_from_when() -> None:
     assert "Действует с 05.01.2027" in text
     assert "Действует до 20.01.2027" in text
     assert "На категории: pet-food" in text
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "printed_as"),
+    [
+        # 22:30 UTC on the 4th is 01:30 on the 5th in Moscow: the store's date, with the hour
+        (datetime(2026, 12, 4, 22, 30, tzinfo=UTC), "Действует до 05.12.2026 01:30"),
+        # expiring at Moscow midnight: good all of the 5th, so the date alone
+        (datetime(2026, 12, 5, 21, 0, tzinfo=UTC), "Действует до 05.12.2026"),
+        (datetime(2026, 12, 5, 15, 42, tzinfo=UTC), "Действует до 05.12.2026 18:42"),
+    ],
+)
+def test_a_coupon_expiry_is_printed_in_the_store_time_zone(
+    expires_at: datetime, printed_as: str
+) -> None:
+    doc = sample_receipt(lines=1)
+    coupon = replace(doc.coupons[0], expires_at=expires_at)
+    for columns in SUPPORTED_COLUMNS:
+        lines = [
+            ln.strip()
+            for ln in printed(layout_receipt(replace(doc, coupons=(coupon,)), columns)).splitlines()
+        ]
+        assert printed_as in lines, (columns, printed_as)
 
 
 def test_no_customer_means_no_loyalty_block_and_no_coupons() -> None:
