@@ -19,7 +19,14 @@ import phonenumbers
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pos_loyalty.rules.config import PointsConfig, Rule, TierConfig, check_rules_section
+from pos_loyalty.rules.config import (
+    RULES_SECTION_KEYS,
+    PointsConfig,
+    Rule,
+    TierConfig,
+    check_rules_section,
+    format_rules_error,
+)
 from pos_loyalty.segments.models import SegmentsConfig
 
 CONFIG_ENV = "POS_LOYALTY_CONFIG"
@@ -234,6 +241,9 @@ def format_validation_error(exc: ValidationError, data: dict[str, Any]) -> list[
     """One readable line per problem: the key, what was expected and what was found."""
     lines = []
     for err in exc.errors(include_url=False):
+        if err["loc"] and err["loc"][0] in RULES_SECTION_KEYS:
+            lines.append(format_rules_error(err, data))  # the same words as `rules validate`
+            continue
         key = _describe(tuple(err["loc"]), data)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

@@ -6,6 +6,7 @@ Both work on files only (no database, no server), so head office and support can
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -17,18 +18,19 @@ from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from pos_loyalty.cli.common import err_console
 from pos_loyalty.money import format_money, qty_to_json
 from pos_loyalty.rules import RulesConfig, RulesConfigError, compile_rules, evaluate
 from pos_loyalty.rules.config import DiscountRule, load_rules_file
 from pos_loyalty.rules.inputs import PresentedCoupon
 from pos_loyalty.rules.payload import BasketIn, CouponIn, CustomerIn
 from pos_loyalty.rules.quote import Quote
+from pos_loyalty.settings import CONFIG_ENV, DEFAULT_CONFIG_PATH
 
 rules_app = typer.Typer(
     help="Loyalty rules: validate a file, explain a basket.", no_args_is_help=True
 )
 console = Console()
-err_console = Console(stderr=True)
 
 RulesFile = Annotated[Path, typer.Argument(help="TOML with [points], [[tiers]], [[rules]].")]
 
@@ -93,7 +95,14 @@ def _store_table(path: Path) -> dict[str, Any]:
 @rules_app.command("explain")
 def explain(
     basket_file: Annotated[Path, typer.Argument(help="Basket JSON, as a till posts it.")],
-    rules: Annotated[Path, typer.Option("--rules", "-r", help="Rules TOML or config.toml.")],
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            "-r",
+            help="Rules TOML or config.toml (default: $POS_LOYALTY_CONFIG, then ./config.toml).",
+        ),
+    ] = None,
     at: Annotated[
         str | None, typer.Option("--at", help="Evaluate at this ISO time (default: now).")
     ] = None,
@@ -109,6 +118,8 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print the quote as JSON.")] = False,
 ) -> None:
     """Price a basket and say, for every rule, what it did or why it did not apply."""
+    if rules is None:  # the store's own program, found as every other command finds it
+        rules = Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
     config = _load_rules_or_exit(rules)
     store = _store_table(rules)
     locale = str(store.get("locale", "ru_RU"))

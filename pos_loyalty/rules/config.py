@@ -497,16 +497,22 @@ def _message(err: Any) -> str:
     return message
 
 
-def format_rules_errors(exc: ValidationError, data: Any) -> list[str]:
-    """One line per problem, e.g.
+RULES_SECTION_KEYS = frozenset({"points", "tiers", "rules"})
+"""Top-level keys of the rule format; a settings model embedding them formats their errors here."""
+
+
+def format_rules_error(err: Any, data: Any) -> str:
+    """One pydantic error as a line, e.g.
     `rules[2] (id "gold-10").percent: must be between 0 and 100, got 150`."""
-    lines = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc += ("kind",)  # the problem is the `kind` key itself
-        lines.append(f"{_describe(loc, data)}: {_message(err)}")
-    return lines
+    loc = tuple(err["loc"])
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc += ("kind",)  # the problem is the `kind` key itself
+    return f"{_describe(loc, data)}: {_message(err)}"
+
+
+def format_rules_errors(exc: ValidationError, data: Any) -> list[str]:
+    """One line per problem (see `format_rules_error`)."""
+    return [format_rules_error(err, data) for err in exc.errors(include_url=False)]
 
 
 def rules_config_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> RulesConfig:

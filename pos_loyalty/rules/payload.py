@@ -20,8 +20,10 @@ from pydantic import (
     StrictBool,
     StrictInt,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from pos_loyalty.money import Qty, line_amount, parse_qty
 from pos_loyalty.rules.config import MAX_AMOUNT
@@ -36,12 +38,20 @@ from pos_loyalty.rules.inputs import (
 MAX_LINES = 1000
 
 
+def _invalid(code: str, message: str) -> PydanticCustomError:
+    """An error whose message reaches the till as written (no "Value error, " in front)."""
+    return PydanticCustomError(code, message.replace("{", "{{").replace("}", "}}"))
+
+
 def _qty(value: Any) -> Qty:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise ValueError(f"must be a number, got {value!r}")
+        raise _invalid("qty_type", f"must be a number, got {value!r}")
     if isinstance(value, float):
         value = Decimal(repr(value))  # JSON 1.235 arrives as a float; its repr is exact
-    return parse_qty(value)
+    try:
+        return parse_qty(value)
+    except ValueError as exc:
+        raise _invalid("qty_value", str(exc)) from None
 
 
 QtyField = Annotated[
@@ -67,7 +77,9 @@ class BasketLineIn(_Strict):
     @model_validator(mode="after")
     def _amount_in_range(self) -> BasketLineIn:
         if line_amount(self.unit_price, self.qty) > MAX_AMOUNT:
-            raise ValueError(f"unit_price × qty is beyond {MAX_AMOUNT} minor units")
+            raise _invalid(
+                "amount_too_large", f"unit_price × qty is beyond {MAX_AMOUNT} minor units"
+            )
         return self
 
 
@@ -83,11 +95,15 @@ class BasketIn(_Strict):
     ] = []
     points_to_redeem: MoneyField = 0
 
-    @model_validator(mode="after")
-    def _subtotal_in_range(self) -> BasketIn:
-        if sum(line_amount(ln.unit_price, ln.qty) for ln in self.lines) > MAX_AMOUNT:
-            raise ValueError(f"the basket subtotal is beyond {MAX_AMOUNT} minor units")
-        return self
+    @field_validator("lines")
+    @classmethod
+    def _subtotal_in_range(cls, lines: list[BasketLineIn]) -> list[BasketLineIn]:
+        """On `lines`, so the 422 names the field that is too big."""
+        if sum(line_amount(ln.unit_price, ln.qty) for ln in lines) > MAX_AMOUNT:
+            raise _invalid(
+                "amount_too_large", f"the lines add up to more than {MAX_AMOUNT} minor units"
+            )
+        return lines
 
     def to_basket(self) -> Basket:
         return Basket(

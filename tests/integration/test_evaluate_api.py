@@ -85,20 +85,62 @@ def test_presented_coupons_that_cannot_be_used_are_rejected_with_reasons(
     ("change", "field"),
     [
         ({"qty": 0}, "lines.0.qty"),
+        ({"qty": -1}, "lines.0.qty"),
+        ({"qty": -0.5}, "lines.0.qty"),
         ({"qty": 1.2345}, "lines.0.qty"),
         ({"qty": "2"}, "lines.0.qty"),
+        ({"qty": True}, "lines.0.qty"),
         ({"unit_price": -1}, "lines.0.unit_price"),
         ({"unit_price": 10**12 + 1}, "lines.0.unit_price"),
         ({"unit_price": "89.90"}, "lines.0.unit_price"),
+        ({"unit_price": 89.9}, "lines.0.unit_price"),
+        ({"qty": 1_000_001, "unit_price": 1_000_000}, "lines.0"),  # the line beyond 10^12
         ({"sku": None}, "lines.0.sku"),
     ],
 )
 def test_bad_line_is_422_naming_the_field(
-    client: TestClient, change: dict[str, Any], field: str
+    client: TestClient, store: Store, change: dict[str, Any], field: str
 ) -> None:
     reply = client.post("/v1/baskets/evaluate", json=basket_json({**line_json(), **change}))
     assert reply.status_code == 422, reply.text
-    assert reply.json()["error"]["details"][0]["field"] == field
+    error = reply.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"][0]["field"] == field
+    assert error["message"].startswith(f"{field}: ") and "Value error" not in error["message"]
+    with store.uow() as uow:
+        assert uow.session.exec(select(StoredQuote)).first() is None  # nothing priced, nothing kept
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"points_to_redeem": "5"}, "points_to_redeem", "integer"),
+        ({"points_to_redeem": -5}, "points_to_redeem", "greater than or equal to 0"),
+        ({"points_to_redeem": 10**12 + 1}, "points_to_redeem", "less than or equal to"),
+        ({"lines": "milk"}, "lines", "array"),
+        ({"coupons": [5]}, "coupons.0", "string"),
+        ({"customer": {"phone": 79161234567}}, "customer.phone", "string"),
+        (
+            {
+                "lines": [
+                    line_json(unit_price=600_000_000_000),
+                    line_json(unit_price=500_000_000_000),
+                ]
+            },
+            "lines",
+            "more than 1000000000000 minor units",
+        ),
+        ({"lines": [line_json()] * 1001}, "lines", "at most 1000 items"),
+        ({"store_id": None}, "store_id", "string"),
+    ],
+)
+def test_bad_basket_is_422_naming_the_field(
+    client: TestClient, change: dict[str, Any], field: str, says: str
+) -> None:
+    reply = client.post("/v1/baskets/evaluate", json={**basket_json(line_json()), **change})
+    assert reply.status_code == 422, reply.text
+    detail = reply.json()["error"]["details"][0]
+    assert detail["field"] == field and says in detail["message"]
 
 
 def test_too_many_lines_missing_fields_and_unknown_customers(client: TestClient) -> None:

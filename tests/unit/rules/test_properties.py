@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from pos_loyalty.rules import BasketLine, evaluate
 from tests.factories import (
     MONDAY_MORNING,
+    at,
     basket,
     compiled,
     coupon,
@@ -18,7 +19,7 @@ from tests.factories import (
     threshold_rule,
 )
 
-RULES = compiled(
+RULE_SPECS = (
     discount_rule("bakery-20", percent=20, applies_to="lines", when={"categories": ["bakery"]}),
     discount_rule("cheap-50", percent=50, applies_to="cheapest", when={"categories": ["dairy"]}),
     discount_rule("minus-3", amount_off=300, applies_to="lines", when={"skus": ["sku-1", "sku-2"]}),
@@ -41,6 +42,7 @@ RULES = compiled(
     points_rule("bonus-1", earn_percent=1, multipliers={"coffee": 2}),
     points_rule("per-100", earn_per=10000, points=1),
 )
+RULES = compiled(*RULE_SPECS)
 
 qty = st.one_of(
     st.integers(min_value=1, max_value=12),
@@ -144,3 +146,49 @@ def test_explain_only_adds_reasons(basket_lines, who, presented, redeem) -> None
     explained = evaluate(*args, coupons=presented, explain=True).to_dict()
     explained.pop("not_applied")
     assert plain == explained
+
+
+# Rules that are often out of their window, store, segment or first purchase, next to the above.
+CONDITIONED_SPECS = (
+    *RULE_SPECS,
+    discount_rule("weekend", percent=7, active={"weekdays": [6, 7]}),
+    discount_rule("mornings", percent=3, applies_to="lines", active={"hours": "08:00-11:00"}),
+    discount_rule("in-2026", amount_off=100, active={"from": "2026-01-01", "until": "2026-12-31"}),
+    discount_rule("spb-only", percent=4, when={"stores": ["spb-001"]}, stack_group="card"),
+    discount_rule("loyal", percent=2, applies_to="cheapest", when={"segments": ["loyal"]}),
+    points_rule("welcome", earn_per=5000, points=10, when={"first_purchase": True}),
+    threshold_rule("t-points", min_subtotal=30000, reward={"points": 50}, stack_group="t"),
+    threshold_rule("t-coupon-2", min_subtotal=40000, stack_group="t", hint_within=20000),
+)
+CONDITIONED = compiled(*CONDITIONED_SPECS)
+RULE_IDS = {spec["id"] for spec in CONDITIONED_SPECS}
+moments = st.sampled_from(
+    [MONDAY_MORNING, at("2026-05-09 22:30"), at("2026-05-06 11:00"), at("2027-01-04 09:00")]
+)
+
+
+@PROPERTY
+@given(lines, customers, coupons, st.integers(min_value=0, max_value=1000), moments)
+def test_with_explain_every_rule_either_acts_or_says_why_not(
+    basket_lines, who, presented, redeem, now
+) -> None:
+    quote = evaluate(
+        basket(*basket_lines, points_to_redeem=redeem),
+        who,
+        CONDITIONED,
+        now,
+        coupons=presented,
+        explain=True,
+    )
+    acted = (
+        {a.rule_id for a in quote.applied if a.kind != "coupon"}
+        | {e.rule_id for e in quote.points.earned}
+        | {c.rule_id for c in quote.coupons.to_issue}
+    )
+    assert quote.not_applied is not None
+    explained = [n.rule_id for n in quote.not_applied]
+    assert len(explained) == len(set(explained)), explained  # one reason per rule
+    assert acted.isdisjoint(explained), acted & set(explained)
+    assert acted | set(explained) == RULE_IDS
+    for reason in quote.not_applied:
+        assert reason.code and reason.message and reason.label
