@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pos_loyalty.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
@@ -79,13 +79,16 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = []
         for err in exc.errors():
             field = _field_path(tuple(err.get("loc", ())))
-            message = str(err.get("msg", "invalid value"))
+            message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
             if err.get("type") == "extra_forbidden":
                 message = "unknown field"
             elif err.get("type") == "json_invalid":
                 field, message = "body", "the body is not valid JSON"
             elif err.get("type") == "missing" and field == "body":
                 message = "a JSON body is required"
+            elif err.get("type") in {"model_attributes_type", "dict_type"} and field == "body":
+                # Also what FastAPI reports for a body sent as form data or text/plain.
+                message = "the body must be a JSON object sent as Content-Type: application/json"
             problems.append({"field": field, "message": message, "type": err.get("type")})
         first = problems[0] if problems else {"field": "body", "message": "invalid request"}
         return error_response(
@@ -106,6 +109,18 @@ def install_error_handlers(app: FastAPI) -> None:
             "the database is unavailable; nothing was written, retry shortly",
             None,
             {"Retry-After": "2"},
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL: a NUL character, a number
+        # out of range) that no check before it caught: the caller's input, not our fault.
+        log.warning("value refused by the database, request not applied: %s", exc.orig)
+        return error_response(
+            422,
+            "value_not_storable",
+            "a value in the request cannot be stored or looked up (e.g. it contains a NUL "
+            "character); nothing was written",
         )
 
     @app.exception_handler(DBAPIError)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from pos_loyalty.customers.service import CustomerProfile, IdMethod
 from pos_loyalty.rules.payload import BasketIn, QtyField
@@ -24,12 +32,22 @@ QrText = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 LaneId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
+def _date_as_text(value: Any) -> Any:
+    """A number would otherwise pass as seconds since 1970 and enrol a 1970 birthday."""
+    if not isinstance(value, str | date):
+        raise ValueError("expected a date as text, YYYY-MM-DD")
+    return value
+
+
+DateText = Annotated[date, BeforeValidator(_date_as_text)]
+
+
 class CustomerCreate(Request):
     phone: Phone
     name: Name
-    birthday: date | None = None
+    birthday: DateText | None = None
     card_number: CardText | None = None
-    consents: dict[Annotated[str, StringConstraints(max_length=32)], bool] | None = Field(
+    consents: dict[Annotated[str, StringConstraints(max_length=32)], StrictBool] | None = Field(
         default=None, max_length=16
     )
 

@@ -6,7 +6,7 @@ import io
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import HubDep, MetricsDep, StoreDep, TillScope
 from api.schemas import (
@@ -30,6 +30,12 @@ from pos_loyalty.ledger.service import entries_page, ledger_balance
 from pos_loyalty.sales.service import loyalty_summary
 
 router = APIRouter(prefix="/v1", tags=["customers"])
+
+# The id enrolment hands out (32 hex digits): anything else is a 422 naming `customer_id`, never a
+# database lookup of arbitrary bytes (PostgreSQL refuses a NUL in a query parameter).
+CustomerId = Annotated[
+    str, Path(pattern=r"^[0-9a-f]{32}$", description="The id enrolment returned (32 hex digits).")
+]
 
 
 @router.post("/customers", status_code=201, response_model=CustomerPublic)
@@ -56,7 +62,7 @@ def _qr_payload(store: StoreDep, customer_id: str) -> str:
 
 
 @router.get("/customers/{customer_id}/qr.png", response_class=Response)
-def qr_png(customer_id: str, store: StoreDep, _: TillScope) -> Response:
+def qr_png(customer_id: CustomerId, store: StoreDep, _: TillScope) -> Response:
     buffer = io.BytesIO()
     segno.make_qr(_qr_payload(store, customer_id), error="m").save(buffer, kind="png", scale=8)
     return Response(
@@ -65,7 +71,7 @@ def qr_png(customer_id: str, store: StoreDep, _: TillScope) -> Response:
 
 
 @router.get("/customers/{customer_id}/qr.svg", response_class=Response)
-def qr_svg(customer_id: str, store: StoreDep, _: TillScope) -> Response:
+def qr_svg(customer_id: CustomerId, store: StoreDep, _: TillScope) -> Response:
     buffer = io.BytesIO()
     segno.make_qr(_qr_payload(store, customer_id), error="m").save(buffer, kind="svg", scale=8)
     return Response(
@@ -74,7 +80,7 @@ def qr_svg(customer_id: str, store: StoreDep, _: TillScope) -> Response:
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerPublic)
-def profile(customer_id: str, store: StoreDep, _: TillScope) -> CustomerPublic:
+def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerPublic:
     with store.uow() as uow:
         found = get_customer(uow=uow, customer_id=customer_id)
         summary = loyalty_summary(uow=uow, rules=store.rules, customer_id=customer_id)
@@ -98,7 +104,7 @@ def profile(customer_id: str, store: StoreDep, _: TillScope) -> CustomerPublic:
 
 @router.get("/customers/{customer_id}/ledger", response_model=LedgerPage)
 def ledger(
-    customer_id: str,
+    customer_id: CustomerId,
     store: StoreDep,
     _: TillScope,
     before: Annotated[int | None, Query(ge=1, description="next_cursor of the last page")] = None,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
@@ -87,6 +88,43 @@ def _load_profile(uow: UnitOfWork, condition: ColumnElement[bool]) -> CustomerPr
     return _profile(rows[0][0], [number for _, number in rows if number is not None])
 
 
+# Oldest birthday taken at enrolment; anything earlier is a typo (a birth year of 0985).
+EARLIEST_BIRTHDAY = date(1900, 1, 1)
+
+
+def _check_name(raw: str) -> str:
+    """A name is printed on receipts: control characters (NUL, ESC …) would reach the printer."""
+    name = raw.strip()
+    if not name:
+        raise InvalidInput("name must not be empty", code="name_invalid", details={"field": "name"})
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise InvalidInput(
+            "name must not contain control characters",
+            code="name_invalid",
+            details={"field": "name"},
+        )
+    return name
+
+
+def _check_birthday(birthday: date | None) -> None:
+    # One day of slack: the store's today may already be tomorrow in UTC.
+    if birthday is not None and not EARLIEST_BIRTHDAY <= birthday <= date.today() + timedelta(1):
+        raise InvalidInput(
+            f"birthday {birthday.isoformat()} is not a plausible date of birth "
+            f"(expected between {EARLIEST_BIRTHDAY.isoformat()} and today)",
+            code="birthday_invalid",
+            details={"field": "birthday"},
+        )
+
+
+def _parse_given_card(card_number: str) -> str:
+    """A card handed over at enrolment; its errors name the enrolment field, `card_number`."""
+    try:
+        return parse_card(card_number)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, code=exc.code, details={"field": "card_number"}) from None
+
+
 def enrol_customer(
     *,
     uow: UnitOfWork,
@@ -100,13 +138,12 @@ def enrol_customer(
 ) -> CustomerProfile:
     """Register a customer by phone, issuing a card number unless one is handed over."""
     e164 = normalise_phone(phone, settings.store.region)
-    name = name.strip()
-    if not name:
-        raise InvalidInput("name must not be empty", code="name_invalid", details={"field": "name"})
+    name = _check_name(name)
+    _check_birthday(birthday)
     if card_number is None:
         number = issue_card_number(settings.cards.prefix, settings.cards.length)
     else:
-        number = parse_card(card_number)
+        number = _parse_given_card(card_number)
     customer = Customer(
         id=uuid4().hex,
         name=name,

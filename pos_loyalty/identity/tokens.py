@@ -23,10 +23,12 @@ PHONE_HASH_PURPOSE = "phone"
 # A rotating QR may come from a phone whose clock runs a little fast.
 QR_CLOCK_SKEW_S = 120
 
-_TRACK1 = re.compile(r"^%B(?P<pan>\d{8,19})\^[^^]{0,26}\^[^?]*\?.?$")
-_TRACK2 = re.compile(r"^;(?P<pan>\d{8,19})=[^?]*\?.?$")
+# ASCII digits only: `\d` and str.isdigit() also take "٤" or "²", which are not card digits.
+_TRACK1 = re.compile(r"^%B(?P<pan>[0-9]{8,19})\^[^^]{0,26}\^[^?]*\?.?$")
+_TRACK2 = re.compile(r"^;(?P<pan>[0-9]{8,19})=[^?]*\?.?$")
+_CARD_DIGITS = re.compile(r"^[0-9]{8,19}$")
 _AIM_ID = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
-_QR = re.compile(r"^PLQ1\.(?P<ref>[0-9a-f]{32})\.(?P<issued>\d{1,12})\.(?P<mac>[A-Z2-7]{16})$")
+_QR = re.compile(r"^PLQ1\.(?P<ref>[0-9a-f]{32})\.(?P<issued>[0-9]{1,12})\.(?P<mac>[A-Z2-7]{16})$")
 
 
 # --- phone -------------------------------------------------------------------------------------
@@ -77,7 +79,12 @@ def luhn_check_digit(digits: str) -> str:
 
 
 def luhn_valid(number: str) -> bool:
-    return len(number) >= 2 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+    return (
+        len(number) >= 2
+        and number.isascii()
+        and number.isdigit()
+        and luhn_check_digit(number[:-1]) == number[-1]
+    )
 
 
 def issue_card_number(prefix: str, length: int) -> str:
@@ -101,9 +108,9 @@ def parse_card(raw: str) -> str:
     else:
         text = _AIM_ID.sub("", text)  # a scanner may prefix the symbology, e.g. "]E0"
         number = re.sub(r"[\s-]", "", text)
-    if not number.isdigit() or not 8 <= len(number) <= 19:
+    if not _CARD_DIGITS.match(number):
         raise InvalidInput(
-            "a card number is 8 to 19 digits", code="card_malformed", details={"field": "card"}
+            "a card number is 8 to 19 digits 0-9", code="card_malformed", details={"field": "card"}
         )
     if not luhn_valid(number):
         raise InvalidInput(

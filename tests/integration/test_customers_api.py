@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,13 +16,16 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import func, select
 
-from pos_loyalty.apikeys.models import Scope
-from pos_loyalty.customers.models import Customer
+from api.app import create_app
+from pos_loyalty.apikeys.models import ApiKey, Scope
+from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.identity.tokens import mint_qr
 from pos_loyalty.security import StoreSecret
+from pos_loyalty.settings import Settings
 from pos_loyalty.store import Store
-from tests.conftest import new_key
+from tests.conftest import make_settings, new_key
 
+EXE = str(Path(sys.executable).with_name("pos-loyalty"))
 IVAN = {"phone": "8 (916) 123-45-67", "name": "Иван Петров", "birthday": "1985-03-14"}
 
 
@@ -79,19 +87,44 @@ def test_given_card_must_pass_luhn_and_be_free(client: TestClient) -> None:
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "card_taken"
 
 
+def named_fields(error: dict[str, Any]) -> set[str]:
+    """The fields an error names: each validation problem's, or a domain error's one field."""
+    details = error["details"]
+    if isinstance(details, list):
+        return {problem["field"] for problem in details}
+    if isinstance(details, dict) and "field" in details:
+        return {details["field"]}
+    return set()
+
+
+def rows_written(store: Store) -> tuple[int, int]:
+    with store.uow() as uow:
+        cards = uow.session.exec(select(func.count()).select_from(Card)).one()
+    return customer_count(store), cards
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({**IVAN, "nickname": "Ваня"}, "nickname"),
         ({**IVAN, "name": 42}, "name"),
+        ({**IVAN, "phone": 9161234567}, "phone"),
+        ({**IVAN, "consents": ["sms"]}, "consents"),
+        ({**IVAN, "consents": {"sms": "yes"}}, "consents.sms"),
+        ({**IVAN, "birthday": 0}, "birthday"),
         ({**IVAN, "name": "я" * 201}, "name"),
         ({**IVAN, "phone": "9" * 33}, "phone"),
         ({**IVAN, "card_number": "1" * 65}, "card_number"),
         ({**IVAN, "birthday": "14.03.1985"}, "birthday"),
+        ({**IVAN, "birthday": "2999-01-01"}, "birthday"),
         ({"name": "Иван"}, "phone"),
         ({**IVAN, "phone": "12345"}, "phone"),
-        ({**IVAN, "card_number": "abcd-efgh"}, "card"),
+        ({**IVAN, "card_number": "abcd-efgh"}, "card_number"),
+        ({**IVAN, "card_number": "²" * 16}, "card_number"),  # str.isdigit() says yes
+        ({**IVAN, "card_number": "４５６１２６１２１２３４５４６７"}, "card_number"),
         ({**IVAN, "name": "   "}, "name"),
+        ({**IVAN, "name": "Иван\x00Петров"}, "name"),  # PostgreSQL cannot store a NUL
+        ({**IVAN, "name": "Иван\x1b@"}, "name"),  # ESC @ would reset the receipt printer
     ],
 )
 def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(
@@ -100,17 +133,75 @@ def test_bad_enrolment_is_422_naming_the_field_and_writes_nothing(
     reply = client.post("/v1/customers", json=body)
     assert reply.status_code == 422, reply.text
     error = reply.json()["error"]
-    assert field in (error["message"] + str(error["details"]))
-    assert customer_count(store) == 0
+    assert named_fields(error) == {field}, error
+    assert rows_written(store) == (0, 0)
+
+
+@pytest.mark.parametrize("path", ["/v1/customers", "/v1/identify"])
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b"", "application/json"),
+        (b"{not json", "application/json"),
+        (b"[1,2]", "application/json"),
+        (b"null", "application/json"),
+        ('{"phone": "\u00e9'.encode(), "application/json"),
+        (b"\xff\xfe", "application/json"),
+        (b'{"phone": "9161234567", "name": "A"}', "text/plain"),
+        (b"phone=9161234567&name=A", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_empty_or_non_json_body_is_422_naming_the_body(
+    client: TestClient, store: Store, path: str, raw: bytes, content_type: str
+) -> None:
+    reply = client.post(path, content=raw, headers={"Content-Type": content_type})
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "validation_error"
+    assert named_fields(error) == {"body"} and error["message"].startswith("body: ")
+    assert rows_written(store) == (0, 0)
 
 
 @pytest.mark.parametrize(
-    "raw", [b"", b"{not json", b"[1,2]", b"null", '{"phone": "\u00e9'.encode()]
+    ("body", "field", "code"),
+    [
+        ({"phone": "9161234567", "lane": "lane-1"}, "lane", "validation_error"),
+        ({"phone": 9161234567}, "phone", "validation_error"),
+        ({"card": 4561261212345467}, "card", "validation_error"),
+        ({"qr": ["PLQ1"]}, "qr", "validation_error"),
+        ({"phone": "9" * 33}, "phone", "validation_error"),
+        ({"card": "4" * 65}, "card", "validation_error"),
+        ({"qr": "Q" * 513}, "qr", "validation_error"),
+        ({"phone": ""}, "phone", "validation_error"),
+        ({"card": "4561-ABCD-1234"}, "card", "card_malformed"),
+        ({"card": "²" * 16}, "card", "card_malformed"),
+        ({"card": "４５６１２６１２１２３４５４６７"}, "card", "card_malformed"),
+        ({"card": "4561\x002612"}, "card", "card_malformed"),
+        ({"card": "%B4561261212345467"}, "card", "card_malformed"),
+        ({"qr": "PLQ1.\x00"}, "qr", "qr_malformed"),
+        ({"phone": "дом"}, "phone", "phone_invalid"),
+        ({}, "body", "validation_error"),
+        ({"phone": "9161234567", "qr": "PLQ1.x"}, "body", "validation_error"),
+    ],
 )
-def test_empty_or_non_json_body_is_422(client: TestClient, raw: bytes) -> None:
-    reply = client.post("/v1/customers", content=raw, headers={"Content-Type": "application/json"})
-    assert reply.status_code == 422
-    assert reply.json()["error"]["code"] == "validation_error"
+def test_bad_identification_is_422_naming_the_field(
+    client: TestClient, body: dict[str, Any], field: str, code: str
+) -> None:
+    enrol(client)
+    reply = client.post("/v1/identify", json=body)
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert (error["code"], named_fields(error)) == (code, {field}), error
+
+
+@pytest.mark.parametrize("suffix", ["", "/qr.png", "/qr.svg", "/ledger"])
+@pytest.mark.parametrize("customer_id", ["a%00b", "not-an-id", "F" * 32])
+def test_malformed_customer_id_is_422_naming_it(
+    client: TestClient, suffix: str, customer_id: str
+) -> None:
+    reply = client.get(f"/v1/customers/{customer_id}{suffix}")
+    assert reply.status_code == 422, reply.text
+    assert named_fields(reply.json()["error"]) == {"customer_id"}
 
 
 def test_identify_by_every_spelling_and_form(client: TestClient) -> None:
@@ -221,7 +312,12 @@ def test_health_metrics_and_docs(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'pos_loyalty_identifications_total{method="phone",outcome="identified"} 1.0' in text
     assert 'pos_loyalty_identifications_total{method="qr",outcome="qr_malformed"} 1.0' in text
-    assert 'route="/v1/identify"' in text
+    # The latency histogram is per route template (not per raw path) and status.
+    assert (
+        'pos_loyalty_http_request_duration_seconds_count{method="POST",route="/v1/identify",'
+        'status="200"} 1.0' in text
+    )
+    assert 'le="0.005",method="POST",route="/v1/customers",status="201"' in text
     assert client.get("/docs").status_code == 200
     assert "/v1/identify" in client.get("/openapi.json").json()["paths"]
 
@@ -229,3 +325,57 @@ def test_health_metrics_and_docs(client: TestClient) -> None:
 def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:
     assert client.get("/v1/nope").json()["error"]["code"] == "not_found"
     assert client.delete("/v1/identify").json()["error"]["code"] == "method_not_allowed"
+
+
+def test_keys_create_prints_the_key_once_and_stores_only_its_hash(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nid = "msk-001"\nname = "Магазин"\ndatabase_url = "{settings.database_url}"\n'
+        f'secret_file = "{settings.secret_path}"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
+    created = subprocess.run(
+        [EXE, "keys", "create", "--scope", "hq", "--label", "office", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.splitlines()[-1]
+    assert token.startswith("plk_hq_") and len(token) > 30
+    assert (created.stdout + created.stderr).count(token) == 1
+    with store.uow() as uow:
+        keys = [key.model_dump() for key in uow.session.exec(select(ApiKey))]
+    assert len(keys) == 1 and (keys[0]["scope"], keys[0]["label"]) == ("hq", "office")
+    assert keys[0]["key_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in repr(keys)
+    if store.engine.dialect.name == "sqlite":
+        stored = b"".join(p.read_bytes() for p in tmp_path.glob("store.db*"))
+        assert token.encode() not in stored
+    assert store.secret.key not in (created.stdout + created.stderr).encode()
+
+
+@pytest.mark.pg
+def test_a_value_postgresql_refuses_is_422_not_500(pg_database: str, tmp_path: Path) -> None:
+    """The last line of defence: input no check caught, that PostgreSQL cannot store (a NUL)."""
+    store = Store.open(make_settings(tmp_path, pg_database))
+    app = create_app(store.settings, store=store)
+
+    @app.get("/probe/{value}")
+    def probe(value: str) -> dict[str, int]:
+        with store.uow() as uow:
+            found = uow.session.exec(select(Customer).where(Customer.name == value)).all()
+        return {"found": len(found)}
+
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/probe/plain").json() == {"found": 0}
+            reply = client.get("/probe/a%00b")
+    finally:
+        store.close()
+    assert reply.status_code == 422
+    assert reply.json()["error"]["code"] == "value_not_storable"

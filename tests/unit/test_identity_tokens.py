@@ -71,6 +71,9 @@ def test_card_forms_reduce_to_the_number(presented: str) -> None:
         (f"%B{CARD}^PETROV", "card_malformed"),
         (";4561261212345467", "card_malformed"),
         (f";{CARD[:-1]}8=2912?", "card_bad_checksum"),
+        ("²" * 16, "card_malformed"),  # str.isdigit() is true for these, int() refuses them
+        ("４５６１２６１２１２３４５４６７", "card_malformed"),  # full-width digits of CARD
+        (";٤٥٦١٢٦١٢١٢٣٤٥٤٦٧=2912?", "card_malformed"),  # Arabic-Indic digits in a track
     ],
 )
 def test_bad_cards_are_refused_with_distinct_codes(presented: str, code: str) -> None:

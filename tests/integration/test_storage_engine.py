@@ -1,0 +1,89 @@
+"""The storage settings the issue promises, read back from the database itself."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from pos_loyalty.apikeys.models import ApiKey, Scope
+from pos_loyalty.apikeys.service import create_key
+from pos_loyalty.storage.engine import SQLITE_BUSY_TIMEOUT_MS
+from pos_loyalty.store import Store
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, sqlite_template: Path) -> Iterator[Store]:
+    """SQLite only: the pragmas and locking below have no PostgreSQL counterpart."""
+    shutil.copyfile(sqlite_template, tmp_path / "store.db")
+    store = Store.open(make_settings(tmp_path, f"sqlite:///{tmp_path / 'store.db'}"))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def sqlite_path(store: Store) -> str:
+    database = store.engine.url.database
+    assert database
+    return database
+
+
+def other_process_connection(store: Store) -> sqlite3.Connection:
+    """A plain sqlite3 connection, as another process would open the file (no waiting)."""
+    return sqlite3.connect(sqlite_path(store), timeout=0, isolation_level=None)
+
+
+def test_sqlite_is_wal_full_sync_with_busy_timeout(sqlite_store: Store) -> None:
+    store = sqlite_store
+    with store.uow() as uow:
+        connection = uow.session.connection()
+        pragma = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+        }
+    # synchronous: 2 is FULL (an acknowledged commit is on disk); 1 would be NORMAL.
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+        "foreign_keys": 1,
+    }
+    # WAL is a property of the file: every other connection sees it too.
+    with other_process_connection(store) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_sqlite_write_takes_the_write_lock_at_begin(sqlite_store: Store) -> None:
+    """`BEGIN IMMEDIATE`: the writer owns the lock before its first statement, so two writers
+    queue at BEGIN instead of failing half-way when a read lock would have to be upgraded."""
+    store = sqlite_store
+    raw = other_process_connection(store)
+    try:
+        with store.uow():  # a reader does not hold the write lock
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("ROLLBACK")
+        with store.uow(write=True):  # nothing executed yet, and the lock is already taken
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                raw.execute("BEGIN IMMEDIATE")
+            assert raw.execute("SELECT count(*) FROM api_keys").fetchone() == (0,)  # WAL reads
+        raw.execute("BEGIN IMMEDIATE")  # released when the unit of work ended
+        raw.execute("ROLLBACK")
+    finally:
+        raw.close()
+
+
+def test_a_unit_of_work_that_fails_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.uow(write=True) as uow:
+        uow.session.add(ApiKey(key_hash="0" * 64, scope=Scope.TILL.value))
+        uow.flush()
+        raise RuntimeError("the till went away mid-request")
+    with store.uow(write=True) as uow:
+        create_key(uow=uow, scope=Scope.TILL)
+    with store.uow() as uow:
+        assert uow.session.exec(select(func.count()).select_from(ApiKey)).one() == 1
