@@ -239,7 +239,11 @@ def _print_quote(quote: Quote, config: RulesConfig, locale: str, currency: str) 
     points = quote.points
     console.print(
         f"Points: balance {points.balance}, burn {points.burn} of {points.burn_requested} asked"
-        + (f" (limited by {points.burn_limited_by})" if points.burn_limited_by else "")
+        + (
+            f" ({points.burn_limited_by}: {points.burn_limited_message})"
+            if points.burn_limited_by
+            else ""
+        )
         + f", earn {points.earn}, after {points.balance_after}",
         highlight=False,
     )

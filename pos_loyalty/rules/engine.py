@@ -32,9 +32,15 @@ from pos_loyalty.money import (
     round_half_up,
 )
 from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
-from pos_loyalty.rules.config import PointsRule, StampsRule, ThresholdRule, TierConfig
+from pos_loyalty.rules.config import (
+    PointsConfig,
+    PointsRule,
+    StampsRule,
+    ThresholdRule,
+    TierConfig,
+)
 from pos_loyalty.rules.inputs import Basket, CouponSnapshot, CustomerSnapshot, PresentedCoupon
-from pos_loyalty.rules.messages import reason_text, upsell_message
+from pos_loyalty.rules.messages import points_word, reason_text, upsell_message
 from pos_loyalty.rules.personal import PersonalContext, choose_personal_coupons
 from pos_loyalty.rules.quote import (
     AppliedCoupon,
@@ -798,6 +804,7 @@ def evaluate(
         balance_after=balance - burn + earn,
         burn_requested=requested,
         burn_limited_by=limited_by,
+        burn_limited_message=_burn_message(limited_by, burn, points_config, locale),
         burn_value=burn_value,
         point_value_minor=point_value,
         earned=tuple(earned),
@@ -875,6 +882,22 @@ def _stamp_progress(actor: _Actor, customer: CustomerSnapshot | None) -> StampPr
         every=every,
         free_units=actor.free_units,
         advance=units,
+    )
+
+
+def _burn_message(
+    limited_by: str | None, accepted: int, points: PointsConfig, locale: str
+) -> str | None:
+    """What the cashier can say when fewer points were redeemed than asked."""
+    if limited_by is None:
+        return None
+    if limited_by == "no_customer":
+        return reason_text("no_customer", locale)
+    return reason_text(
+        f"burn_{limited_by}",
+        locale,
+        accepted=points_word(accepted, locale),
+        percent=points.redeem_max_percent,
     )
 
 

@@ -117,6 +117,14 @@ REASONS: dict[str, tuple[str, str]] = {
     "expired": ("срок действия купона истёк", "coupon expired"),
     "cancelled": ("купон аннулирован", "coupon cancelled"),
     "not_owned": ("купон выдан другому покупателю", "coupon belongs to another customer"),
+    "burn_balance": (
+        "списано {accepted}: на счёте больше нет",
+        "{accepted} redeemed: that is the whole balance",
+    ),
+    "burn_redeem_max_percent": (
+        "списано {accepted}: баллами можно оплатить не больше {percent}\u00a0% суммы",
+        "{accepted} redeemed: points may pay at most {percent}% of the amount",
+    ),
     "not_yet_valid": ("купон действует с {start}", "coupon valid from {start}"),
     "duplicate": ("купон уже предъявлен в этой корзине", "coupon presented twice"),
 }

@@ -85,6 +85,7 @@ class PointsSummary:
     balance_after: int
     burn_requested: int
     burn_limited_by: str | None  # None | no_customer | balance | redeem_max_percent
+    burn_limited_message: str | None  # why fewer than asked, in the store's language
     burn_value: int  # minor units paid with points
     point_value_minor: int
     earned: tuple[EarnedPoints, ...]
@@ -98,6 +99,7 @@ class PointsSummary:
             "balance_after": self.balance_after,
             "burn_requested": self.burn_requested,
             "burn_limited_by": self.burn_limited_by,
+            "burn_limited_message": self.burn_limited_message,
             "burn_value": self.burn_value,
             "point_value_minor": self.point_value_minor,
             "earned": [

@@ -52,6 +52,9 @@ def test_burn_is_limited_by_the_redeem_percent_and_earn_uses_money_paid() -> Non
     quote = quote_for(points_rule("bonus-5", earn_percent=5), redeem=500)
     assert quote.points.burn == 300  # 30 % of 1 000,00 ₽
     assert quote.points.burn_limited_by == "redeem_max_percent"
+    assert quote.points.burn_limited_message == (
+        "списано 300 баллов: баллами можно оплатить не больше 30\u00a0% суммы"
+    )
     assert quote.points.burn_value == 30000
     assert quote.total == 70000
     assert quote.points.earn == 35  # 5 % of 700,00 ₽
@@ -62,11 +65,17 @@ def test_burn_is_limited_by_the_redeem_percent_and_earn_uses_money_paid() -> Non
 def test_burn_is_limited_by_the_balance() -> None:
     quote = quote_for(who=customer(points_balance=120), redeem=200)
     assert (quote.points.burn, quote.points.burn_limited_by) == (120, "balance")
+    assert quote.points.burn_limited_message == "списано 120 баллов: на счёте больше нет"
+    asked_for_less = quote_for(who=customer(points_balance=120), redeem=100)
+    assert asked_for_less.points.burn == 100
+    assert asked_for_less.points.burn_limited_by is None
+    assert asked_for_less.points.burn_limited_message is None
 
 
 def test_burn_without_a_customer_is_refused_with_a_reason() -> None:
     quote = evaluate(basket(GROCERIES, points_to_redeem=50), None, compiled(), MONDAY_MORNING)
     assert (quote.points.burn, quote.points.burn_limited_by) == (0, "no_customer")
+    assert quote.points.burn_limited_message == "нужна карта покупателя"
     assert quote.points.earn == 0
 
 
