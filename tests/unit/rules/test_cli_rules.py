@@ -160,7 +160,9 @@ def test_serve_does_not_start_on_a_broken_rules_section(
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "config.toml"
     config.write_text(STORE + rules, encoding="utf-8")
-    result = runner.invoke(app, ["serve", "--config", str(config), "--no-devices"])
+    # An address that cannot be bound: were the file accepted, serve would fail instead of hang.
+    args = ["serve", "--config", str(config), "--no-devices", "--host", "256.0.0.1"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert f"Configuration error in {config}" in result.output
     assert expected in result.output
