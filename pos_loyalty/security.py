@@ -7,6 +7,7 @@ The secret never leaves this module as text and is never logged. Each use gets i
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -18,7 +19,7 @@ SECRET_BYTES = 32
 
 
 class SecretFileError(Exception):
-    """The secret file exists but cannot be used (wrong size, unreadable, too open)."""
+    """The secret file cannot be created or used (no such folder, unreadable, wrong size)."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,37 @@ class StoreSecret:
         return hmac.compare_digest(expected.encode(), mac.upper().encode())
 
 
-def load_or_create_secret(path: Path) -> StoreSecret:
-    """Read the store secret, creating it (mode 0600) on first run."""
+def _create_secret(path: Path) -> None:
+    """Write the new secret beside the final name and link it into place: a crash half-way can
+    never leave a short secret behind, and of two processes starting at once one secret wins."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
         with os.fdopen(fd, "wb") as fh:
             fh.write(secrets.token_bytes(SECRET_BYTES))
             fh.flush()
             os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # the other process's secret is the one
+            os.link(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the new name survives a power cut too
+    finally:
+        os.close(folder)
+
+
+def load_or_create_secret(path: Path) -> StoreSecret:
+    """Read the store secret, creating it (mode 0600, its folder 0700) on first run."""
+    if not path.exists():
+        try:
+            _create_secret(path)
+        except OSError as exc:
+            raise SecretFileError(
+                f"{path}: cannot create the store secret ({exc.strerror})"
+            ) from None
     try:
         key = path.read_bytes()
     except OSError as exc:

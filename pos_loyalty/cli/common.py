@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from pos_loyalty.security import SecretFileError
 from pos_loyalty.settings import ConfigError, Settings, load_settings
@@ -39,11 +42,30 @@ def load_or_exit(config: Path | None) -> Settings:
 
 
 def open_store_or_exit(settings: Settings, *, migrate: bool = True) -> Store:
+    """The opened (and migrated) store, or why not on stderr and exit code 2 — no traceback."""
+    shown_url = escape(make_url(settings.database_url).render_as_string(hide_password=True))
     try:
         store = Store.open(settings)
     except SecretFileError as exc:
         err_console.print(f"[bold red]Store secret error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    except OSError as exc:  # the SQLite file's folder cannot be created
+        err_console.print(
+            f"[bold red]Database error:[/] cannot create {shown_url} ({exc.strerror}); "
+            f"check store.database_url in {settings.source}",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
     if migrate:
-        upgrade(store.engine)
+        try:
+            upgrade(store.engine)
+        except OperationalError as exc:
+            store.close()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            err_console.print(
+                f"[bold red]Database error:[/] cannot open {shown_url}: {escape(reason)}; "
+                f"check store.database_url in {settings.source} (or POS_LOYALTY_DATABASE_URL)",
+                highlight=False,
+            )
+            raise typer.Exit(2) from None
     return store

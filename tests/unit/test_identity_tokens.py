@@ -121,3 +121,8 @@ def test_rotating_qr_expires_after_max_age() -> None:
     with pytest.raises(InvalidInput) as err:
         verify_qr(SECRET, payload, now=NOW, max_age_s=300)
     assert err.value.code == "qr_expired"
+
+
+def test_the_secret_never_shows_in_its_repr() -> None:
+    """A secret that reaches a log line or a traceback through repr() stays hidden."""
+    assert "kkkk" not in repr(SECRET) and "kkkk" not in str(SECRET)
