@@ -15,11 +15,15 @@ apt_install() {
     as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-"$python" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+command -v "$python" >/dev/null || { echo "bootstrap: $python not found; install Python 3.11+" >&2; exit 1; }
+"$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else
+    f"bootstrap: Python 3.11+ is required, {sys.executable} is {sys.version.split()[0]}; "
+    "run make PYTHON=python3.11 …")'
 if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
     apt_install python3-venv
 fi
-if ! ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0'; then
+# Found the way pyzbar itself looks for it (ldconfig may not be on a normal user's PATH).
+if ! "$python" -c 'import ctypes.util, sys; sys.exit(not ctypes.util.find_library("zbar"))'; then
     apt_install libzbar0
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
