@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import insert, select
+from sqlalchemy import text as sa_text
 from typer.testing import CliRunner
 
 from pos_loyalty.apikeys.models import Scope
@@ -241,23 +242,37 @@ def generate(store: Store, customers: int = 500, seed: int = 7) -> Generated:
     return Generated(sales, consents)
 
 
-def reference_segments(sales: list[dict[str, Any]], config: SegmentsConfig) -> dict[str, str]:
-    """RFM as the SQL should compute it, in plain Python (ntile: the first N % 5 buckets get
-    one more row)."""
+@dataclass
+class Bought:
+    """One customer's sales as RFM sees them: first and last purchase, and within the window
+    how many sales and how much money."""
+
+    first: datetime
+    last: datetime
+    frequency: int = 0
+    monetary: int = 0
+
+
+def aggregate(sales: list[dict[str, Any]], config: SegmentsConfig) -> dict[str, Bought]:
     window_start = NOW - timedelta(days=config.window_days)
-    agg: dict[str, dict[str, Any]] = {}
+    agg: dict[str, Bought] = {}
     for sale in sales:
         if sale["status"] == "refunded" or sale["created_at"] > NOW:
             continue
-        a = agg.setdefault(
-            sale["customer_id"],
-            {"first": sale["created_at"], "last": sale["created_at"], "f": 0, "m": 0},
-        )
-        a["first"] = min(a["first"], sale["created_at"])
-        a["last"] = max(a["last"], sale["created_at"])
-        if sale["created_at"] >= window_start:
-            a["f"] += 1
-            a["m"] += sale["total"] - sale["refunded_amount"]
+        at = sale["created_at"]
+        a = agg.setdefault(sale["customer_id"], Bought(at, at))
+        a.first, a.last = min(a.first, at), max(a.last, at)
+        if at >= window_start:
+            a.frequency += 1
+            a.monetary += sale["total"] - sale["refunded_amount"]
+    return agg
+
+
+def reference_scores(
+    agg: dict[str, Bought], config: SegmentsConfig
+) -> dict[str, tuple[str, int, int, int]]:
+    """RFM as the SQL should compute it, in plain Python (ntile: the first N % 5 buckets get
+    one more row): customer → (segment, r, f, m)."""
 
     def ntile(key: Any) -> dict[str, int]:
         ordered = sorted(agg, key=key)
@@ -270,10 +285,10 @@ def reference_segments(sales: list[dict[str, Any]], config: SegmentsConfig) -> d
             position += size
         return out
 
-    r = ntile(lambda c: (agg[c]["last"], c))
-    f = ntile(lambda c: (agg[c]["f"], agg[c]["m"], c))
-    m = ntile(lambda c: (agg[c]["m"], agg[c]["f"], c))
-    named = {}
+    r = ntile(lambda c: (agg[c].last, c))
+    f = ntile(lambda c: (agg[c].frequency, agg[c].monetary, c))
+    m = ntile(lambda c: (agg[c].monetary, agg[c].frequency, c))
+    scores = {}
     for cid, a in agg.items():
         for d in config.definitions:
             ok = (
@@ -282,30 +297,168 @@ def reference_segments(sales: list[dict[str, Any]], config: SegmentsConfig) -> d
                 and (d.m is None or d.m[0] <= m[cid] <= d.m[1])
                 and (
                     d.min_days_since_last is None
-                    or a["last"] <= NOW - timedelta(days=d.min_days_since_last)
+                    or a.last <= NOW - timedelta(days=d.min_days_since_last)
                 )
                 and (
                     d.max_days_since_first is None
-                    or a["first"] >= NOW - timedelta(days=d.max_days_since_first)
+                    or a.first >= NOW - timedelta(days=d.max_days_since_first)
                 )
             )
             if ok:
-                named[cid] = d.name
+                scores[cid] = (d.name, r[cid], f[cid], m[cid])
                 break
-    return named
+    return scores
+
+
+def reference_segments(sales: list[dict[str, Any]], config: SegmentsConfig) -> dict[str, str]:
+    return {cid: s[0] for cid, s in reference_scores(aggregate(sales, config), config).items()}
 
 
 def test_rfm_on_a_generated_history_matches_the_reference(store: Store) -> None:
     data = generate(store)
     summary = run_rfm(store)
-    expected = reference_segments(data.sales, store.settings.segments)
+    config = store.settings.segments
+    expected = reference_scores(aggregate(data.sales, config), config)
     found = segments_by_customer(store)
-    assert {cid: seg for cid, (seg, *_) in found.items()} == expected
+    assert found == expected
     assert summary.scored == len(expected) and summary.customers == 500
     assert sum(s.customers for s in summary.segments) == summary.scored
     assert {s.name for s in summary.segments if s.customers} >= {"lapsed", "champions", "new"}
     # quintiles: every score 1..5 holds a fifth of the customers (±1)
     for position in (1, 2, 3):
+        sizes = [sum(1 for v in found.values() if v[position] == q) for q in range(1, 6)]
+        assert max(sizes) - min(sizes) <= 1
+
+
+# -- the size the issue names: 100,000 customers, 1,000,000 transactions ------------------------
+
+BIG_CUSTOMERS, BIG_SALES = 100_000, 1_000_000
+BIG_SPAN_S = 730 * 86_400  # two years of history
+
+
+def big_sale(i: int) -> tuple[int, int, int, str, int]:
+    """Sale number i (1-based) as (customer, seconds before NOW, total, status, refunded), by
+    integer formulas the database evaluates identically (see `BIG_SALES_SQL`): customers are
+    skewed (a product of two uniforms), so a few buy very often and many rarely or never."""
+    a = i * 2654435761 % 1000003
+    b = (i * 40503 + 12345) % 1000033
+    customer = (a % 100_000) * (b % 100_000) // 100_000
+    total = 5000 + (a * 31 + i) % 495_000
+    refunded = i % 37 == 0
+    partly = total // 2 if i % 53 == 0 and not refunded else 0
+    return (
+        customer,
+        (i * 104729 + b) % BIG_SPAN_S,
+        total,
+        "refunded" if refunded else "completed",
+        partly,
+    )
+
+
+def big_history_sql(dialect: str) -> tuple[str, str]:
+    """INSERT … SELECT statements that write the generated customers and sales in the database
+    itself (a recursive CTE on SQLite, generate_series on PostgreSQL): seconds, not minutes."""
+    if dialect == "sqlite":
+        numbers = (
+            "WITH RECURSIVE seq(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM seq"
+            " WHERE i < {last}) "
+        )
+        padded = "substr('00000' || {n}, -6, 6)"
+        at = "strftime('%Y-%m-%d %H:%M:%S', :now_epoch - {s}, 'unixepoch') || '.000000'"
+        customers_from, sales_from = "seq", "seq"
+        customers_with = numbers.format(first=0, last=":customers - 1")
+        sales_with = numbers.format(first=1, last=":sales")
+    else:
+        padded = "lpad(CAST({n} AS text), 6, '0')"
+        at = "CAST(:now AS timestamptz) - make_interval(secs => {s})"
+        customers_from = "generate_series(0, :customers - 1) AS seq(i)"
+        sales_from = "generate_series(1, :sales) AS seq(i)"
+        customers_with = sales_with = ""
+    customers = (
+        "INSERT INTO customers (id, name, phone_hash, phone_masked, consents, lifetime_spend,"
+        f" points_balance, created_at) {customers_with}"
+        f"SELECT 'g' || {padded.format(n='i')}, 'Иван Петров', 'h' || i, '+7 *** ***-45-67',"
+        f" '{{}}', 0, 0, {at.format(s=800 * 86_400)} FROM {customers_from}"
+    )
+    formulas = (
+        "SELECT i, (a % 100000) * (b % 100000) / 100000 AS customer,"
+        f" (i * 104729 + b) % {BIG_SPAN_S} AS secs, 5000 + (a * 31 + i) % 495000 AS total"
+        " FROM (SELECT i, i * 2654435761 % 1000003 AS a, (i * 40503 + 12345) % 1000033 AS b"
+        f" FROM (SELECT CAST(i AS bigint) AS i FROM {sales_from}) AS n) AS x"
+    )
+    sales = (
+        "INSERT INTO transactions (id, store_id, lane_id, customer_id, rules_version, currency,"
+        " subtotal, discount_total, burn_value, total, points_earned, points_burned, change,"
+        f" status, refunded_amount, stamps, result, created_at) {sales_with}"
+        f"SELECT 't' || i, 'msk-001', 'lane-1', 'g' || {padded.format(n='customer')}, 'gen',"
+        " 'RUB', total, 0, 0, total, 0, 0, 0,"
+        " CASE WHEN i % 37 = 0 THEN 'refunded' ELSE 'completed' END,"
+        " CASE WHEN i % 53 = 0 AND i % 37 <> 0 THEN total / 2 ELSE 0 END, '{}', '{}',"
+        f" {at.format(s='secs')} FROM ({formulas}) AS y"
+    )
+    return customers, sales
+
+
+def big_reference(config: SegmentsConfig) -> dict[str, Bought]:
+    """The generated sales aggregated in Python from the same formulas, not read back."""
+    window_s = config.window_days * 86_400
+    seen: dict[int, list[int]] = {}  # customer → [newest s, oldest s, frequency, monetary]
+    for i in range(1, BIG_SALES + 1):
+        customer, ago, total, status, refunded = big_sale(i)
+        if status == "refunded":
+            continue
+        a = seen.get(customer)
+        if a is None:
+            a = seen[customer] = [ago, ago, 0, 0]
+        elif ago < a[0]:
+            a[0] = ago
+        elif ago > a[1]:
+            a[1] = ago
+        if ago <= window_s:
+            a[2] += 1
+            a[3] += total - refunded
+    return {
+        f"g{c:06d}": Bought(
+            first=NOW - timedelta(seconds=a[1]),
+            last=NOW - timedelta(seconds=a[0]),
+            frequency=a[2],
+            monetary=a[3],
+        )
+        for c, a in seen.items()
+    }
+
+
+@pytest.mark.slow
+def test_rfm_on_100_000_customers_and_1_000_000_transactions(store: Store) -> None:
+    """The issue's size on both databases (timings are bench/rfm.py's business): every one of
+    the 100,000 customers' scores and segment equal the reference's."""
+    customers_sql, sales_sql = big_history_sql(store.engine.dialect.name)
+    params = {
+        "customers": BIG_CUSTOMERS,
+        "sales": BIG_SALES,
+        "now": NOW,
+        "now_epoch": int(NOW.timestamp()),
+    }
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB for the index builds
+        conn.execute(sa_text(customers_sql), params)
+        conn.execute(sa_text(sales_sql), params)
+        loaded = conn.execute(sa_text("SELECT count(*) FROM transactions")).scalar_one()
+    assert loaded == BIG_SALES
+
+    summary = run_rfm(store)
+    config = store.settings.segments
+    expected = reference_scores(big_reference(config), config)
+    found = segments_by_customer(store)
+    assert summary.customers == BIG_CUSTOMERS and summary.scored == len(expected) > 80_000
+    mismatched = [
+        (cid, found.get(cid), want) for cid, want in expected.items() if found.get(cid) != want
+    ]
+    assert mismatched[:5] == [] and len(found) == len(expected)
+    counts = {s.name: s.customers for s in summary.segments}
+    assert sum(counts.values()) == summary.scored and all(counts.values()), counts
+    for position in (1, 2, 3):  # each score 1..5 holds a fifth of the customers (±1)
         sizes = [sum(1 for v in found.values() if v[position] == q) for q in range(1, 6)]
         assert max(sizes) - min(sizes) <= 1
 
