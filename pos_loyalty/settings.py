@@ -256,10 +256,27 @@ def format_validation_error(exc: ValidationError, data: dict[str, Any]) -> list[
     return lines
 
 
-def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
+def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
+    """Set each overridden key (copying its section, never the caller's dict); returns which
+    variable set which key, so an error can name the variable rather than the file."""
+    applied: dict[str, str] = {}
     for var, (section, key) in ENV_OVERRIDES.items():
-        if environ.get(var):
-            data.setdefault(section, {})[key] = environ[var]
+        if not environ.get(var):
+            continue
+        table = data.get(section, {})
+        if isinstance(table, dict):  # otherwise validation says the section is not a table
+            data[section] = {**table, key: environ[var]}
+            applied[f"{section}.{key}"] = var
+    return applied
+
+
+def _name_variables(problems: list[str], applied: dict[str, str]) -> list[str]:
+    """`store.database_url (from POS_LOYALTY_DATABASE_URL): …` for a value the environment set."""
+    named = []
+    for problem in problems:
+        key, sep, rest = problem.partition(": ")
+        named.append(f"{key} (from {applied[key]}){sep}{rest}" if key in applied else problem)
+    return named
 
 
 def settings_from_dict(
@@ -267,11 +284,12 @@ def settings_from_dict(
 ) -> Settings:
     """Validate an already-parsed configuration (tests and tools build one in memory)."""
     data = {k: v for k, v in data.items()}
-    _apply_env_overrides(data, dict(os.environ) if environ is None else environ)
+    applied = _apply_env_overrides(data, dict(os.environ) if environ is None else environ)
     try:
         return Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(source, format_validation_error(exc, data)) from None
+        problems = format_validation_error(exc, data)
+        raise ConfigError(source, _name_variables(problems, applied)) from None
 
 
 def load_settings(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pos_loyalty.settings import ConfigError, load_settings
+from pos_loyalty.settings import ConfigError, load_settings, settings_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,3 +60,31 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(tmp_path / "nope.toml", environ={})
     assert err.value.problems == ["file not found"]
+
+
+def test_environment_overrides_secret_and_store_id_without_touching_the_input(
+    tmp_path: Path,
+) -> None:
+    data = {"store": {"id": "s1", "name": "Shop"}}
+    env = {"POS_LOYALTY_SECRET_FILE": "/srv/keys/secret.key", "POS_LOYALTY_STORE_ID": "spb-002"}
+    settings = settings_from_dict(data, source=str(tmp_path / "config.toml"), environ=env)
+    assert settings.secret_path == Path("/srv/keys/secret.key")
+    assert settings.store.id == "spb-002"
+    assert data == {"store": {"id": "s1", "name": "Shop"}}  # the caller's dict is not rewritten
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[store]\nid = "s1"\nname = "Shop"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={"POS_LOYALTY_DATABASE_URL": "mysql://x/y"})
+    assert err.value.problems == [
+        "store.database_url (from POS_LOYALTY_DATABASE_URL): expected 'sqlite:///path.db' or "
+        "'postgresql+psycopg://user@host/db', got 'mysql'"
+    ]
+
+
+def test_store_that_is_not_a_table_is_refused_with_an_override_set(tmp_path: Path) -> None:
+    path = write(tmp_path, 'store = "shop"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={"POS_LOYALTY_DATABASE_URL": "sqlite:///x.db"})
+    assert any(problem.startswith("store: ") for problem in err.value.problems), err.value
