@@ -3,7 +3,8 @@
 Each receipt is a distinct python-escpos byte stream (different prices, totals and QR payload, as
 on a real till) fed to one `VirtualPrinter`; "render" stops at the 1-bit paper image, "+ PNG" also
 encodes the PNG that `--out` writes. Shown for the TM-T88V (512 dots) and a 576-dot 80 mm model.
-Target: at least 50 receipts/s on the TM-T88V (issue 5).
+Target: at least 50 receipts/s on the TM-T88V (issue 5). Reference, measured in the same run: the
+other end of the wire, python-escpos encoding the same receipts (the simulator should keep up).
 
     .venv/bin/python bench/printer_sim.py [--receipts 300]
 """
@@ -71,12 +72,35 @@ def run(profile: str, receipts: int, with_png: bool) -> tuple[Stats, float]:
     return Stats.of(seconds), receipts / elapsed
 
 
+def encode_reference(profile: str, receipts: int) -> tuple[Stats, float]:
+    """python-escpos building the same byte streams: what a till does per receipt."""
+    receipt_bytes(10**6, profile)  # load the profile and code pages once, as a running till has
+    seconds: list[float] = []
+    started = time.perf_counter()
+    for number in range(receipts):
+        begin = time.perf_counter()
+        receipt_bytes(number, profile)
+        seconds.append(time.perf_counter() - begin)
+    return Stats.of(seconds), receipts / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--receipts", type=int, default=300)
     args = parser.parse_args()
     rows: list[list[str]] = []
     for profile in PROFILES:
+        stats, throughput = encode_reference(profile, args.receipts)
+        rows.append(
+            [
+                f"{profile} python-escpos encode",
+                f"{stats.median_ms:.2f}",
+                f"{stats.p99_ms:.2f}",
+                f"{throughput:.0f}",
+                "",
+                "(reference)",
+            ]
+        )
         for with_png in (False, True):
             stats, throughput = run(profile, args.receipts, with_png)
             target = profile == "TM-T88V"

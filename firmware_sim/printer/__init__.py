@@ -21,10 +21,11 @@ In-process (tests, the demo)::
         ...  # escpos.printer.Serial(devfile=pty.port, profile="TM-T88V")
 
 Faults: `set_cover_open(True)` (printing waits until closed), `set_offline(True)` (TCP refused,
-in-process data dropped), `set_error("autocutter" | "unrecoverable" | "auto_recoverable")`,
-a roll of `paper_mm` that runs out (`paper_out`, the partial receipt has `complete=False`, later
-print data is counted in `dropped_bytes` and cuts in `lost_cuts`) until `refill()`; near end below
-`near_end_mm`. `status(n)` is the byte DLE EOT n answers (0x12 when healthy).
+in-process data dropped), `set_error("recoverable" | "autocutter" | "unrecoverable" |
+"auto_recoverable")`, a roll of `paper_mm` that runs out (`paper_out`, the partial receipt has
+`complete=False`, later print data is counted in `dropped_bytes` and cuts in `lost_cuts`) until
+`refill()`; near end below `near_end_mm`. `status(n)` is the byte DLE EOT n answers (0x12 when
+healthy).
 
 Code pages follow the python-escpos capability profile named, so ESC t n means what
 python-escpos, configured with the same profile, meant by it.

@@ -66,11 +66,14 @@ def encode(symbology_code: int, data: bytes) -> EncodedBarcode:
         symbol = barcode.get("itf", text)
         return EncodedBarcode(name, symbol.build()[0], text, text)
     if name == "CODABAR":
+        # The start/stop characters (A-D) are part of the data; python-barcode checks them
+        # only when building, so the build is inside the guard too.
+        upper = text.upper()
         try:
-            symbol = barcode.get("codabar", text.upper())
-        except (barcode.errors.BarcodeError, KeyError) as exc:
+            modules = barcode.get("codabar", upper).build()[0]
+        except (barcode.errors.BarcodeError, KeyError, IndexError) as exc:
             raise BarcodeNotPrinted(f"CODABAR cannot encode {text!r}") from exc
-        return EncodedBarcode(name, symbol.build()[0], text.upper()[1:-1], text.upper())
+        return EncodedBarcode(name, modules, upper[1:-1], upper)
     raise BarcodeNotPrinted(f"{name} is not simulated")
 
 

@@ -28,6 +28,7 @@ PRINTER_OFFLINE = 0x08  # n=1 bit 3
 OFFLINE_COVER_OPEN = 0x04  # n=2 bit 2
 OFFLINE_PAPER_END_STOP = 0x20  # n=2 bit 5
 OFFLINE_ERROR = 0x40  # n=2 bit 6
+ERROR_RECOVERABLE = 0x04  # n=3 bit 2 (e.g. a paper jam cleared with DLE ENQ)
 ERROR_AUTOCUTTER = 0x08  # n=3 bit 3
 ERROR_UNRECOVERABLE = 0x20  # n=3 bit 5
 ERROR_AUTO_RECOVERABLE = 0x40  # n=3 bit 6
@@ -35,6 +36,7 @@ PAPER_NEAR_END = 0x0C  # n=4 bits 2-3
 PAPER_END = 0x60  # n=4 bits 5-6
 
 ERROR_KINDS = {
+    "recoverable": ERROR_RECOVERABLE,
     "autocutter": ERROR_AUTOCUTTER,
     "unrecoverable": ERROR_UNRECOVERABLE,
     "auto_recoverable": ERROR_AUTO_RECOVERABLE,
@@ -185,6 +187,11 @@ class VirtualPrinter:
     def unknown_commands(self) -> int:
         return self._engine.unknown_commands
 
+    @property
+    def failed_commands(self) -> int:
+        """Commands skipped because printing them failed (each logged with its traceback)."""
+        return self._engine.failed_commands
+
     # -- faults -----------------------------------------------------------------------------
 
     def set_cover_open(self, is_open: bool = True) -> None:
@@ -200,7 +207,7 @@ class VirtualPrinter:
             self._changed.notify_all()
 
     def set_error(self, kind: str | None) -> None:
-        """Raise an error ("autocutter", "unrecoverable", "auto_recoverable") or clear it."""
+        """Raise an error (one of `ERROR_KINDS`) or clear it with None."""
         if kind is not None and kind not in ERROR_KINDS:
             raise ValueError(f"unknown error kind {kind!r}; one of {', '.join(ERROR_KINDS)}")
         with self._lock:

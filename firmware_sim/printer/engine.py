@@ -177,6 +177,7 @@ class PrintEngine:
         self.dropped_bytes = 0
         self.lost_cuts = 0
         self.unknown_commands = 0
+        self.failed_commands = 0  # commands whose handler failed on their data (logged)
         self._modes = _Modes()
         self._translations: dict[int, dict[int, str]] = {}
         self._qr_data = b""
@@ -196,7 +197,11 @@ class PrintEngine:
             return
         handler = _HANDLERS.get(name)
         if handler is not None:
-            handler(self, command)
+            try:
+                handler(self, command)
+            except Exception:  # a printer never stops on bad data: lose this command only
+                self.failed_commands += 1
+                log.exception("%s (%d bytes) could not be printed; skipped", name, command.size)
         elif name == "UNKNOWN":
             self.unknown_commands += 1
         elif name not in _ACCEPTED:
@@ -417,6 +422,14 @@ class PrintEngine:
         if function == 112 and len(data) >= 10:
             x_scale, y_scale = data[3], data[4]
             width, height = data[6] | data[7] << 8, data[8] | data[9] << 8
+            if not width or not height or len(data) - 10 < (width + 7) // 8 * height:
+                log.warning(
+                    "GS ( L graphic of %dx%d dots came with %d bytes of data: not stored",
+                    width,
+                    height,
+                    len(data) - 10,
+                )
+                return
             image = render.raster_image(data[10:], (width + 7) // 8, height)
             image = image.crop((0, 0, width, height)) if width % 8 else image
             self._graphics = render.scale(image, 2 if x_scale == 2 else 1, 2 if y_scale == 2 else 1)

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import logging
 import os
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -118,15 +119,21 @@ def _upper_half(encoding: str) -> str:
     if "data" in spec:
         chars = "".join(spec["data"])
         if len(chars) == 128:
-            return chars
+            return _without_controls(chars)
     codec = spec.get("python_encode")
     if codec is None:
         log.warning("no character table for code page %s; printing as CP437", encoding)
         codec = "cp437"
-    return "".join(
+    chars = "".join(
         bytes([b]).decode(codec, errors="replace").replace("\ufffd", "?") or "?"
         for b in range(0x80, 0x100)
     )
+    return _without_controls(chars)
+
+
+def _without_controls(chars: str) -> str:
+    """Control codes (the C1 block of the ISO 8859 pages) have no glyph: they print as "?"."""
+    return "".join("?" if unicodedata.category(c) == "Cc" else c for c in chars)
 
 
 @cache

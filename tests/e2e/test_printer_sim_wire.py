@@ -13,12 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+import serial
 import zxingcpp
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
@@ -181,16 +182,28 @@ def test_dle_eot_over_a_raw_socket_for_each_fault() -> None:
         assert ask_all() == b"\x1a\x32\x12\x7e"
 
 
-def test_status_is_answered_while_a_slow_job_is_still_printing() -> None:
+@contextmanager
+def raw_line(transport: str, printer: VirtualPrinter) -> Iterator[tuple[Callable, Callable]]:
+    """(send, receive) over a raw TCP connection or a pyserial port on the printer's pty."""
+    if transport == "tcp":
+        with (
+            PrinterServer(printer, "127.0.0.1", 0) as server,
+            closing(socket.create_connection(server.address, timeout=TIMEOUT)) as connection,
+        ):
+            yield connection.sendall, connection.recv
+    else:
+        with PrinterPty(printer) as pty, serial.Serial(pty.port, 115200, timeout=TIMEOUT) as port:
+            yield port.write, port.read
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+def test_status_is_answered_while_a_slow_job_is_still_printing(transport: str) -> None:
     printer = VirtualPrinter(print_speed_mm_s=150)
-    with (
-        PrinterServer(printer, "127.0.0.1", 0) as server,
-        closing(socket.create_connection(server.address, timeout=TIMEOUT)) as connection,
-    ):
+    with raw_line(transport, printer) as (send, receive):
         job = "".join(f"Строка {i}\n" for i in range(20)).encode("cp866")  # ~85 mm: 0.56 s
         started = time.monotonic()
-        connection.sendall(b"\x1bt\x11" + job + b"\x1dV\x00" + b"\x10\x04\x01")
-        assert connection.recv(1) == b"\x12"
+        send(b"\x1bt\x11" + job + b"\x1dV\x00" + b"\x10\x04\x01")
+        assert receive(1) == b"\x12"
         answered = time.monotonic() - started
         printer.wait_for_receipts(1, timeout=TIMEOUT)
         printed = time.monotonic() - started

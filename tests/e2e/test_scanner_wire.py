@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -226,3 +228,47 @@ def test_without_a_callback_readings_queue(make_scanner, link: Path) -> None:
         reading = driver.next_reading(timeout=2.0)
         assert reading is not None and reading.payload == EAN
         assert driver.next_reading(timeout=0.05) is None
+
+
+def test_sim_scanner_command_sends_each_typed_line_as_a_scan(tmp_path: Path) -> None:
+    """`pos-loyalty sim scanner`: lines on stdin come out of the port framed, byte for byte."""
+    link = tmp_path / "scanner0"
+    entry_point = "from pos_loyalty.cli import main; main()"
+    options = ["--link", str(link), "--baud", str(BAUD), "--suffix", "crlf"]
+    command = [sys.executable, "-c", entry_point, "sim", "scanner", *options]
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        stdin = process.stdin
+
+        def type_line(line: str) -> None:
+            stdin.write(line + "\n")
+            stdin.flush()
+
+        try:
+            assert "plugged in at" in process.stdout.readline()
+            assert link.is_symlink()
+            with serial.Serial(str(link), BAUD, timeout=2.0) as port:
+                type_line(EAN)
+                assert port.read(len(EAN) + 2) == f"{EAN}\r\n".encode()
+                type_line(f"!swipe {PAN} PETROVA/ANNA 2812 2")
+                swipe = swipe_text(PAN, "PETROVA/ANNA", "2812", tracks="2").encode() + b"\r\n"
+                assert port.read(len(swipe)) == swipe
+            type_line("!unplug")
+            assert "unplugged" in process.stdout.readline()
+            assert not link.exists()
+            type_line("!replug")
+            assert "plugged back in" in process.stdout.readline()
+            assert link.is_symlink()
+            stdin.close()  # Ctrl-D
+            assert process.wait(timeout=5.0) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5.0)
+    assert not link.exists()

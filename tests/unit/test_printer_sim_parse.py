@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -58,13 +59,34 @@ def test_every_command_form_is_framed_by_its_own_length() -> None:
         + GS + b"w\x02" + GS + b"H\x02" + GS + b"k\x02" + b"460123456789\x00"
         + GS + b"k\x49\x05{B123" + GS + b"(k\x03\x001C\x04" + GS + b"v0\x00\x01\x00\x02\x00\xff\x81"
         + GS + b"(L\x0b\x000p0\x01\x011\x08\x00\x01\x00\xaa" + GS + b"V\x41\x03"
-        + GS + b"V\x01" + GS + b"V\x30" + GS + b"V\x42\x00" + b"\t\r\nA"
+        + GS + b"V\x01" + GS + b"V\x30" + GS + b"V\x42\x00" + GS + b"V\x61\x10"
+        + GS + b"V\x62\x10" + GS + b"V\x67\x10" + GS + b"V\x68\x10" + b"\t\r\nA"
     )  # fmt: skip
     assert names(data) == [
         "ESC @", "ESC !", "ESC E", "ESC -", "ESC a", "ESC d", "ESC J", "ESC 2", "ESC 3",
         "ESC t", "ESC p", "GS !", "GS B", "GS h", "GS w", "GS H", "GS k", "GS k", "GS ( k",
-        "GS v 0", "GS ( L", "GS V", "GS V", "GS V", "GS V", "HT", "CR", "LF", "TEXT",
+        "GS v 0", "GS ( L", "GS V", "GS V", "GS V", "GS V", "GS V", "GS V", "GS V", "GS V",
+        "HT", "CR", "LF", "TEXT",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("form", "cut", "fed_dots"),
+    [(b"\x00", "full", 0), (b"0", "full", 0), (b"\x01", "partial", 0), (b"1", "partial", 0),
+     (b"A\x30", "full", 48), (b"B\x30", "partial", 48), (b"a\x30", "full", 48),
+     (b"b\x30", "partial", 48), (b"g\x30", "full", 48), (b"h\x30", "partial", 48)],
+)  # fmt: skip
+def test_every_gs_v_form_ends_the_receipt_with_its_cut(
+    form: bytes, cut: str, fed_dots: int
+) -> None:
+    """Function A cuts where the paper is; B, C and D first feed n motion units (1/180 inch)."""
+    plain = VirtualPrinter()
+    plain.feed(b"x\n" + CUT)
+    printer = VirtualPrinter()
+    assert printer.feed(b"x\n" + GS + b"V" + form + b"after\n" + CUT) == b""
+    first, second = printer.receipts
+    assert (first.cut, first.lines, second.lines) == (cut, ["x"], ["after"])
+    assert first.image.height - plain.receipts[0].image.height == fed_dots
 
 
 def test_unknown_commands_are_skipped_and_the_text_after_them_prints() -> None:
@@ -82,6 +104,41 @@ def test_a_command_cut_off_at_the_end_of_the_stream_is_not_fatal() -> None:
     stream.close()
     printer.feed(b"second\n" + CUT)
     assert printer.receipts[0].lines == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [GS + b"k\x06" + b"0230025315754645\x00",  # CODABAR without its A-D start/stop characters
+     GS + b"k\x47\x00",  # CODABAR with no data at all
+     GS + b"k\x02" + b"46012345ABCD\x00",  # EAN-13 with letters
+     GS + b"k\x49\x05" + b"PLQ1-",  # CODE128 without the {A / {B / {C code set
+     GS + b"(L\x0b\x000p0\x01\x011\xff\x00\xff\x00\xaa"],  # 255 x 255 graphic, 1 byte of dots
+    ids=["codabar-no-start", "codabar-empty", "ean13-letters", "code128-no-set", "short-graphic"],
+)  # fmt: skip
+def test_data_the_printer_refuses_prints_nothing_and_the_job_goes_on(refused: bytes) -> None:
+    printer = VirtualPrinter()
+    printer.feed(b"before\n" + refused + GS + b"(L\x02\x0002" + b"after\n" + CUT)
+    (receipt,) = printer.receipts
+    assert receipt.lines == ["before", "after"]
+    assert receipt.barcodes == [] and receipt.images == 0
+    assert printer.failed_commands == 0
+
+
+def test_random_bytes_never_stop_the_printer() -> None:
+    """Line noise, half commands and nonsense parameters are skipped; the next job prints."""
+    heads = [ESC, GS, DLE, b"\x1c", GS + b"(k", GS + b"(k\x03\x001", GS + b"(L", GS + b"k",
+             GS + b"k\x49", GS + b"v0", GS + b"V", ESC + b"*", ESC + b"t", GS + b"!", ESC + b"D",
+             GS + b"(L\x0b\x000p0", b"\x1cq", ESC + b"&"]  # fmt: skip
+    for seed in range(300):
+        rng = random.Random(seed)
+        noise = b"".join(rng.choice(heads) + rng.randbytes(rng.randrange(12)) for _ in range(30))
+        printer = VirtualPrinter(paper_mm=None)
+        stream = printer.open_stream()
+        stream.feed(noise)
+        stream.close()  # the connection ends, perhaps inside a command
+        printer.feed(ESC + b"@still printing\n" + CUT)
+        assert printer.receipts[-1].lines[-1] == "still printing", seed
+        assert printer.failed_commands == 0, seed
 
 
 def test_healthy_printer_answers_0x12_to_each_status_request() -> None:
@@ -108,6 +165,7 @@ def test_status_bytes_in_image_data_are_only_answered_when_asked_for() -> None:
         ("paper_near_end", [0x12, 0x12, 0x12, 0x1E]),
         ("paper_end", [0x1A, 0x32, 0x12, 0x7E]),
         ("offline", [0x1A, 0x12, 0x12, 0x12]),
+        ("recoverable", [0x1A, 0x52, 0x16, 0x12]),
         ("autocutter", [0x1A, 0x52, 0x1A, 0x12]),
         ("unrecoverable", [0x1A, 0x52, 0x32, 0x12]),
         ("auto_recoverable", [0x1A, 0x52, 0x52, 0x12]),
