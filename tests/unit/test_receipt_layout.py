@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 
 from pos_loyalty.receipts import (
     SUPPORTED_COLUMNS,
+    DiscountEntry,
     IssuedCoupon,
     LaidOutReceipt,
     ReceiptDocument,
     ReceiptItem,
     RefundBlock,
+    StampCard,
     layout_receipt,
     render_text,
 )
@@ -251,16 +253,43 @@ def test_any_names_and_amounts_fit_and_amounts_stay_whole(
         ReceiptItem(f"s{i}", name, qty, price, price * qty, 0, 0, price * qty)
         for i, (name, price) in enumerate(zip(names, prices, strict=False))
     )
-    coupon: IssuedCoupon = replace(base.coupons[0], label=names[0], amount_off=prices[-1])
-    doc = replace(base, items=items, coupons=(coupon,), footer=names[-1])
+    coupon: IssuedCoupon = replace(
+        base.coupons[0], label=names[0], amount_off=prices[-1], min_subtotal=prices[-2]
+    )
+    assert base.loyalty is not None
+    loyalty = replace(
+        base.loyalty,
+        tier=names[-1],
+        balance=prices[1],
+        points_earned=prices[2],
+        stamps=(StampCard("stamps", names[-1], 5, 6),),
+        hint=names[0],
+    )
+    discounts = tuple(DiscountEntry(f"d{i}", name, prices[i]) for i, name in enumerate(names))
+    totals = replace(base.totals, subtotal=prices[0], total=prices[-1], paid=prices[-1])
+    doc = replace(
+        base,
+        header=replace(base.header, store_name=names[-1]),
+        items=items,
+        discounts=discounts,
+        totals=totals,
+        loyalty=loyalty,
+        coupons=(coupon,),
+        footer=names[-1],
+    )
     receipt = layout_receipt(doc, columns, for_printer=for_printer)
     assert_fits(receipt)
     lines = [ln.text for ln in receipt.text_lines()]
     rouble = "р." if for_printer else "₽"
-    for item in items:
-        major, minor = divmod(item.subtotal, 100)
-        amount = f"{major:,}".replace(",", NBSP) + f",{minor:02d}{NBSP}{rouble}"
-        assert any(amount in text for text in lines), amount
+
+    def money(minor_units: int) -> str:
+        major, minor = divmod(minor_units, 100)
+        return f"{major:,}".replace(",", NBSP) + f",{minor:02d}{NBSP}{rouble}"
+
+    for amount in [money(item.subtotal) for item in items] + [money(totals.total)]:
+        assert any(amount in text for text in lines), amount  # whole, on one line
+    for discount in discounts:
+        assert any(money(discount.amount) in text for text in lines)
 
 
 def test_unsupported_widths_are_refused() -> None:
