@@ -19,6 +19,8 @@ from sqlmodel import func, select
 from api.app import create_app
 from pos_loyalty.apikeys.models import ApiKey, Scope
 from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.customers.service import add_card
+from pos_loyalty.errors import Conflict
 from pos_loyalty.identity.tokens import mint_qr
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.settings import Settings
@@ -379,3 +381,16 @@ def test_a_value_postgresql_refuses_is_422_not_500(pg_database: str, tmp_path: P
         store.close()
     assert reply.status_code == 422
     assert reply.json()["error"]["code"] == "value_not_storable"
+
+
+def test_a_customer_with_several_cards_is_found_by_each(client: TestClient, store: Store) -> None:
+    data = enrol(client)
+    with store.uow(write=True) as uow:
+        add_card(uow=uow, customer_id=data["id"], card_number="4561 2612 1234 5467")
+    with store.uow(write=True) as uow, pytest.raises(Conflict):
+        add_card(uow=uow, customer_id=data["id"], card_number=data["card_number"])
+    profile = client.get(f"/v1/customers/{data['id']}").json()
+    assert sorted(profile["card_numbers"]) == sorted([data["card_number"], "4561261212345467"])
+    for card in profile["card_numbers"]:
+        reply = client.post("/v1/identify", json={"card": f";{card}=2912101?"})
+        assert reply.json()["customer"]["id"] == data["id"]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
 from pos_loyalty.apikeys.models import ApiKey, Scope
@@ -87,3 +88,14 @@ def test_a_unit_of_work_that_fails_writes_nothing(store: Store) -> None:
         create_key(uow=uow, scope=Scope.TILL)
     with store.uow() as uow:
         assert uow.session.exec(select(func.count()).select_from(ApiKey)).one() == 1
+
+
+def test_database_errors_do_not_carry_the_values_into_logs(store: Store) -> None:
+    """A failed statement's message (logged by the API's error handler) names no values."""
+    with pytest.raises(IntegrityError) as err, store.uow(write=True) as uow:
+        for _ in range(2):  # the second insert breaks the unique key hash
+            uow.session.add(ApiKey(key_hash="1" * 64, scope="till", label="Иван +79161234567"))
+            uow.flush()
+    assert "api_keys" in str(err.value)
+    # (PostgreSQL's own DETAIL still names the duplicated key: here a hash, never a phone.)
+    assert "+79161234567" not in str(err.value) and "parameters hidden" in str(err.value)
