@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from drivers.camera import CameraReader
+from drivers.decoders import DecoderUnavailable
 from drivers.print_queue import PrintWorker, ReceiptRenderer, store_receipt_renderer
 from drivers.printer import PrinterConfigError
 from drivers.reading import Reading
@@ -34,9 +35,12 @@ class Reader(Protocol):
 
 def scanner_framing(config: ScannerConfig) -> ScannerFraming:
     """The driver's framing for the way the store programmed its scanner (config `framing`)."""
+    prefix, trailer = config.prefix.encode(), config.suffix.encode()
     if config.framing.startswith("stx-etx"):
-        return ScannerFraming(stx_etx=True, lrc=config.framing == "stx-etx-lrc")
-    return ScannerFraming(suffix=config.framing)  # type: ignore[arg-type]
+        return ScannerFraming(
+            stx_etx=True, lrc=config.framing == "stx-etx-lrc", prefix=prefix, trailer=trailer
+        )
+    return ScannerFraming(suffix=config.framing, prefix=prefix, trailer=trailer)  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass
@@ -68,7 +72,7 @@ class DeviceManager:
         # Where a lane's printer really is (`sim://printer`), and how an outbox row becomes bytes.
         self.printer_connections = dict(printer_connections or {})
         self.render_receipt = render_receipt
-        self._printers: list[str] = []
+        self._unwatched: list[str] = []  # registered devices the watcher leaves alone
         self.watch_interval_s = watch_interval_s
         self._readers: list[Reader] = []
         self._watched: list[_Watched] = []
@@ -93,7 +97,7 @@ class DeviceManager:
             self._watcher.join(timeout=3.0)
         for watched in self._watched:
             self.hub.unregister_device(watched.name)
-        for name in self._printers:
+        for name in self._unwatched:
             self.hub.unregister_device(name)
 
     def __enter__(self) -> DeviceManager:
@@ -115,15 +119,19 @@ class DeviceManager:
 
     def _start_lane(self, lane: LaneConfig) -> None:
         if lane.camera is not None:
-            camera = CameraReader(
-                lane.camera.source,
-                decoder=lane.camera.decoder,
-                on_payload=self._on_reading(lane.id),
-                name=f"{lane.id}/camera",
-                debounce_s=lane.camera.debounce_s,
-                loop=lane.camera.loop,
-            )
-            self._add(camera, f"{lane.id}/camera", lane.id, "camera", camera.stats)
+            try:
+                camera = CameraReader(
+                    lane.camera.source,
+                    decoder=lane.camera.decoder,
+                    on_payload=self._on_reading(lane.id),
+                    name=f"{lane.id}/camera",
+                    debounce_s=lane.camera.debounce_s,
+                    loop=lane.camera.loop,
+                )
+            except DecoderUnavailable as exc:  # the lane's other devices and the API still run
+                self._not_started(lane.id, f"{lane.id}/camera", "camera", str(exc))
+            else:
+                self._add(camera, f"{lane.id}/camera", lane.id, "camera", camera.stats)
         if lane.scanner is not None:
             port = self.scanner_ports.get(lane.id, lane.scanner.port)
             scanner = SerialScanner(
@@ -149,16 +157,23 @@ class DeviceManager:
                 connection=self.printer_connections.get(lane_id),
             )
         except PrinterConfigError as exc:  # receipts stay queued until the config is fixed
-            log.error("lane %s: printer not started: %s", lane_id, exc)
-            state = {"connected": False, "state": "not_started", "last_error": str(exc)}
-            self.hub.register_device(f"{lane_id}/printer", lane_id, "printer", state.copy)
-            self._printers.append(f"{lane_id}/printer")
+            self._not_started(lane_id, f"{lane_id}/printer", "printer", str(exc))
             return
         worker.start()
         self._readers.append(worker)
-        self._printers.append(worker.name)
+        self._unwatched.append(worker.name)
         self.hub.register_device(worker.name, lane_id, "printer", worker.status)
         log.info("lane %s: %s started on %s", lane_id, worker.name, worker.printer.url)
+
+    def _not_started(self, lane_id: str, name: str, kind: str, error: str) -> None:
+        """A device that cannot run as configured: logged, in /v1/devices, told to the lane."""
+        log.error("lane %s: %s not started: %s", lane_id, name, error)
+        state = {"connected": False, "state": "not_started", "last_error": error}
+        self.hub.register_device(name, lane_id, kind, state.copy)
+        self._unwatched.append(name)
+        self.hub.publish(
+            lane_id, DEVICE_FAULT, {"device": name, "code": "not_started", "message": error}
+        )
 
     def _add(
         self, reader: Reader, name: str, lane_id: str, kind: str, snapshot: Callable[[], Any]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -413,10 +414,19 @@ class EscPosPrinter:
             data["media"] = media
             device.profile.profile_data = data
 
+    def _check_device_node(self) -> None:
+        """A file:// printer whose node is gone is unplugged: python-escpos would open the path
+        "wb" and so create a plain file, taking the job into it as if the printer had."""
+        if self.connection.transport == "file" and not os.path.exists(self.connection.target):
+            raise PrinterUnavailable(
+                f"printer device {self.connection.target} is not present (unplugged?)"
+            )
+
     @contextlib.contextmanager
     def _opened(self) -> Iterator[_Link]:
         from escpos.exceptions import DeviceNotFoundError
 
+        self._check_device_node()
         device = self.make_escpos()
         try:
             device.open()
@@ -441,6 +451,7 @@ class EscPosPrinter:
     def status(self) -> PrinterStatus:
         """Ask the printer (DLE EOT 1-4) how it is; raises `PrinterUnavailable` if it cannot."""
         if not self.reports_status:
+            self._check_device_node()
             return PrinterStatus.unknown()
         with self._opened() as link:
             return link.status(self.timeout_s)

@@ -54,11 +54,14 @@ class ScannerFraming:
 
     suffix "auto" ends a frame at any CR, LF or TAB (empty frames ignored); "none" ends a frame
     when the line has been idle for `frame_timeout_s`. With `stx_etx`, a frame is STX…ETX
-    (+ one LRC byte if `lrc`) and whitespace between frames is ignored.
+    (+ one LRC byte if `lrc`) and whitespace between frames is ignored. `prefix` and `trailer`
+    are what the scanner is programmed to send before and after each scan (inside the
+    terminator): they are stripped, and a frame without them is dropped as garbage.
     """
 
     suffix: SuffixName = "auto"
     prefix: bytes = b""
+    trailer: bytes = b""
     stx_etx: bool = False
     lrc: bool = False
     strip_aim: bool = True
@@ -134,7 +137,7 @@ class FrameSplitter:
             return dropped
         if not self._in_frame:
             # Between frames: a suffix, prefix or whitespace is normal; anything else is noise.
-            if byte in b"\r\n\t " or byte in self.framing.prefix:
+            if byte in b"\r\n\t " or byte in self.framing.prefix + self.framing.trailer:
                 return []
             return [Frame(bytes([byte]), dropped="garbage")]
         self._buf.append(byte)
@@ -177,10 +180,15 @@ class Decoded:
 
 def interpret_frame(content: bytes, framing: ScannerFraming) -> Decoded | str:
     """A frame's content as a payload, or why it is garbage (a short word for the counter)."""
-    if framing.prefix:
-        if not content.startswith(framing.prefix):
-            return "missing_prefix"
-        content = content[len(framing.prefix) :]
+    if not framing.stx_etx:  # with STX/ETX they sit outside the frame and are skipped there
+        if framing.prefix:
+            if not content.startswith(framing.prefix):
+                return "missing_prefix"
+            content = content[len(framing.prefix) :]
+        if framing.trailer:
+            if not content.endswith(framing.trailer):
+                return "missing_suffix"
+            content = content[: -len(framing.trailer)]
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:

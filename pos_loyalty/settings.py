@@ -141,6 +141,10 @@ class ScannerConfig(_Strict):
     baudrate: Annotated[int, Field(ge=300, le=921600)] = 9600
     framing: Literal["cr", "lf", "crlf", "tab", "stx-etx", "stx-etx-lrc"] = "crlf"
     aim: bool = False
+    # Text the scanner is programmed to add before / after each scan: stripped; a scan without it
+    # is dropped as garbage.
+    prefix: Annotated[str, Field(max_length=16)] = ""
+    suffix: Annotated[str, Field(max_length=16)] = ""
 
 
 class PrinterConfig(_Strict):

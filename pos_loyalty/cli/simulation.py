@@ -82,10 +82,19 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
             if lane.scanner is None or not lane.scanner.port.startswith(SIM_PREFIX):
                 continue
             config = lane.scanner
+            # Programmed as the config says the real one is: affixes, AIM ids, terminator.
+            prefix, suffix = config.prefix.encode(), config.suffix.encode()
             if config.framing.startswith("stx-etx"):
-                framing = Framing(suffix=b"", stx_etx=True, lrc=config.framing == "stx-etx-lrc")
+                framing = Framing(
+                    prefix=prefix,
+                    suffix=suffix,
+                    stx_etx=True,
+                    lrc=config.framing == "stx-etx-lrc",
+                    aim=config.aim,
+                )
             else:
-                framing = Framing.with_suffix(config.framing)
+                terminator = Framing.with_suffix(config.framing).suffix
+                framing = Framing(prefix=prefix, suffix=suffix + terminator, aim=config.aim)
             scanner = VirtualScanner(
                 workdir / f"{lane.id}-scanner", baudrate=config.baudrate, framing=framing
             ).start()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import socket
+import socketserver
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +19,7 @@ from drivers.camera import CameraReader, register_capture_scheme, unregister_cap
 from drivers.reading import Reading
 from firmware_sim.camera import (
     Scenario,
+    SceneRenderer,
     VirtualCameraDevice,
     open_sim_url,
     register_device,
@@ -236,3 +242,92 @@ def test_sim_camera_command_writes_a_decodable_clip(tmp_path: Path) -> None:
     finally:
         capture.release()
     assert texts == {"HELLO-CLI"}
+
+
+class MjpegCamera:
+    """An IP camera: the scene as an MJPEG stream (multipart/x-mixed-replace) over HTTP, on a
+    fixed port so it can be switched off and on again."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.renderer = SceneRenderer(scenario, seed=5)
+        self.fps = scenario.fps
+        self.port = 0
+        self._server: socketserver.ThreadingTCPServer | None = None
+        self._connections: list[socket.socket] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    def switch_on(self) -> None:
+        camera = self
+
+        class Stream(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                camera._connections.append(self.connection)
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                index = 0
+                with contextlib.suppress(OSError, ValueError):
+                    while camera._server is not None:
+                        jpeg = cv2.imencode(".jpg", camera.renderer.frame(index))[1].tobytes()
+                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
+                        self.wfile.write(head.encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                        index += 1
+                        time.sleep(1 / camera.fps)
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", self.port), Stream)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def switch_off(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for connection in self._connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._connections.clear()
+
+
+def test_an_http_camera_is_read_and_reconnected_after_it_goes_away(
+    readers: list[CameraReader],
+) -> None:
+    scenario = Scenario(
+        payload=PAYLOAD, width=640, height=480, fps=20, show_from_s=0.0, show_until_s=1e6
+    )
+    camera = MjpegCamera(scenario)
+    camera.switch_on()
+    try:
+        reader, got = start(readers, camera.url, backoff_initial_s=0.1, backoff_max_s=0.3)
+        assert wait_for(lambda: len(got) == 1, timeout=5.0), reader.stats()
+        assert got[0].payload == PAYLOAD and got[0].source == "camera"
+        assert wait_for(lambda: reader.stats().fps > 5), reader.stats()
+        assert reader.stats().decode_ms_median > 0
+
+        camera.switch_off()  # power cut at the camera
+        assert wait_for(lambda: not reader.stats().connected, timeout=8.0), reader.stats()
+        camera.switch_on()
+        assert wait_for(lambda: reader.stats().connected, timeout=8.0), reader.stats()
+        assert wait_for(lambda: reader.stats().reconnects >= 1)
+        grabbed = reader.stats().frames_grabbed
+        assert wait_for(lambda: reader.stats().frames_grabbed > grabbed + 5)
+    finally:
+        camera.switch_off()
+
+
+def test_a_device_index_without_a_camera_is_retried_with_the_error_kept(
+    readers: list[CameraReader],
+) -> None:
+    reader, got = start(readers, "63", backoff_initial_s=0.05, backoff_max_s=0.1)
+    assert wait_for(lambda: reader.stats().last_error == "cannot open 63", timeout=5.0)
+    assert not reader.stats().connected and got == []

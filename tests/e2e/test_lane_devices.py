@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import queue
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -216,3 +217,66 @@ def test_unplug_and_replug_of_each_device(lane_store: Store, tmp_path: Path) -> 
             lambda e: e.type == "device_restored" and e.data["device"] == "lane-1/camera",
             timeout=15,
         )
+
+
+def lane_with(tmp_path: Path, db_url: str, **devices: Any) -> Store:
+    settings = make_settings(tmp_path, db_url, {"lanes": [{"id": "lane-1", **devices}]})
+    return Store.open(settings)
+
+
+def test_scanner_prefix_and_suffix_from_config_are_stripped(tmp_path: Path, db_url: str) -> None:
+    """The scanner programmed to send `L1:<scan>#` then CR; config says so; the sim sends that."""
+    store = lane_with(
+        tmp_path,
+        db_url,
+        scanner={"port": "sim://scanner", "framing": "cr", "prefix": "L1:", "suffix": "#"},
+    )
+    try:
+        ivan = enrol_ivan(store)
+        card = ivan.card_numbers[0]
+        for lane in start_lane(store, tmp_path, None):
+            assert lane.scanner.scan(card) == f"L1:{card}#\r".encode()
+            event = lane.wait_for(lambda e: e.type == "customer_identified")
+            assert event.data["customer"]["id"] == ivan.id and event.data["method"] == "card"
+            lane.scanner.send_raw(f"{card}#\r".encode())  # not from this scanner: no prefix
+            lane.scanner.send_raw(f"L1:{card}\r".encode())  # cut before its suffix
+            time.sleep(0.5)
+            assert [e.type for e in lane.drain(0.1) if e.type.startswith("customer")] == []
+            (scanner,) = [d for d in lane.hub.devices() if d["kind"] == "scanner"]
+            assert scanner["frames_ok"] == 1
+            assert scanner["drop_reasons"] == {"missing_prefix": 1, "missing_suffix": 1}
+    finally:
+        store.close()
+
+
+def test_a_decoder_that_cannot_load_is_reported_and_the_lane_keeps_its_scanner(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyzbar", None)  # as on a machine without pyzbar/libzbar0
+    store = lane_with(
+        tmp_path,
+        db_url,
+        camera={"source": "sim://camera/lane-1", "decoder": "zbar"},
+        scanner={"port": "sim://scanner", "framing": "crlf"},
+    )
+    try:
+        ivan = enrol_ivan(store)
+        for lane in start_lane(store, tmp_path, None):
+            fault = lane.hub.history("lane-1")[0]
+            assert (fault.type, fault.data["device"], fault.data["code"]) == (
+                "device_fault",
+                "lane-1/camera",
+                "not_started",
+            )
+            assert "pip install pyzbar" in fault.data["message"]
+            assert "apt-get install libzbar0" in fault.data["message"]
+            camera = next(d for d in lane.hub.devices() if d["kind"] == "camera")
+            assert camera["connected"] is False and camera["state"] == "not_started"
+            assert "libzbar0" in camera["last_error"]
+
+            lane.scanner.scan(ivan.card_numbers[0])
+            event = lane.wait_for(lambda e: e.type == "customer_identified")
+            assert event.data["source"] == "lane-1/scanner"
+        assert lane.hub.devices() == []  # everything the manager registered is gone on stop
+    finally:
+        store.close()

@@ -6,7 +6,10 @@ offline, paper out, cover open), and a "restart" is a new store and worker on th
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -401,3 +404,68 @@ def test_a_simulated_printer_without_its_simulator_is_reported_not_started(
             assert "simulated printer" in device["last_error"]
     finally:
         store.close()
+
+
+class LinePrinterDevice:
+    """The virtual printer behind a write-only device node (a FIFO, like /dev/usb/lp0): every
+    job opened, written and closed is fed to it. `unplug()` removes the node."""
+
+    def __init__(self, path: Path, printer: VirtualPrinter) -> None:
+        self.path = path
+        self.printer = printer
+        self._stop = False
+        os.mkfifo(path)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop:
+            try:
+                with open(self.path, "rb") as node:  # blocks until a job opens it to write
+                    while chunk := node.read(4096):
+                        self.printer.feed(chunk)
+            except FileNotFoundError:
+                time.sleep(0.02)
+
+    def unplug(self) -> None:
+        wake = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)  # the waiting reader lets go
+        self.path.unlink()
+        os.close(wake)
+
+    def replug(self) -> None:
+        os.mkfifo(self.path)
+
+    def close(self) -> None:
+        self._stop = True
+        if not self.path.exists():
+            return
+        with contextlib.suppress(OSError):  # wake the reader so it sees the stop
+            fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+
+
+def test_a_file_printer_receives_the_job_and_waits_while_the_device_is_missing(
+    tmp_path: Path, db_url: str, printer: VirtualPrinter
+) -> None:
+    node = LinePrinterDevice(tmp_path / "lp0", printer)
+    settings = lane_settings(tmp_path, db_url, f"file://{node.path}")
+    lane = Lane(settings)
+    try:
+        queue_sale(lane.store, "t-1")
+        lane.wait_for(printed)
+        assert printer.wait_for_receipts(1)[0].lines[0] == "RECEIPT t-1"
+        assert lane.worker.status()["connection"] == f"file://{node.path}"
+
+        node.unplug()  # the USB cable is pulled: the device node goes away
+        row_id = queue_sale(lane.store, "t-2")
+        event = lane.wait_for(waiting("printer_offline"))
+        assert event.data["outbox_id"] == row_id and str(node.path) in event.data["message"]
+        assert outbox_row(lane.store, row_id).status == OutboxStatus.QUEUED.value
+
+        node.replug()
+        lane.wait_for(printed)
+        assert [r.lines[0] for r in printer.wait_for_receipts(2)] == ["RECEIPT t-1", "RECEIPT t-2"]
+        assert outbox_row(lane.store, row_id).status == OutboxStatus.PRINTED.value
+    finally:
+        lane.close()
+        node.close()
