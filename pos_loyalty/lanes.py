@@ -72,12 +72,13 @@ class Subscription:
 
     lane_id: str
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[LaneEvent] = field(
+    # None after the last event: the service is stopping and the stream should end.
+    queue: asyncio.Queue[LaneEvent | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
     )
     dropped: int = 0
 
-    def offer(self, event: LaneEvent) -> None:
+    def offer(self, event: LaneEvent | None) -> None:
         """Runs on the subscriber's loop; a slow follower loses its oldest events, never blocks."""
         if self.queue.full():
             self.queue.get_nowait()
@@ -124,6 +125,7 @@ class LaneHub:
         self._current: dict[str, CurrentCustomer] = {}
         self._devices: dict[str, Device] = {}
         self._listeners: list[Callable[[LaneEvent], None]] = []
+        self._streams_ended = False
 
     # --- lanes ---------------------------------------------------------------------------------
 
@@ -168,7 +170,19 @@ class LaneHub:
         sub = Subscription(lane_id, asyncio.get_running_loop())
         with self._lock:
             self._subscribers.append(sub)
+            if self._streams_ended:
+                sub.loop.call_soon_threadsafe(sub.offer, None)
         return sub
+
+    def end_streams(self) -> None:
+        """The service is stopping: every follower's stream ends after what it has been sent,
+        so the server need not wait out (or cancel) streams that would never end by themselves."""
+        with self._lock:
+            self._streams_ended = True
+            targets = list(self._subscribers)
+        for sub in targets:
+            with contextlib.suppress(RuntimeError):  # its loop has already closed
+                sub.loop.call_soon_threadsafe(sub.offer, None)
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:

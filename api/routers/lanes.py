@@ -39,7 +39,7 @@ async def lane_events(
     """Identifications, print results and device faults at one lane, as they happen.
 
     A follower that reconnects with `Last-Event-ID` first receives what it missed (the lane keeps
-    its last 100 events).
+    its last 100 events). The stream ends when the service stops.
     """
     if not hub.has_lane(lane_id):
         raise NotFound(f"no lane {lane_id!r} in this store's configuration", code="lane_not_found")
@@ -56,12 +56,14 @@ async def lane_events(
                 yield sse(event)
             while not await request.is_disconnected():
                 try:
-                    event = await asyncio.wait_for(subscription.queue.get(), timeout=KEEPALIVE_S)
+                    latest = await asyncio.wait_for(subscription.queue.get(), timeout=KEEPALIVE_S)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                if event.id > last_sent:
-                    yield sse(event)
+                if latest is None:  # the service is stopping; the follower reconnects later
+                    return
+                if latest.id > last_sent:
+                    yield sse(latest)
         finally:
             hub.unsubscribe(subscription)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -14,6 +16,13 @@ from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_sto
 from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.cli.simulation import simulated_devices, uses_simulation
 from pos_loyalty.sales.housekeeping import Housekeeping
+
+SHUTDOWN_GRACE_S = 3
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """uvicorn re-raises SIGTERM once it has stopped: unwind so the devices and database close."""
+    raise SystemExit(0)
 
 
 def serve(
@@ -40,6 +49,7 @@ def serve(
     app = create_app(settings, store=store, hub=hub, receipt_png=render_receipt_png)
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with ExitStack() as stack:
         stack.enter_context(Housekeeping(store))  # points and coupon expiry, hourly
         if devices and settings.lanes:
@@ -56,5 +66,19 @@ def serve(
         console.print(
             f"pos-loyalty for store [bold]{settings.store.id}[/] on http://{bind_host}:{bind_port}"
         )
-        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                hub.end_streams()  # lane event streams never end by themselves
+                super().handle_exit(sig, frame)
+
+        server_config = uvicorn.Config(
+            app,
+            host=bind_host,
+            port=bind_port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,  # then what is still running is cancelled
+        )
+        Server(server_config).run()
     store.close()

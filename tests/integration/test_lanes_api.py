@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -114,3 +115,44 @@ def test_devices_report_registered_status(client: TestClient) -> None:
         "connected": True,
     }
     assert devices[0]["connected"] is False and "status unavailable" in devices[0]["last_error"]
+
+
+def test_the_lane_customer_lasts_customer_ttl_s_then_evaluate_is_anonymous(
+    client: TestClient, store: Store
+) -> None:
+    """lane-1 keeps its customer 60 s (config); lane-2 the default 120 s."""
+    ivan = client.post("/v1/customers", json=IVAN).json()
+    started = store.now()
+    store.clock = lambda: started
+    basket = {
+        "store_id": "msk-001",
+        "lane_id": "lane-1",
+        "lines": [{"sku": "1", "name": "Хлеб", "category": "bakery", "qty": 1, "unit_price": 5000}],
+    }
+    for lane_id in ("lane-1", "lane-2"):
+        reply = client.post("/v1/identify", json={"card": ivan["card_number"], "lane_id": lane_id})
+        assert reply.status_code == 200
+
+    store.clock = lambda: started + timedelta(seconds=59)
+    assert client.post("/v1/baskets/evaluate", json=basket).json()["customer"]["id"] == ivan["id"]
+    store.clock = lambda: started + timedelta(seconds=61)
+    assert client.post("/v1/baskets/evaluate", json=basket).json()["customer"] is None
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    assert hub.current_customer("lane-1") is None
+    current = hub.current_customer("lane-2")
+    assert current is not None and current.expires_at == started + timedelta(seconds=120)
+
+
+def test_streams_end_when_the_service_stops(client: TestClient) -> None:
+    """`serve` ends the lane streams on SIGTERM, after what was already published."""
+    ivan = client.post("/v1/customers", json=IVAN).json()
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    with client.stream("GET", "/v1/lanes/lane-1/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == ": connected"
+        hub.identify_token("lane-1", ivan["qr"], source="lane-1/camera")
+        hub.end_streams()
+        rest = list(lines)  # returns: the server closed the stream
+    assert [line for line in rest if line.startswith("event: ")] == ["event: customer_identified"]
+    with client.stream("GET", "/v1/lanes/lane-2/events") as late:  # a follower during shutdown
+        assert list(late.iter_lines()) == [": connected", ""]
