@@ -168,12 +168,27 @@ def test_camera_identification_reaches_the_event_stream_and_the_next_evaluate(
             assert quote["customer"]["id"] == ivan.id
 
 
-def test_forged_qr_at_the_camera_identifies_nobody(lane_store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("shown", "code"),
+    [
+        ("forged", "qr_forged"),  # Ivan's id under another store's key
+        ("cut", "qr_malformed"),  # a loyalty QR missing its MAC
+        ("https://example.com/promo", "token_unrecognised"),  # someone else's QR code
+    ],
+)
+def test_forged_or_foreign_qr_at_the_camera_identifies_nobody(
+    lane_store: Store, tmp_path: Path, shown: str, code: str
+) -> None:
     ivan = enrol_ivan(lane_store)
-    forged = mint_qr(StoreSecret(b"f" * 32), ivan.id, int(time.time()))
-    for lane in start_lane(lane_store, tmp_path, forged):
+    if shown == "forged":
+        shown = mint_qr(StoreSecret(b"f" * 32), ivan.id, int(time.time()))
+    elif shown == "cut":
+        genuine = loyalty_qr(secret=lane_store.secret, customer_id=ivan.id, now=lane_store.now())
+        shown = genuine.rpartition(".")[0]
+    for lane in start_lane(lane_store, tmp_path, shown):
         event = lane.wait_for(lambda e: e.type != "device_restored")
-        assert (event.type, event.data["code"]) == ("token_invalid", "qr_forged")
+        assert (event.type, event.data["code"]) == ("token_invalid", code)
+        assert event.data["source"] == "lane-1/camera"
         assert lane.hub.current_customer("lane-1") is None
 
 
