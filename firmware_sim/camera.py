@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 import segno
 
+SYMBOLOGIES = ("qr", "ean13", "ean8", "code128", "code39")
+MIN_SIDE, MAX_SIDE = 64, 4096  # frame sides in pixels
 SCREEN_WHITE = 232  # a phone screen at full brightness, as the camera sees it
 CODE_DARK = 24  # the darkest a dark module gets at contrast 1.0
 _NOISE_FIELDS = 4
@@ -55,6 +57,29 @@ class Scenario:
     contrast: float = 1.0  # 1.0 black on white … 0.2 a dim screen under glare
     jitter_px: float = 2.0
     loop: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse a scene that cannot be filmed, naming the setting, before any frame is drawn."""
+        problems = []
+        if self.symbology not in SYMBOLOGIES:
+            problems.append(f"symbology {self.symbology!r} is not one of {', '.join(SYMBOLOGIES)}")
+        if not (MIN_SIDE <= self.width <= MAX_SIDE and MIN_SIDE <= self.height <= MAX_SIDE):
+            size = f"{self.width}x{self.height}"
+            problems.append(f"frame {size} is not {MIN_SIDE}..{MAX_SIDE} pixels a side")
+        if not 0 < self.fps <= 240:
+            problems.append(f"fps {self.fps:g} is not in (0, 240]")
+        if not self.duration_s > 0 or self.move_s < 0:
+            problems.append("duration must be positive and the move time not negative")
+        if not 0 < self.code_size <= 1:
+            problems.append(f"code size {self.code_size:g} is not a fraction of the frame (0, 1]")
+        if not 0 <= self.perspective <= 0.5:
+            problems.append(f"perspective {self.perspective:g} is not in 0..0.5")
+        if not 0 < self.contrast <= 1:
+            problems.append(f"contrast {self.contrast:g} is not in (0, 1]")
+        if self.blur < 0 or self.noise < 0 or self.jitter_px < 0:
+            problems.append("blur, noise and jitter cannot be negative")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @property
     def frame_count(self) -> int:
@@ -184,7 +209,10 @@ def _held_corners(
 def code_modules(payload: str, symbology: str) -> np.ndarray:
     """The symbol as a 0/255 uint8 image, one pixel per module, quiet zone included."""
     if symbology == "qr":
-        qr = segno.make_qr(payload, error="m")
+        try:
+            qr = segno.make_qr(payload, error="m")
+        except segno.DataOverflowError:
+            raise ValueError(f"a QR code cannot hold {len(payload.encode())} bytes") from None
         matrix = np.array(qr.matrix, dtype=np.uint8)
         return np.pad((1 - matrix) * 255, 4, constant_values=255).astype(np.uint8)
     import zxingcpp
@@ -195,12 +223,12 @@ def code_modules(payload: str, symbology: str) -> np.ndarray:
         "code128": zxingcpp.BarcodeFormat.Code128,
         "code39": zxingcpp.BarcodeFormat.Code39,
     }
+    if symbology not in formats:
+        raise ValueError(f"unknown symbology {symbology!r}; one of qr, {', '.join(formats)}")
     try:
         barcode = zxingcpp.create_barcode(payload, formats[symbology])
-    except KeyError:
-        raise ValueError(
-            f"unknown symbology {symbology!r}; one of qr, {', '.join(formats)}"
-        ) from None
+    except ValueError as exc:  # zxing-cpp names the offending character
+        raise ValueError(f"{symbology} cannot encode {payload!r}: {exc}") from None
     row = np.asarray(zxingcpp.write_barcode_to_image(barcode, scale=1, add_quiet_zones=True))
     return np.ascontiguousarray(row[row.shape[0] // 2 : row.shape[0] // 2 + 1, :])
 

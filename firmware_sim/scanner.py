@@ -125,6 +125,8 @@ class VirtualScanner:
         pace: bool = True,
         seed: int = 0,
     ) -> None:
+        if baudrate <= 0:
+            raise ValueError(f"baud rate must be positive, not {baudrate}")
         self.link = Path(link)
         self.baudrate = baudrate
         self.framing = framing or Framing()

@@ -396,7 +396,8 @@ class PrintEngine:
             x += segment.width
         first_style = next((s.style for s in self._line if s.style is not None), None)
         cell = (first_style.cell if first_style else FONT_A).width
-        text = (" " * round(offset / cell) + "".join(text_parts)).rstrip()
+        # Whole cells only, so right-justified text ends within the columns of the line.
+        text = (" " * (offset // cell) + "".join(text_parts)).rstrip()
         self._reset_line()
         self._emit(strip, text)
 

@@ -84,6 +84,10 @@ def load_profile(
     profiles = capabilities["profiles"]
     if name not in profiles:
         raise KeyError(f"unknown printer profile {name!r}; known: {', '.join(sorted(profiles))}")
+    if paper_width_mm is not None and not 56 <= paper_width_mm <= 82:
+        raise ValueError(
+            f"paper width {paper_width_mm:g} mm: the simulator prints on 58 mm and 80 mm rolls"
+        )
     data = profiles[name]
     media = data.get("media", {})
     width = media.get("width", {})

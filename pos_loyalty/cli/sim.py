@@ -19,17 +19,23 @@ sim_app = typer.Typer(help="Simulated devices, one at a time.", no_args_is_help=
 def sim_printer(
     out: Annotated[Path, typer.Option(help="Directory for NNNN.png and NNNN.txt receipts.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Raw TCP port (0 picks a free one).")] = 9100,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Raw TCP port (0 picks a free one).")
+    ] = 9100,
     profile: Annotated[
         str, typer.Option(help="python-escpos profile: paper width, code pages.")
     ] = "TM-T88V",
-    paper_mm: Annotated[float, typer.Option(help="Roll length in mm (0 = endless).")] = 80_000,
-    near_end_mm: Annotated[float, typer.Option(help="Paper left when near-end trips.")] = 1_000,
+    paper_mm: Annotated[
+        float, typer.Option(min=0, help="Roll length in mm (0 = endless).")
+    ] = 80_000,
+    near_end_mm: Annotated[
+        float, typer.Option(min=0, help="Paper left when near-end trips.")
+    ] = 1_000,
     paper_width_mm: Annotated[
         float | None, typer.Option(help="Roll width (58 or 80) if not the profile's.")
     ] = None,
     speed: Annotated[
-        float, typer.Option(help="Print speed in mm/s (0 = instant; a TM-T88V does 300).")
+        float, typer.Option(min=0, help="Print speed in mm/s (0 = instant; a TM-T88V does 300).")
     ] = 0.0,
     pty_link: Annotated[
         Path | None, typer.Option(help="Also offer the printer on a serial pty at this symlink.")
@@ -54,6 +60,12 @@ def sim_printer(
         )
 
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write receipts there: {exc}", param_hint="--out") from exc
+    try:
         printer = VirtualPrinter(
             profile,
             paper_mm=paper_mm or None,
@@ -66,6 +78,8 @@ def sim_printer(
         )
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0]), param_hint="--profile") from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--paper-width-mm") from exc
     server = PrinterServer(printer, host, port)
     try:
         server.start()
@@ -99,7 +113,9 @@ def sim_scanner(
     link: Annotated[
         Path, typer.Option(help="Where to offer the port (a symlink to the pty).")
     ] = Path("./scanner0"),
-    baud: Annotated[int, typer.Option(help="Line speed; bytes are paced at it (8N1).")] = 9600,
+    baud: Annotated[
+        int, typer.Option(min=50, help="Line speed; bytes are paced at it (8N1).")
+    ] = 9600,
     suffix: Annotated[str, typer.Option(help="none, cr, lf, crlf or tab.")] = "crlf",
     prefix: Annotated[str, typer.Option(help="Characters sent before each scan.")] = "",
     stx_etx: Annotated[bool, typer.Option("--stx-etx", help="Frame scans as STX…ETX.")] = False,
@@ -119,6 +135,10 @@ def sim_scanner(
 
     if suffix.lower() not in SUFFIXES:
         raise typer.BadParameter(f"one of {', '.join(SUFFIXES)}", param_hint="--suffix")
+    if not link.parent.is_dir():
+        raise typer.BadParameter(
+            f"no directory {link.parent} to put the link in", param_hint="--link"
+        )
     framing = Framing(
         prefix=prefix.encode("utf-8"),
         suffix=SUFFIXES[suffix.lower()],
@@ -192,21 +212,27 @@ def sim_camera(
 
     if qr is None and barcode is None:
         raise typer.BadParameter("give --qr PAYLOAD or --barcode DIGITS", param_hint="--qr")
-    scenario = Scenario(
-        payload=qr if qr is not None else barcode,
-        symbology="qr" if qr is not None else "ean13",
-        width=width,
-        height=height,
-        fps=fps,
-        duration_s=duration,
-        show_from_s=show_from,
-        show_until_s=show_until,
-        code_size=size,
-        angle_deg=angle,
-        perspective=perspective,
-        blur=blur,
-        noise=noise,
-        contrast=contrast,
-    )
-    frames = write_video(out, scenario, seed=seed)
+    try:
+        scenario = Scenario(
+            payload=qr if qr is not None else barcode,
+            symbology="qr" if qr is not None else "ean13",
+            width=width,
+            height=height,
+            fps=fps,
+            duration_s=duration,
+            show_from_s=show_from,
+            show_until_s=show_until,
+            code_size=size,
+            angle_deg=angle,
+            perspective=perspective,
+            blur=blur,
+            noise=noise,
+            contrast=contrast,
+        )
+        frames = write_video(out, scenario, seed=seed)
+    except ValueError as exc:  # a setting out of range, or a payload the code cannot hold
+        raise typer.BadParameter(str(exc)) from exc
+    except OSError as exc:
+        typer.echo(f"cannot write {out}: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"wrote {frames} frames ({width}x{height} at {fps:g} fps) to {out}")

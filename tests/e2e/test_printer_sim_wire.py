@@ -31,6 +31,7 @@ from firmware_sim.printer import PrinterPty, PrinterServer, Receipt, VirtualPrin
 LOYALTY_QR = "PLQ1.c42.1700000000.K5QW3ZB2"
 COUPON_QR = "https://example.org/c/7QX9-K2MF"
 TIMEOUT = 5.0
+WIDE_TERMINAL = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}  # error panels unwrapped
 
 
 @contextmanager
@@ -326,3 +327,38 @@ def test_sim_printer_command_writes_each_receipt_and_stops_on_ctrl_c(tmp_path: P
     assert "1 receipts" in stdout
     assert (out / "0001.txt").read_text(encoding="utf-8").startswith("Чек из командной строки")
     assert Image.open(out / "0001.png").width == 512
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--paper-width-mm", "10"], "paper width 10 mm: the simulator prints on 58 mm and 80 mm"),
+     (["--profile", "TM-NOPE"], "unknown printer profile 'TM-NOPE'"),
+     (["--port", "70000"], "'--port': Input should be less than or equal to 65535"),
+     (["--speed", "-1"], "'--speed': Input should be greater than or equal to 0")],
+)  # fmt: skip
+def test_sim_printer_command_refuses_bad_options_before_listening(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from pos_loyalty.cli.app import app
+
+    result = CliRunner(env=WIDE_TERMINAL).invoke(
+        app, ["sim", "printer", "--out", str(tmp_path), *options]
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())
+
+
+def test_sim_printer_command_refuses_an_out_dir_it_cannot_write(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pos_loyalty.cli.app import app
+
+    not_a_directory = tmp_path / "receipts"
+    not_a_directory.write_text("a file where the receipts should go")
+    result = CliRunner(env=WIDE_TERMINAL).invoke(
+        app, ["sim", "printer", "--out", str(not_a_directory)]
+    )
+    assert result.exit_code == 2
+    assert "cannot write receipts there" in " ".join(result.output.replace("│", " ").split())

@@ -18,6 +18,7 @@ from firmware_sim.scanner import Framing, VirtualScanner, frame_scan, swipe_text
 
 EAN = "4601234567893"
 PAN = "4000001234562"
+WIDE_TERMINAL = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}  # error panels unwrapped
 BAUD = 115200  # fast enough to keep the tests quick; pacing itself is checked at 9600
 
 
@@ -272,3 +273,17 @@ def test_sim_scanner_command_sends_each_typed_line_as_a_scan(tmp_path: Path) -> 
                 process.kill()
                 process.wait(5.0)
     assert not link.exists()
+
+
+def test_sim_scanner_command_refuses_a_link_in_a_missing_directory(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pos_loyalty.cli.app import app
+
+    link = tmp_path / "missing" / "scanner0"
+    result = CliRunner(env=WIDE_TERMINAL).invoke(
+        app, ["sim", "scanner", "--link", str(link)], input=""
+    )
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())
+    assert f"no directory {link.parent} to put the link in" in said

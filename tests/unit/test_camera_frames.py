@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -124,3 +126,39 @@ def test_a_missing_backend_says_what_to_install(monkeypatch: pytest.MonkeyPatch)
         load_decoder("zbar")
     with pytest.raises(ValueError, match="one of zxing, zbar, opencv"):
         load_decoder("tesseract")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"width": 0}, "frame 0x720"), ({"contrast": 0.0}, "contrast 0 "),
+     ({"code_size": 1.5}, "code size 1.5"), ({"perspective": 0.9}, "perspective 0.9"),
+     ({"fps": 0}, "fps 0 "), ({"symbology": "pdf417"}, "symbology 'pdf417'")],
+)  # fmt: skip
+def test_a_scene_that_cannot_be_filmed_is_refused_by_name(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Scenario(**changes)  # type: ignore[arg-type]
+
+
+def test_a_payload_the_code_cannot_hold_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="ean13 cannot encode 'ABC'"):
+        SceneRenderer(Scenario(payload="ABC", symbology="ean13"))
+    with pytest.raises(ValueError, match="a QR code cannot hold 5000 bytes"):
+        SceneRenderer(Scenario(payload="a" * 5000))
+
+
+def test_sim_camera_command_refuses_bad_settings_without_a_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pos_loyalty.cli.app import app
+
+    def said(output: str) -> str:  # the words of the error panel, however it wrapped them
+        return " ".join(output.replace("│", " ").split())
+
+    runner = CliRunner(env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})  # one line a message
+    bad_code = runner.invoke(app, ["sim", "camera", "--barcode", "ABC", "--out", str(tmp_path)])
+    assert bad_code.exit_code == 2 and "ean13 cannot encode 'ABC'" in said(bad_code.output)
+    nowhere = tmp_path / "missing" / "clip.avi"
+    unwritable = runner.invoke(app, ["sim", "camera", "--qr", "HI", "--out", str(nowhere)])
+    assert unwritable.exit_code == 1 and f"cannot write {nowhere}" in said(unwritable.output)

@@ -116,6 +116,8 @@ def test_alignment_moves_the_line() -> None:
 def test_text_output_pads_centred_lines_like_the_paper() -> None:
     receipt = print_one(ESC + b"t\x11" + ESC + b"a\x01" + "ИТОГ".encode("cp866") + b"\n")
     assert receipt.lines == [" " * 19 + "ИТОГ"]  # (512 - 4 * 12) / 2 dots = 19 cells
+    right = print_one(ESC + b"t\x11" + ESC + b"a\x02" + "справа".encode("cp866") + b"\n")
+    assert right.lines == [" " * 36 + "справа"]  # ends in column 42, the last of the line
 
 
 def test_native_qr_codes_decode_at_every_module_size_and_error_level() -> None:
