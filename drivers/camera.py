@@ -94,6 +94,18 @@ def open_capture(source: int | str) -> Capture:
     return cv2.VideoCapture(source)
 
 
+def without_password(source: str) -> str:
+    """`rtsp://admin:secret@cam/…` as `rtsp://admin:***@cam/…`: a till key must not reveal it."""
+    if "://" not in source:
+        return source
+    parts = urlsplit(source)
+    if parts.password is None:
+        return source
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
 @dataclass(frozen=True, slots=True)
 class CameraStats:
     """A snapshot for /v1/devices and the lane's fault events."""
@@ -136,6 +148,7 @@ class CameraReader:
         backoff_max_s: float = 10.0,
     ) -> None:
         self.source = source
+        self.shown_source = without_password(str(source))  # for logs, errors, /v1/devices
         self.name = name
         self.debounce_s = debounce_s
         self.loop = loop
@@ -202,7 +215,7 @@ class CameraReader:
             decode_ms = list(self._decode_ms)
             return CameraStats(
                 name=self.name,
-                source=str(self.source),
+                source=self.shown_source,
                 decoder=self.decoder.name,
                 connected=self._connected,
                 ended=self._ended,
@@ -229,13 +242,13 @@ class CameraReader:
             try:
                 capture = open_capture(self.source)
             except Exception as exc:  # a factory or backend failing to open is a camera fault
-                self._fail(f"cannot open {self.source}: {exc}")
+                self._fail(f"cannot open {self.shown_source}: {exc}")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
                 continue
             if not capture.isOpened():
                 capture.release()
-                self._fail(f"cannot open {self.source}")
+                self._fail(f"cannot open {self.shown_source}")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
                 continue
@@ -245,7 +258,7 @@ class CameraReader:
             opened_before = True
             with self._lock:
                 self._connected = True
-            log.info("%s: capturing from %s", self.name, self.source)
+            log.info("%s: capturing from %s", self.name, self.shown_source)
             frames = self._grab_frames(capture, is_file)
             capture.release()
             with self._lock:
@@ -256,14 +269,16 @@ class CameraReader:
                 if not self.loop:
                     with self._lock:
                         self._ended = True
-                    log.info("%s: %s played to its end", self.name, self.source)
+                    log.info("%s: %s played to its end", self.name, self.shown_source)
                     break
                 backoff = self.backoff_initial_s
                 continue  # replay the file from the start
             if frames > 0:
                 backoff = self.backoff_initial_s
-            self._fail(f"{self.source} stopped delivering frames")
-            log.warning("%s: %s went away; reopening in %.1f s", self.name, self.source, backoff)
+            self._fail(f"{self.shown_source} stopped delivering frames")
+            log.warning(
+                "%s: %s went away; reopening in %.1f s", self.name, self.shown_source, backoff
+            )
             self._stop.wait(backoff)
             backoff = min(backoff * 2, self.backoff_max_s)
 

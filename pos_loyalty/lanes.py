@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,7 +120,9 @@ class LaneHub:
         self.store = store
         self._ttl = {lane.id: lane.customer_ttl_s for lane in store.settings.lanes}
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        # Event ids (SSE `id:`) go on rising across restarts, so a follower that reconnects to a
+        # restarted service with its Last-Event-ID is not told it has already seen the new events.
+        self._ids = itertools.count(time.time_ns() // 1000)
         self._history: dict[str, deque[LaneEvent]] = {}
         self._subscribers: list[Subscription] = []
         self._current: dict[str, CurrentCustomer] = {}

@@ -331,3 +331,18 @@ def test_a_device_index_without_a_camera_is_retried_with_the_error_kept(
     reader, got = start(readers, "63", backoff_initial_s=0.05, backoff_max_s=0.1)
     assert wait_for(lambda: reader.stats().last_error == "cannot open 63", timeout=5.0)
     assert not reader.stats().connected and got == []
+
+
+def test_an_rtsp_camera_that_refuses_is_retried_without_showing_its_password(
+    readers: list[CameraReader], caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: the camera is off
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtsp://admin:s3cret@127.0.0.1:{port}/stream1"
+    reader, got = start(readers, url, backoff_initial_s=0.05, backoff_max_s=0.1)
+    assert wait_for(lambda: reader.stats().last_error is not None, timeout=8.0)
+    stats = reader.stats()
+    assert stats.source == f"rtsp://admin:***@127.0.0.1:{port}/stream1"
+    assert stats.last_error == f"cannot open {stats.source}" and not stats.connected
+    assert "s3cret" not in caplog.text and got == []

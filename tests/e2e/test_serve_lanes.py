@@ -309,6 +309,7 @@ def test_serve_runs_the_lane_devices_end_to_end(
         waiting = lane.wait_for(lambda e: e["type"] == "print_result")
         assert (waiting["status"], waiting["code"]) == ("waiting", "printer_offline")
         assert waiting["transaction_id"] == second.json()["transaction_id"]
+        last_seen = int(waiting["_sse_id"])
         offline = service.wait_device("lane-1/printer", lambda d: d["queue_length"] == 1)
         assert offline["connected"] is False and offline["state"] == "printer_offline"
     finally:
@@ -319,9 +320,11 @@ def test_serve_runs_the_lane_devices_end_to_end(
     printer.set_paper_remaining(0)
     service = Service(tmp_path, config, token)
     try:
-        lane = Follower(service.base_url, token, "lane-1")
+        # The display reconnects as EventSource does, with the last id it saw before the restart.
+        lane = Follower(service.base_url, token, "lane-1", last_event_id=last_seen)
         waiting = lane.wait_for(lambda e: e["type"] == "print_result")
         assert (waiting["status"], waiting["code"]) == ("waiting", "paper_out")
+        assert int(waiting["_sse_id"]) > last_seen
         assert waiting["transaction_id"] == second.json()["transaction_id"]
         state = service.wait_device("lane-1/printer", lambda d: d["state"] == "paper_out")
         assert state["connected"] and state["queue_length"] == 1
