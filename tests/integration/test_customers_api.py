@@ -394,3 +394,40 @@ def test_a_customer_with_several_cards_is_found_by_each(client: TestClient, stor
     for card in profile["card_numbers"]:
         reply = client.post("/v1/identify", json={"card": f";{card}=2912101?"})
         assert reply.json()["customer"]["id"] == data["id"]
+
+
+CUSTOMER_ROUTES = [
+    ("POST", "/v1/customers", IVAN),
+    ("POST", "/v1/identify", {"phone": "9161234567"}),
+    ("GET", "/v1/customers/" + "0" * 32, None),
+    ("GET", "/v1/customers/" + "0" * 32 + "/qr.png", None),
+    ("GET", "/v1/customers/" + "0" * 32 + "/qr.svg", None),
+    ("GET", "/v1/customers/" + "0" * 32 + "/ledger", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), CUSTOMER_ROUTES)
+def test_every_customer_route_needs_a_till_key(
+    anon_client: TestClient, store: Store, method: str, path: str, body: Any
+) -> None:
+    hq, revoked = new_key(store, Scope.HQ), new_key(store, Scope.TILL)
+    with store.uow(write=True) as uow:
+        for key in uow.session.exec(select(ApiKey).where(ApiKey.key_hash == sha256(revoked))):
+            key.revoked_at = store.now()
+        uow.commit()
+    for authorization, status in [
+        (None, 401),
+        ("Basic dXNlcjpwYXNz", 401),
+        ("Bearer ", 401),
+        (f"Bearer {revoked}", 401),
+        (f"Bearer {hq}", 403),
+    ]:
+        headers = {"Authorization": authorization} if authorization else {}
+        reply = anon_client.request(method, path, json=body, headers=headers)
+        assert reply.status_code == status, (authorization, reply.text)
+        assert reply.json()["error"]["code"] == {401: "unauthorized", 403: "forbidden"}[status]
+    assert customer_count(store) == 0
+
+
+def sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
