@@ -142,7 +142,7 @@ def _fixed(name: str, buf: bytearray, i: int, head: int, count: int) -> tuple[Co
 
 def _unknown(buf: bytearray, i: int, length: int) -> tuple[Command, int]:
     raw = bytes(buf[i : i + length])
-    log.info("unknown command %s skipped", raw.hex(" "))
+    log.warning("unknown command %s skipped", raw.hex(" "))
     return Command("UNKNOWN", data=raw, size=length), i + length
 
 

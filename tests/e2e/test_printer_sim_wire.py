@@ -95,6 +95,7 @@ def read_back(receipt: Receipt) -> set[tuple[str, str]]:
         ("pty", "NT-80-V-UL", 59, 576),  # ... many Chinese 80 mm printers at ESC t 59
         ("tcp", "NT-80-V-UL", 59, 576),
         ("pty", "TM-T88V", 17, 512),
+        ("tcp", "KR-306", 37, 576),  # CP866 only at 12 and 37, nowhere near an Epson's slot
     ],
 )
 def test_python_escpos_receipt_comes_out_readable(
@@ -300,9 +301,10 @@ def test_out_dir_gets_numbered_png_and_text_files(tmp_path: Path) -> None:
 
 
 def test_sim_printer_command_writes_each_receipt_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    out = tmp_path / "receipts"
+    out, link = tmp_path / "receipts", tmp_path / "printer0"
     entry_point = "from pos_loyalty.cli import main; main()"
     options = ["--port", "0", "--out", str(out), "--profile", "TM-T88V", "--paper-mm", "5000"]
+    options += ["--pty-link", str(link)]  # the same printer on a serial line too
     command = [sys.executable, "-c", entry_point, "sim", "printer", *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -317,6 +319,12 @@ def test_sim_printer_command_writes_each_receipt_and_stops_on_ctrl_c(tmp_path: P
         driver.close()
         announced = process.stdout.readline()
         assert "0001.png" in announced and LOYALTY_QR in announced
+        assert str(link) in banner and link.is_symlink()
+        serial_driver = Serial(devfile=str(link), timeout=0.2, profile="TM-T88V")
+        serial_driver.textln("Чек по кабелю")
+        serial_driver.cut()
+        serial_driver.close()
+        assert "0002.png" in process.stdout.readline()
         process.send_signal(signal.SIGINT)
         stdout, _ = process.communicate(timeout=TIMEOUT)
     finally:
@@ -324,9 +332,12 @@ def test_sim_printer_command_writes_each_receipt_and_stops_on_ctrl_c(tmp_path: P
             process.kill()
             process.wait(TIMEOUT)
     assert process.returncode == 0
-    assert "1 receipts" in stdout
+    assert "2 receipts" in stdout
     assert (out / "0001.txt").read_text(encoding="utf-8").startswith("Чек из командной строки")
-    assert Image.open(out / "0001.png").width == 512
+    assert (out / "0002.txt").read_text(encoding="utf-8") == "Чек по кабелю\n"
+    with Image.open(out / "0001.png") as png:
+        assert png.width == 512
+    assert not link.exists()  # the link goes when the printer is switched off
 
 
 @pytest.mark.parametrize(
