@@ -201,10 +201,14 @@ class DeviceManager:
                 error = state.get("last_error")
                 if device.connected is not None and connected != device.connected:
                     kind = DEVICE_RESTORED if connected else DEVICE_FAULT
+                    if connected:
+                        message = "connected"
+                    elif state.get("ended"):  # a camera file without loop = true
+                        message = "the video file has played to its end"
+                    else:
+                        message = error or "disconnected"
                     self.hub.publish(
-                        device.lane_id,
-                        kind,
-                        {"device": device.name, "message": error if not connected else "connected"},
+                        device.lane_id, kind, {"device": device.name, "message": message}
                     )
                 elif error and error != device.last_error and not connected:
                     self.hub.publish(

@@ -18,7 +18,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from drivers.manager import DeviceManager
-from firmware_sim.camera import Scenario, VirtualCameraDevice, register_device, unregister_device
+from firmware_sim.camera import (
+    Scenario,
+    VirtualCameraDevice,
+    register_device,
+    unregister_device,
+    write_video,
+)
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
@@ -293,5 +299,29 @@ def test_a_decoder_that_cannot_load_is_reported_and_the_lane_keeps_its_scanner(
             event = lane.wait_for(lambda e: e.type == "customer_identified")
             assert event.data["source"] == "lane-1/scanner"
         assert lane.hub.devices() == []  # everything the manager registered is gone on stop
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("loop", [False, True])
+def test_a_camera_file_plays_once_or_forever_as_configured(
+    tmp_path: Path, db_url: str, loop: bool
+) -> None:
+    clip = tmp_path / "lane-1.avi"
+    write_video(clip, Scenario(payload=None, width=320, height=240, fps=25, duration_s=0.8))
+    store = lane_with(tmp_path, db_url, camera={"source": str(clip), "loop": loop})
+    try:
+        for lane in start_lane(store, tmp_path, None):
+            time.sleep(2.5)  # the clip's length three times over
+            faults = [e for e in lane.drain(0.1) if e.type == "device_fault"]
+            (camera,) = [d for d in lane.hub.devices() if d["kind"] == "camera"]
+            if loop:
+                assert faults == [] and camera["connected"] and not camera["ended"]
+                assert camera["frames_grabbed"] > 2 * 20
+            else:
+                assert [e.data["message"] for e in faults] == [
+                    "the video file has played to its end"
+                ]
+                assert camera["ended"] and camera["frames_grabbed"] == 20
     finally:
         store.close()
