@@ -107,7 +107,9 @@ def ledger(
     customer_id: CustomerId,
     store: StoreDep,
     _: TillScope,
-    before: Annotated[int | None, Query(ge=1, description="next_cursor of the last page")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="next_cursor of the last page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LedgerPage:
     """The points history, newest first, paged by `before=<next_cursor>`."""

@@ -431,3 +431,21 @@ def test_every_customer_route_needs_a_till_key(
 
 def sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("before=0", "before"),
+        (f"before={2**63}", "before"),
+        ("limit=201", "limit"),
+        ("limit=x", "limit"),
+    ],
+)
+def test_bad_ledger_page_is_422_naming_the_parameter(
+    client: TestClient, query: str, field: str
+) -> None:
+    data = enrol(client)
+    reply = client.get(f"/v1/customers/{data['id']}/ledger?{query}")
+    assert reply.status_code == 422, reply.text
+    assert named_fields(reply.json()["error"]) == {field}
