@@ -60,6 +60,7 @@ from pos_loyalty.sales.models import (
 from pos_loyalty.segments.models import CustomerSegment
 from pos_loyalty.segments.service import (
     load_customer_history,
+    personal_rules_with_active_coupon,
     scope_issued_coupon,
 )
 from pos_loyalty.storage import UnitOfWork
@@ -710,6 +711,13 @@ def _record_sale(
         )
     elif earn or burn:
         raise InvalidInput("points need an identified customer", code="no_customer")
+    to_issue = result["coupons"]["to_issue"]
+    personal = [reward["rule_id"] for reward in to_issue if reward.get("trigger")]
+    if customer_id is not None and personal:  # the customer's row is locked by now
+        held = personal_rules_with_active_coupon(
+            session=session, customer_id=customer_id, rule_ids=personal, now=now
+        )
+        to_issue = [r for r in to_issue if not (r.get("trigger") and r["rule_id"] in held)]
     for applied in result["coupons"]["applied"]:
         redeem_coupon(
             uow=uow,
@@ -733,9 +741,9 @@ def _record_sale(
             transaction_id=transaction_id,
             now=now,
         )
-        for reward in result["coupons"]["to_issue"]
+        for reward in to_issue
     ]
-    for reward, coupon in zip(result["coupons"]["to_issue"], issued, strict=True):
+    for reward, coupon in zip(to_issue, issued, strict=True):
         # personal offers name their goods (favourite category, replenished sku, cross-sell)
         scope_issued_coupon(
             session=uow.session,
@@ -744,6 +752,7 @@ def _record_sale(
             categories=reward.get("categories", []),
         )
     body = dict(result)
+    body["coupons"] = {**result["coupons"], "to_issue": to_issue}
     if customer_id is not None and balance_after is not None:
         body["points"] = {
             **points,

@@ -248,6 +248,27 @@ def customer_segment_names(*, session: Session, customer_id: str) -> frozenset[s
     return frozenset((segment,)) if segment else frozenset()
 
 
+def personal_rules_with_active_coupon(
+    *, session: Session, customer_id: str, rule_ids: Sequence[str], now: datetime
+) -> frozenset[str]:
+    """Those of `rule_ids` whose coupon the customer still holds, usable at `now`. The commit asks
+    again after locking the customer's row, so two quotes priced side by side cannot both issue
+    one: one active coupon per rule per customer."""
+    if not rule_ids:
+        return frozenset()
+    rows = session.execute(
+        sa.select(col(Coupon.rule_id))
+        .where(
+            col(Coupon.owner_customer_id) == customer_id,
+            col(Coupon.rule_id).in_(list(rule_ids)),
+            col(Coupon.status) == "issued",
+            col(Coupon.expires_at) > now,
+        )
+        .distinct()
+    ).scalars()
+    return frozenset(rule_id for rule_id in rows if rule_id is not None)
+
+
 def scope_issued_coupon(
     *, session: Session, code: str, skus: Sequence[str], categories: Sequence[str]
 ) -> None:

@@ -30,6 +30,7 @@ from tests.conftest import new_key
 from tests.factories import (
     SALE_RULES,
     basket_json,
+    commit_json,
     enrol_json,
     evaluate_json,
     line_json,
@@ -533,6 +534,32 @@ def test_favourite_coupon_is_issued_scoped_and_redeemed_on_its_goods(
     assert quote["discount_total"] == 15_000
     by_sku = {ln["sku"]: ln["discount"] for ln in quote["lines"]}
     assert by_sku == {"cat-food": 15_000, "milk": 0}
+
+
+def test_two_quotes_priced_side_by_side_issue_one_personal_coupon(
+    store: Store, client: TestClient
+) -> None:
+    """Both quotes offer the favourite coupon (neither sale was committed yet); the commit checks
+    again under the customer's lock, so the second sale issues none and says so."""
+    customer = {"id": enrol_json(client)}
+    food = line_json("cat-food", 100_000, category="pet_food", name="Корм для кошек")
+    start = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    for day in (0, 7, 14):
+        store.clock = lambda day=day: start + timedelta(days=day)
+        sell_json(client, basket_json(food, customer=customer))
+    store.clock = lambda: start + timedelta(days=20)
+    first = evaluate_json(client, basket_json(food, customer=customer))
+    second = evaluate_json(client, basket_json(food, customer=customer, lane_id="lane-2"))
+    for quote in (first, second):
+        assert [c["rule_id"] for c in quote["coupons"]["to_issue"]] == ["fav-15"]
+    one = commit_json(client, {"quote_id": first["quote_id"]}).json()
+    other = commit_json(client, {"quote_id": second["quote_id"]}).json()
+    assert [c["rule_id"] for c in one["coupons_issued"]] == ["fav-15"]
+    assert other["coupons_issued"] == [] and other["coupons"]["to_issue"] == []
+    with store.uow() as uow:
+        rows = uow.session.execute(select(Coupon.code).where(Coupon.rule_id == "fav-15")).all()  # type: ignore[arg-type]
+        codes = [row[0] for row in rows]
+    assert codes == [one["coupons_issued"][0]["code"].replace("-", "")]
 
 
 def test_segments_api_summary_for_head_office(store: Store, anon_client: TestClient) -> None:
