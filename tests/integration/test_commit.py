@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
 from sqlmodel import col, func, select
 
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.ledger.service import adjust_points, verify_ledger
-from pos_loyalty.sales.models import ReceiptOutbox, SaleTransaction, StampCounter
-from pos_loyalty.sales.service import Outcome, commit_sale
+from pos_loyalty.sales.housekeeping import run_housekeeping
+from pos_loyalty.sales.models import (
+    IdempotencyRecord,
+    ReceiptOutbox,
+    SaleTransaction,
+    StampCounter,
+)
+from pos_loyalty.sales.service import IDEMPOTENCY_RETENTION, Outcome, commit_sale
+from pos_loyalty.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from pos_loyalty.store import Store
 from tests.factories import (
     SALE_RULES,
@@ -246,3 +259,163 @@ def test_sale_result_holds_what_the_receipt_needs(client: TestClient, store: Sto
         assert stored[key] == sale[key]
     issued = sale["coupons_issued"][0]
     assert issued["code"][4] == "-" and issued["qr"].startswith("PLC1.")
+
+
+@contextmanager
+def writes_held(store: Store, customer_id: str) -> Iterator[Callable[[], None]]:
+    """Another client holds the database against this customer's sale, as a long report or a
+    stuck session would: on PostgreSQL the customer's row lock (a commit stops half-way, after
+    its idempotency claim), on SQLite the write lock (a commit waits at BEGIN IMMEDIATE).
+    Yields `cut()`, which makes the database go away under the waiting commit: PostgreSQL
+    terminates its connection; SQLite keeps holding past the busy timeout."""
+    if store.engine.dialect.name == "postgresql":
+        holder = store.engine.connect()
+        holder.execute(
+            text("SELECT id FROM customers WHERE id = :id FOR UPDATE"), {"id": customer_id}
+        )
+
+        def cut() -> None:
+            with watcher(store) as watch:
+                pid = blocked_commit(watch)
+                watch.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+        try:
+            yield cut
+        finally:
+            holder.rollback()
+            holder.close()
+        return
+    path = make_url(store.settings.database_url).database
+    assert path is not None
+    raw = sqlite3.connect(path, isolation_level=None, timeout=10)
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        yield lambda: time.sleep(SQLITE_BUSY_TIMEOUT_MS / 1000 + 1)
+    finally:
+        raw.execute("ROLLBACK")
+        raw.close()
+
+
+LOCK_WAITERS = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+)
+
+
+@contextmanager
+def watcher(store: Store) -> Iterator[Connection]:
+    """A connection outside any transaction: PostgreSQL snapshots pg_stat_activity once per
+    transaction, so a poll inside one would never see the commit arrive."""
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
+
+
+def blocked_commit(watch: Connection) -> int:
+    """The backend of the commit waiting on the held lock."""
+    deadline = time.monotonic() + 20
+    while (pid := watch.execute(text(LOCK_WAITERS)).scalar()) is None:
+        assert time.monotonic() < deadline, "the commit never reached the locked customer row"
+        time.sleep(0.02)
+    return int(pid)
+
+
+def wait_until_blocked(store: Store) -> None:
+    """Until the commit is waiting on the held lock (PostgreSQL shows it; SQLite cannot)."""
+    if store.engine.dialect.name != "postgresql":
+        time.sleep(0.5)
+        return
+    with watcher(store) as watch:
+        blocked_commit(watch)
+
+
+def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(call()))
+    thread.start()
+    return thread, out
+
+
+def test_same_key_while_the_first_is_in_flight_is_409(client: TestClient, store: Store) -> None:
+    """A till that retries before its first attempt was answered gets 409 at once, and then,
+    once the first is done, the first answer."""
+    customer_id = enrol_json(client)
+    body = {
+        "quote_id": evaluate_json(client, basket_json(customer={"id": customer_id}))["quote_id"]
+    }
+    with writes_held(store, customer_id):
+        first = in_thread(lambda: commit_json(client, body, key="retry-me"))
+        wait_until_blocked(store)
+        retry = in_thread(lambda: commit_json(client, body, key="retry-me"))
+        # One of the two holds the key and waits on the lock; the other is refused at once.
+        deadline = time.monotonic() + 4
+        while not (first[1] or retry[1]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        early = first[1] or retry[1]
+        assert early, "neither attempt was answered while the database was held"
+    for thread, _ in (first, retry):
+        thread.join(timeout=30)
+    refused = early[0]
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "idempotency_in_flight"
+    sold = (retry if early is first[1] else first)[1][0]
+    assert sold.status_code == 201, sold.text
+    later = commit_json(client, body, key="retry-me")
+    assert later.status_code == 201 and later.headers.get("Idempotent-Replayed") == "true"
+    assert later.json()["transaction_id"] == sold.json()["transaction_id"]
+    assert count(store, SaleTransaction) == 1
+
+
+@pytest.mark.slow
+def test_database_gone_mid_commit_is_503_with_retry_after_and_loses_nothing(
+    client: TestClient, store: Store
+) -> None:
+    customer_id = enrol_json(client)
+    body = {
+        "quote_id": evaluate_json(client, basket_json(customer={"id": customer_id}))["quote_id"]
+    }
+    with writes_held(store, customer_id) as cut:
+        attempt, reply = in_thread(lambda: commit_json(client, body, key="sale-1"))
+        wait_until_blocked(store)
+        cut()
+        attempt.join(timeout=30)
+    gone = reply[0]
+    assert gone.status_code == 503, gone.text
+    assert gone.headers["Retry-After"] == "2"
+    assert gone.json()["error"]["code"] == "database_unavailable"
+    # Nothing half-written: no sale, no points, no claimed key, no receipt.
+    assert count(store, SaleTransaction) == 0
+    assert count(store, LedgerEntry) == 0
+    assert count(store, IdempotencyRecord) == 0
+    assert count(store, ReceiptOutbox) == 0
+    assert client.get(f"/v1/customers/{customer_id}").json()["balance"] == 0
+    # The till retries with the same key and body, as Retry-After says: one sale, and only one.
+    retry = commit_json(client, body, key="sale-1")
+    assert retry.status_code == 201, retry.text
+    again = commit_json(client, body, key="sale-1")
+    assert again.json()["transaction_id"] == retry.json()["transaction_id"]
+    assert count(store, SaleTransaction) == 1
+    assert (
+        client.get(f"/v1/customers/{customer_id}").json()["balance"]
+        == retry.json()["balance_after"]
+    )
+
+
+def test_idempotency_keys_are_kept_at_least_24_hours_then_purged(
+    client: TestClient, store: Store
+) -> None:
+    start = store.now()
+    body = {"quote_id": evaluate_json(client, basket_json())["quote_id"]}
+    first = commit_json(client, body, key="nightly")
+    assert first.status_code == 201
+    store.clock = lambda: start + timedelta(hours=25)
+    report = run_housekeeping(store)
+    assert (report.idempotency_purged, report.quotes_purged) == (0, 1)  # the quote went
+    replay = commit_json(client, body, key="nightly")
+    assert replay.status_code == 201
+    assert replay.json()["transaction_id"] == first.json()["transaction_id"]
+    assert count(store, IdempotencyRecord) == 1
+    store.clock = lambda: start + IDEMPOTENCY_RETENTION + timedelta(minutes=1)
+    report = run_housekeeping(store)
+    assert report.idempotency_purged == 1
+    assert count(store, IdempotencyRecord) == 0
+    assert count(store, SaleTransaction) == 1  # the sale itself is never purged
