@@ -134,9 +134,12 @@ def test_native_qr_codes_decode_at_every_module_size_and_error_level() -> None:
     [("4601234567893", "EAN13", "A", "4601234567893", ("EAN13", "4601234567893")),
      ("460123456789", "EAN13", "B", "4601234567893", ("EAN13", "4601234567893")),
      ("9638507", "EAN8", "A", "96385074", ("EAN8", "96385074")),
+     ("96385074", "EAN8", "B", "96385074", ("EAN8", "96385074")),
+     ("036000291452", "UPC-A", "A", "036000291452", ("EAN13", "0036000291452")),
      # zxing-cpp reads UPC-A as its EAN-13 form, with a leading 0.
      ("03600029145", "UPC-A", "B", "036000291452", ("EAN13", "0036000291452")),
      ("COUPON 42", "CODE39", "A", "COUPON 42", ("Code39", "COUPON 42")),
+     ("PLQ-7", "CODE39", "B", "PLQ-7", ("Code39", "PLQ-7")),
      ("{BPLQ1-x7", "CODE128", "B", "PLQ1-x7", ("Code128", "PLQ1-x7")),
      ("{AABC{B12ab", "CODE128", "B", "ABC12ab", ("Code128", "ABC12ab"))],
 )  # fmt: skip
