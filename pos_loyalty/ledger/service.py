@@ -193,8 +193,9 @@ def expire_points(
     *, new_uow: Callable[[], UnitOfWork], now: datetime, batch: int = 500
 ) -> ExpiryReport:
     """Post an expiry entry for every lot whose time has come, one write transaction per
-    customer so a long run never holds the write lock for long. Safe to run from several
-    processes at once (`expired_lot_id` is unique). `new_uow` opens a write unit of work."""
+    customer so a long run never holds the write lock for long; customers are found `batch` at
+    a time until none is left. Safe to run from several processes at once (`expired_lot_id` is
+    unique). `new_uow` opens a write unit of work."""
     marker = aliased(LedgerEntry)
     due = (
         select(col(LedgerEntry.customer_id))
@@ -207,15 +208,19 @@ def expire_points(
         .distinct()
         .limit(batch)
     )
-    with new_uow() as uow:
-        customers = list(uow.session.execute(due).scalars())
+    seen: set[str] = set()
     total_lots = total_points = 0
-    for customer_id in customers:
+    while True:
         with new_uow() as uow:
-            lots, points = _expire_customer(uow=uow, customer_id=customer_id, now=now)
-        total_lots += lots
-        total_points += points
-    return ExpiryReport(len(customers), total_lots, total_points)
+            customers = [c for c in uow.session.execute(due).scalars() if c not in seen]
+        for customer_id in customers:
+            with new_uow() as uow:
+                lots, points = _expire_customer(uow=uow, customer_id=customer_id, now=now)
+            total_lots += lots
+            total_points += points
+        seen.update(customers)
+        if not customers:  # every due lot of the customers found now has its marker
+            return ExpiryReport(len(seen), total_lots, total_points)
 
 
 def _expire_customer(*, uow: UnitOfWork, customer_id: str, now: datetime) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from typer.testing import CliRunner
 from pos_loyalty.cli.app import app as cli
 from pos_loyalty.customers.models import Customer
 from pos_loyalty.ledger.models import LedgerEntry
-from pos_loyalty.ledger.service import compute_lots, verify_ledger
-from pos_loyalty.sales.housekeeping import run_housekeeping
+from pos_loyalty.ledger.service import compute_lots, expire_points, verify_ledger
+from pos_loyalty.sales.housekeeping import Housekeeping, run_housekeeping
 from pos_loyalty.store import Store
 from tests.factories import SALE_RULES, basket_json, enrol_json, line_json, sell_json
 
@@ -105,3 +106,36 @@ def test_ledger_verify_command_proves_cache_equals_sum(
     assert "cached balance 999 but the entries sum to 10" in broken.output
     expire = runner.invoke(cli, ["points", "expire", "--config", str(config)])
     assert expire.exit_code == 0 and "expired 0 points" in expire.output
+
+
+def test_expiry_reaches_every_customer_however_many_are_due(
+    client: TestClient, store: Store
+) -> None:
+    """Due customers are found a batch at a time, and one run goes on until none is left."""
+    start = store.now()
+    customers = [enrol_json(client, phone=f"916000000{n}") for n in range(5)]
+    for customer_id in customers:
+        sell_json(client, basket_json(line_json(unit_price=20000), customer={"id": customer_id}))
+    report = expire_points(
+        new_uow=lambda: store.uow(write=True), now=start + timedelta(days=31), batch=2
+    )
+    assert (report.customers, report.lots, report.points) == (5, 5, 50)
+    for customer_id in customers:
+        assert client.get(f"/v1/customers/{customer_id}").json()["balance"] == 0
+
+
+def test_serve_housekeeping_expires_points_in_the_background(
+    client: TestClient, store: Store
+) -> None:
+    """What `serve` runs: a pass at start, then every interval, until the server stops."""
+    customer_id = enrol_json(client)
+    start = store.now()
+    sell_json(client, basket_json(line_json(unit_price=20000), customer={"id": customer_id}))
+    store.clock = lambda: start + timedelta(days=31)
+    with Housekeeping(store, interval_s=0.05):
+        deadline = time.monotonic() + 10
+        while client.get(f"/v1/customers/{customer_id}").json()["balance"] != 0:
+            assert time.monotonic() < deadline, "housekeeping never expired the lot"
+            time.sleep(0.05)
+    kinds = [e["kind"] for e in client.get(f"/v1/customers/{customer_id}/ledger").json()["entries"]]
+    assert kinds == ["expire", "earn"]  # once, however many passes ran
