@@ -7,6 +7,7 @@ part of a till talking to it over HTTP, so what the demo shows is what a till in
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import shutil
 import socket
@@ -527,6 +528,7 @@ class DemoDay:
                 str(png.relative_to(self.out)), "a receipt as the virtual printer printed it"
             )
         table.add_row("segments.csv, segments.png", "RFM scores per customer, segment sizes")
+        table.add_row("devices.log", "what the drivers logged (the garbled scan, the paper out)")
         console.print(table)
 
 
@@ -545,6 +547,7 @@ def demo(
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    _log_devices_to(out / "devices.log")
     store = open_store_or_exit(settings, migrate=True)
     with store.uow(write=True) as uow:
         api_key = create_key(uow=uow, scope=Scope.TILL, label="demo till")
@@ -585,6 +588,18 @@ def demo(
         day.summary()
     store.close()
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
+
+
+def _log_devices_to(path: Path) -> None:
+    """The drivers' log (a dropped garbled scan, a printer fault) goes to a file, not between
+    the demo's tables."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("drivers", "firmware_sim"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def _birthday_in(days: int, today: date) -> str:
