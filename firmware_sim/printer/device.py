@@ -263,6 +263,8 @@ class VirtualPrinter:
                     answers += self._answer_query(command)
                 elif name == "ESC p" or (name == "DLE DC4" and command.args[:1] == (1,)):
                     self.drawer_kicks += 1
+                elif name in ("DLE EOT", "DLE ENQ", "DLE DC4"):
+                    pass  # real-time commands were answered on arrival; they are not print data
                 elif self._offline:
                     self._dropped_offline += command.size
                 elif self._held or self._cover_open or self._error:

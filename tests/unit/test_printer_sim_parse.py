@@ -226,7 +226,7 @@ def test_with_the_cover_open_the_job_waits_and_prints_when_it_closes() -> None:
 def test_an_offline_printer_drops_what_is_fed_to_it() -> None:
     printer = VirtualPrinter()
     printer.set_offline(True)
-    printer.feed(b"lost\n" + CUT)
+    assert printer.feed(b"lost\n" + dle_eot(1) + CUT) == b"\x1a"  # status still says offline
     assert printer.receipts == [] and printer.dropped_bytes == len(b"lost\n" + CUT)
 
 
