@@ -64,6 +64,11 @@ class StoreConfig(_Strict):
     database_url: str = "sqlite:///./pos_loyalty.db"
     secret_file: str = "./secret.key"
     footer: Annotated[str, Field(max_length=500)] = ""
+    # What a receipt calls a category a coupon is for (`desserts = "Десерты"`); else its code.
+    category_names: dict[
+        Annotated[str, Field(min_length=1, max_length=64)],
+        Annotated[str, Field(min_length=1, max_length=100)],
+    ] = {}
 
     @field_validator("locale")
     @classmethod

@@ -34,7 +34,7 @@ from pos_loyalty.receipts.document import (
     StoreHeader,
     Totals,
 )
-from pos_loyalty.sales.models import Refund, SaleTransaction
+from pos_loyalty.sales.models import Refund, SaleTransaction, TransactionLine
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.settings import StoreConfig
 from pos_loyalty.storage import UnitOfWork
@@ -146,12 +146,32 @@ def receipt_from_input(data: ReceiptInput, *, store: StoreConfig) -> ReceiptDocu
     )
 
 
+def _product_names(uow: UnitOfWork, customer_id: str | None, skus: set[str]) -> dict[str, str]:
+    """The names the customer's own receipts gave these skus (the newest wins): what a coupon
+    for a favourite or replenished product calls it."""
+    if not skus or customer_id is None:
+        return {}
+    rows = uow.session.execute(
+        select(col(TransactionLine.sku), col(TransactionLine.name))
+        .join(SaleTransaction, col(SaleTransaction.id) == col(TransactionLine.transaction_id))
+        .where(
+            col(SaleTransaction.customer_id) == customer_id,
+            col(TransactionLine.sku).in_(sorted(skus)),
+        )
+        .order_by(col(SaleTransaction.created_at), col(TransactionLine.id))
+    ).all()
+    return {sku: name for sku, name in rows}
+
+
 def _issued_coupons(
-    *, uow: UnitOfWork, secret: StoreSecret, transaction: SaleTransaction
+    *, uow: UnitOfWork, store: StoreConfig, secret: StoreSecret, transaction: SaleTransaction
 ) -> list[IssuedCoupon]:
     rows = uow.session.exec(
         select(Coupon).where(col(Coupon.issued_by_transaction_id) == transaction.id)
     ).all()
+    products = _product_names(
+        uow, transaction.customer_id, {sku for c in rows for sku in c.skus or ()}
+    )
     # Print in the order the commit reported them (highest value first for personal offers).
     reported = [
         str(c.get("code", "")).replace("-", "")
@@ -173,6 +193,8 @@ def _issued_coupons(
             categories=tuple(c.categories),
             valid_from=c.valid_from,
             expires_at=c.expires_at,
+            sku_names=tuple(products.get(sku, sku) for sku in c.skus),
+            category_names=tuple(store.category_names.get(cat, cat) for cat in c.categories),
         )
         for c in rows
     ]
@@ -228,7 +250,7 @@ def build_receipt(
         lane_id=transaction.lane_id,
         customer_name=customer_name,
         phone_masked=phone_masked,
-        coupons=_issued_coupons(uow=uow, secret=secret, transaction=transaction),
+        coupons=_issued_coupons(uow=uow, store=store, secret=secret, transaction=transaction),
         next_expiry=next_expiry,
         payment_method=transaction.payment_method,
         paid=transaction.paid,

@@ -166,6 +166,10 @@ class IssuedCoupon:
     categories: tuple[str, ...]
     valid_from: datetime
     expires_at: datetime
+    # The goods as the customer reads them: product names for `skus`, the store's names for
+    # `categories` (codes where none is known), in the same order.
+    sku_names: tuple[str, ...] = ()
+    category_names: tuple[str, ...] = ()
 
     @property
     def display_code(self) -> str:
@@ -183,6 +187,8 @@ class IssuedCoupon:
             "min_subtotal": self.min_subtotal,
             "skus": list(self.skus),
             "categories": list(self.categories),
+            "sku_names": list(self.sku_names or self.skus),
+            "category_names": list(self.category_names or self.categories),
             "valid_from": self.valid_from.isoformat(),
             "expires_at": self.expires_at.isoformat(),
         }

@@ -481,9 +481,11 @@ def _coupon(out: _Builder, words: _Words, coupon: IssuedCoupon, issued_at: datet
             words.word("min_subtotal", amount=words.money(coupon.min_subtotal)), Align.CENTER
         )
     if coupon.skus:
-        out.wrapped(words.word("skus", items=", ".join(coupon.skus)), Align.CENTER)
+        items = ", ".join(coupon.sku_names or coupon.skus)
+        out.wrapped(words.word("skus", items=items), Align.CENTER)
     if coupon.categories:
-        out.wrapped(words.word("categories", items=", ".join(coupon.categories)), Align.CENTER)
+        items = ", ".join(coupon.category_names or coupon.categories)
+        out.wrapped(words.word("categories", items=items), Align.CENTER)
     if words.date(coupon.valid_from) != words.date(issued_at):  # e.g. a replenish coupon
         out.wrapped(words.word("valid_from", date=words.date(coupon.valid_from)), Align.CENTER)
     out.wrapped(words.word("valid_until", date=words.valid_until(coupon.expires_at)), Align.CENTER)

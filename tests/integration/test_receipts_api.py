@@ -39,8 +39,20 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 def config_extra() -> dict[str, Any]:
     printer = {"connection": "tcp://127.0.0.1:9", "profile": "TM-T88V", "width_mm": 80}
     narrow = {"connection": "tcp://127.0.0.1:9", "profile": "POS-5890", "width_mm": 58}
+    favourite_food = {
+        "id": "fav-food",
+        "kind": "personal",
+        "trigger": "favourite",
+        "label": "Любимый корм −10%",
+        "percent_off": 10,
+        "by": "sku",
+        "min_purchases": 1,
+        "lookback_days": 30,
+        "when": {"categories": ["pet_food"]},
+    }
     return {
         **SALE_RULES,
+        "rules": [*SALE_RULES["rules"], favourite_food],
         "lanes": [
             {"id": "lane-1", "printer": printer},
             {"id": "lane-2", "printer": narrow},
@@ -117,6 +129,22 @@ def test_the_receipt_of_a_sale_as_json_and_text(client: TestClient) -> None:
         issued["code"],
     ):
         assert expected in plain, expected
+
+
+def test_a_coupon_for_a_product_names_it_as_the_customer_bought_it(client: TestClient) -> None:
+    customer = {"id": enrol_json(client)}
+    food = line_json("cat-food", 45_000, category="pet_food", name="Корм для кошек Мурка 2 кг")
+    first = sell_json(client, basket_json(food, customer=customer))
+    assert first["coupons_issued"] == []  # no history yet
+    second = sell_json(client, basket_json(line_json(), customer=customer))
+    (issued,) = second["coupons_issued"]
+    assert issued["rule_id"] == "fav-food"
+    text = client.get(f"/v1/receipts/{second['transaction_id']}.txt").text
+    flat = " ".join(text.split())
+    assert "На товары: Корм для кошек Мурка 2 кг" in flat and "cat-food" not in text
+    document = client.get(f"/v1/receipts/{second['transaction_id']}").json()
+    assert document["coupons"][0]["skus"] == ["cat-food"]
+    assert document["coupons"][0]["sku_names"] == ["Корм для кошек Мурка 2 кг"]
 
 
 def test_text_width_follows_the_lane_printer_or_the_query(client: TestClient) -> None:

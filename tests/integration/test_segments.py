@@ -43,6 +43,7 @@ NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def config_extra() -> dict[str, Any]:
     return {
+        "store": {"category_names": {"pet_food": "Корм для животных"}},
         "points": SALE_RULES["points"],
         "tiers": SALE_RULES["tiers"],
         "rules": [
@@ -527,6 +528,12 @@ def test_favourite_coupon_is_issued_scoped_and_redeemed_on_its_goods(
     )
     reasons = {n["rule_id"]: n["code"] for n in reply.json()["not_applied"]}
     assert reasons["fav-15"] == "coupon_active"
+    # the receipt names the category as the store calls it, not by its code
+    receipt = client.get(f"/v1/receipts/{sale['transaction_id']}.txt").text
+    assert "На категории: Корм для животных" in receipt and "pet_food" not in receipt
+    document = client.get(f"/v1/receipts/{sale['transaction_id']}").json()
+    assert document["coupons"][0]["categories"] == ["pet_food"]
+    assert document["coupons"][0]["category_names"] == ["Корм для животных"]
     # presented, it takes 15 % off the pet food only
     quote = evaluate_json(
         client, {**basket_json(food, milk, customer=customer), "coupons": [issued["code"]]}

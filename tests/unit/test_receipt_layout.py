@@ -141,7 +141,25 @@ def test_a_coupon_valid_later_says_from_when() -> None:
     text = printed(layout_receipt(replace(doc, coupons=(later,)), 42))
     assert "Действует с 05.01.2027" in text
     assert "Действует до 20.01.2027" in text
-    assert "На категории: pet-food" in text
+    assert "На категории: pet-food" in text  # no name known: the code
+
+
+def test_coupon_goods_are_named_as_the_customer_knows_them() -> None:
+    doc = sample_receipt(lines=1)
+    named = replace(
+        doc.coupons[1],
+        skus=("4601234567893",),
+        sku_names=("Кофе молотый арабика 250 г",),
+        categories=("pet_food",),
+        category_names=("Корм для животных",),
+    )
+    for columns in SUPPORTED_COLUMNS:
+        receipt = layout_receipt(replace(doc, coupons=(named,)), columns, for_printer=True)
+        assert_fits(receipt)
+        text = re.sub(r"\s+", " ", printed(receipt))
+        assert "На товары: Кофе молотый арабика 250 г" in text
+        assert "На категории: Корм для животных" in text
+        assert "4601234567893" not in text and "pet_food" not in text
 
 
 @pytest.mark.parametrize(
