@@ -193,6 +193,9 @@ class CouponReward(_Strict):
     valid_days: Annotated[int, Field(ge=1, le=3660)] = 14
     min_subtotal: Amount = 0
     label: Label | None = None
+    # true: a bearer coupon anyone may present (a gift to pass on); by default only the
+    # customer who earned it may (a sale without a customer always issues a bearer coupon)
+    bearer: bool = False
 
     @model_validator(mode="after")
     def _one_value(self) -> CouponReward:

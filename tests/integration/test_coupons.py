@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pos_loyalty.coupons.codes import coupon_qr, normalise_code
+from pos_loyalty.rules.compiled import compile_rules
+from pos_loyalty.rules.config import RulesConfig
 from pos_loyalty.sales.service import Outcome, commit_sale
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.store import Store
@@ -136,3 +138,27 @@ def test_eight_tills_presenting_one_coupon_at_once_exactly_one_wins(
     assert {getattr(e, "code", repr(e)) for e in lost} == {"coupon_already_redeemed"}
     status = client.get(f"/v1/coupons/{coupon['code']}").json()
     assert status["redeemed_by_transaction_id"] == won[0].body["transaction_id"]
+
+
+def test_a_rule_may_issue_bearer_coupons_that_anyone_presents(
+    client: TestClient, store: Store
+) -> None:
+    """`reward.coupon.bearer = true`: the coupon is a gift to pass on, whoever earned it."""
+    rules = [dict(r) for r in SALE_RULES["rules"]]
+    for rule in rules:
+        if rule["kind"] == "threshold":
+            rule["reward"] = {"coupon": {**rule["reward"]["coupon"], "bearer": True}}
+    config = RulesConfig.from_dict({**SALE_RULES, "rules": rules})
+    store.rules = compile_rules(config, tz=store.settings.store.tz)
+    earner = enrol_json(client)
+    friend = enrol_json(client, phone="9035556677", name="Пётр Сидоров")
+    coupon = coupon_for(client, earner)
+    assert coupon["bearer"] is True
+    status = client.get(f"/v1/coupons/{coupon['code']}").json()
+    assert status["bearer"] is True and status["owner_customer_id"] is None
+    gift = sell_json(
+        client,
+        basket_json(line_json(unit_price=20000), customer={"id": friend}, coupons=[coupon["code"]]),
+    )
+    assert gift["discount_total"] == 7000
+    assert client.get(f"/v1/coupons/{coupon['code']}").json()["status"] == "redeemed"
