@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +139,22 @@ def test_serve_housekeeping_expires_points_in_the_background(
             time.sleep(0.05)
     kinds = [e["kind"] for e in client.get(f"/v1/customers/{customer_id}/ledger").json()["entries"]]
     assert kinds == ["expire", "earn"]  # once, however many passes ran
+
+
+def test_profile_shows_balance_nearest_expiry_tier_and_lifetime_spend(
+    client: TestClient, store: Store
+) -> None:
+    customer_id = enrol_json(client)
+    new = client.get(f"/v1/customers/{customer_id}").json()
+    assert (new["balance"], new["lifetime_spend"], new["points_expiring"]) == (0, 0, None)
+    assert new["tier"] == {"name": None, "next": "silver", "missing": 1_000_000}
+    start = store.now()
+    sell_json(
+        client, basket_json(line_json(unit_price=1_000_000), customer={"id": customer_id})
+    )  # 10 000,00 ₽: silver, +500 points expiring in 30 days
+    profile = client.get(f"/v1/customers/{customer_id}").json()
+    assert profile["balance"] == 500 and profile["lifetime_spend"] == 1_000_000
+    assert profile["tier"] == {"name": "silver", "next": "gold", "missing": 2_000_000}
+    assert profile["points_expiring"]["points"] == 500
+    expires = datetime.fromisoformat(profile["points_expiring"]["at"])
+    assert abs(expires - (start + timedelta(days=30))) < timedelta(minutes=1)
