@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import func, select
 
 from pos_loyalty.coupons.codes import coupon_qr, normalise_code
+from pos_loyalty.coupons.models import Coupon
+from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.rules.compiled import compile_rules
 from pos_loyalty.rules.config import RulesConfig
+from pos_loyalty.sales.models import ReceiptOutbox, SaleTransaction
 from pos_loyalty.sales.service import Outcome, commit_sale
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.store import Store
@@ -31,6 +35,15 @@ def config_extra() -> dict[str, Any]:
     return SALE_RULES
 
 
+def written(store: Store) -> tuple[int, ...]:
+    """How many sales, ledger entries, coupons and receipts the database holds."""
+    with store.uow() as uow:
+        return tuple(
+            int(uow.session.exec(select(func.count()).select_from(model)).one())
+            for model in (SaleTransaction, LedgerEntry, Coupon, ReceiptOutbox)
+        )
+
+
 def coupon_for(client: TestClient, customer_id: str | None) -> dict[str, Any]:
     """A 70 ₽ coupon earned by a 800 ₽ sale."""
     token = {"id": customer_id} if customer_id else None
@@ -39,7 +52,7 @@ def coupon_for(client: TestClient, customer_id: str | None) -> dict[str, Any]:
     return issued
 
 
-def test_issued_coupon_is_spent_once_with_code_or_qr(client: TestClient) -> None:
+def test_issued_coupon_is_spent_once_with_code_or_qr(client: TestClient, store: Store) -> None:
     customer_id = enrol_json(client)
     coupon = coupon_for(client, customer_id)
     assert coupon["amount_off"] == 7000 and not coupon["bearer"]
@@ -57,9 +70,11 @@ def test_issued_coupon_is_spent_once_with_code_or_qr(client: TestClient) -> None
     assert status["redeemed_by_transaction_id"] == sale.json()["transaction_id"]
     again = evaluate_json(client, {**body, "coupons": [coupon["code"]]})
     assert again["coupons"]["rejected"][0]["reason"] == "redeemed"
+    before = written(store)
     refused = commit_json(client, {"quote_id": again["quote_id"]})
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "coupon_already_redeemed"
+    assert written(store) == before
 
 
 def test_coupon_refusals_fail_the_whole_commit_with_their_codes(
@@ -69,6 +84,7 @@ def test_coupon_refusals_fail_the_whole_commit_with_their_codes(
     other = enrol_json(client, phone="9035556677", name="Пётр Сидоров")
     coupon = coupon_for(client, owner)
     before = client.get(f"/v1/customers/{other}").json()["balance"]
+    rows = written(store)
 
     def commit_with(text: str, customer: str | None = other) -> Any:
         body = basket_json(
@@ -95,6 +111,7 @@ def test_coupon_refusals_fail_the_whole_commit_with_their_codes(
     assert client.get(f"/v1/coupons/{coupon['code']}").json()["status"] == "expired"
     store.clock = lambda: start
     assert client.get(f"/v1/customers/{other}").json()["balance"] == before
+    assert written(store) == rows  # no sale, entry, coupon or receipt from any refusal
     assert client.get(f"/v1/coupons/{coupon['code']}").json()["status"] == "issued"
     assert client.get("/v1/coupons/0000-0000-000").status_code == 404
     assert client.get("/v1/coupons/nonsense").json()["error"]["code"] == "coupon_invalid"
@@ -136,6 +153,7 @@ def test_eight_tills_presenting_one_coupon_at_once_exactly_one_wins(
     lost = [o for o in outcomes if not isinstance(o, Outcome)]
     assert len(won) == 1 and len(lost) == 7
     assert {getattr(e, "code", repr(e)) for e in lost} == {"coupon_already_redeemed"}
+    assert written(store)[0] == 2  # the sale that earned the coupon and the one that spent it
     status = client.get(f"/v1/coupons/{coupon['code']}").json()
     assert status["redeemed_by_transaction_id"] == won[0].body["transaction_id"]
 
