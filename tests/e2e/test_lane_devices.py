@@ -82,6 +82,13 @@ class Lane:
     def scanner(self) -> Any:
         return self.sims.scanners["lane-1"]
 
+    def wait_connected(self, kind: str, timeout: float = 5.0) -> None:
+        """Scans sent before the driver opened the port are flushed by the open, as on hardware."""
+        deadline = time.monotonic() + timeout
+        while not any(d["kind"] == kind and d["connected"] for d in self.hub.devices()):
+            assert time.monotonic() < deadline, f"no {kind} connected: {self.hub.devices()}"
+            time.sleep(0.02)
+
     def wait_for(self, predicate: Callable[[LaneEvent], bool], timeout: float = 10.0) -> LaneEvent:
         deadline = time.monotonic() + timeout
         seen = []
@@ -256,6 +263,7 @@ def test_scanner_prefix_and_suffix_from_config_are_stripped(tmp_path: Path, db_u
         ivan = enrol_ivan(store)
         card = ivan.card_numbers[0]
         for lane in start_lane(store, tmp_path, None):
+            lane.wait_connected("scanner")
             assert lane.scanner.scan(card) == f"L1:{card}#\r".encode()
             event = lane.wait_for(lambda e: e.type == "customer_identified")
             assert event.data["customer"]["id"] == ivan.id and event.data["method"] == "card"
@@ -295,6 +303,7 @@ def test_a_decoder_that_cannot_load_is_reported_and_the_lane_keeps_its_scanner(
             assert camera["connected"] is False and camera["state"] == "not_started"
             assert "libzbar0" in camera["last_error"]
 
+            lane.wait_connected("scanner")
             lane.scanner.scan(ivan.card_numbers[0])
             event = lane.wait_for(lambda e: e.type == "customer_identified")
             assert event.data["source"] == "lane-1/scanner"

@@ -279,6 +279,7 @@ def test_serve_runs_the_lane_devices_end_to_end(
         assert camera["decoder"] == "zxing" and camera["decode_ms_median"] > 0
         assert camera["readings"] == 1  # replayed twice over, debounced: one identification
 
+        service.wait_device("lane-1/scanner", lambda d: d["connected"])
         scanner.scan_garbled(maria.card_numbers[0], errors=3)
         scanner.swipe(maria.card_numbers[0], name="IVANOVA/MARIA")
         swiped = lane.wait_for(lambda e: e["type"] == "customer_identified")
