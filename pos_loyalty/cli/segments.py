@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -69,7 +70,12 @@ def segments_rfm(
                     uow=uow, config=settings.segments, now=store.now(), progress=report
                 )
             progress.update(task, completed=len(RFM_STAGES), description="RFM: done")
-        print_summary(summary, currency=settings.store.currency, locale=settings.store.locale)
+        print_summary(
+            summary,
+            currency=settings.store.currency,
+            locale=settings.store.locale,
+            tz=settings.store.tz,
+        )
         if csv_path is not None:
             with store.uow() as uow:
                 rows = write_scores_csv(session=uow.session, path=csv_path)
@@ -77,14 +83,16 @@ def segments_rfm(
         if chart is not None:
             from pos_loyalty.segments.chart import draw_segment_chart
 
-            draw_segment_chart(summary, chart, locale=settings.store.locale)
+            draw_segment_chart(summary, chart, locale=settings.store.locale, tz=settings.store.tz)
             console.print(f"drew the chart to {chart}")
     finally:
         store.close()
 
 
-def print_summary(summary: SegmentSummary, *, currency: str, locale: str) -> None:
-    when = summary.computed_at.isoformat(timespec="seconds") if summary.computed_at else "never"
+def print_summary(summary: SegmentSummary, *, currency: str, locale: str, tz: tzinfo = UTC) -> None:
+    """The segment table; the run's time in the store's zone `tz`."""
+    computed = summary.computed_at.astimezone(tz) if summary.computed_at else None
+    when = computed.isoformat(timespec="seconds") if computed else "never"
     table = Table(title=f"RFM segments (computed {when})")
     for column in ("segment", "name", "customers", "share", "avg purchases", "avg spend"):
         table.add_column(column, justify="left" if column in ("segment", "name") else "right")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 from pos_loyalty.rules.messages import is_russian
 from pos_loyalty.segments.service import SegmentSummary, iter_segment_titles
 
 
-def draw_segment_chart(summary: SegmentSummary, path: Path, *, locale: str = "ru_RU") -> None:
-    """Customers per segment as horizontal bars, labelled with count and share."""
+def draw_segment_chart(
+    summary: SegmentSummary, path: Path, *, locale: str = "ru_RU", tz: tzinfo = UTC
+) -> None:
+    """Customers per segment as horizontal bars, labelled with count and share; the run's time
+    in the store's zone `tz`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,10 +35,9 @@ def draw_segment_chart(summary: SegmentSummary, path: Path, *, locale: str = "ru
                 va="center",
                 fontsize=9,
             )
-        when = summary.computed_at.strftime("%d.%m.%Y %H:%M") if summary.computed_at else "—"
-        axes.set_title(
-            f"Сегменты RFM, {when} UTC" if ru else f"RFM segments, {when} UTC", fontsize=12
-        )
+        computed = summary.computed_at.astimezone(tz) if summary.computed_at else None
+        when = computed.strftime("%d.%m.%Y %H:%M %Z") if computed else "—"
+        axes.set_title(f"Сегменты RFM, {when}" if ru else f"RFM segments, {when}", fontsize=12)
         axes.set_xlabel("покупатели" if ru else "customers")
         axes.set_xlim(0, max([*counts, 1]) * 1.25)
         axes.spines[["top", "right"]].set_visible(False)

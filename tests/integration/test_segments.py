@@ -615,6 +615,7 @@ def test_cli_rfm_writes_csv_and_chart_and_exports_contacts(store: Store, tmp_pat
     )
     assert result.exit_code == 0, result.output
     assert "champions" in result.output and "Чемпионы" in result.output
+    assert "+03:00)" in result.output  # the run's time in the store's zone (Europe/Moscow)
     with scores.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 10 and {r["customer_id"]: r["segment"] for r in rows} == EXPECTED
