@@ -199,7 +199,14 @@ def scanner(tmp_path: Path) -> Iterator[VirtualScanner]:
     scanner.close()
 
 
-def write_store(tmp_path: Path, printer_url: str, scanner_port: Path) -> Path:
+@pytest.fixture
+def lane2_scanner(tmp_path: Path) -> Iterator[VirtualScanner]:
+    scanner = VirtualScanner(tmp_path / "ttyACM1", framing=Framing.with_suffix("cr")).start()
+    yield scanner
+    scanner.close()
+
+
+def write_store(tmp_path: Path, printer_url: str, scanner_port: Path, lane2_port: Path) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
@@ -219,6 +226,10 @@ connection = "{printer_url}"
 timeout_s = 1.0
 retry_initial_s = 0.1
 retry_max_s = 0.5
+
+[[lanes]]
+id = "lane-2"
+scanner = {{ port = "{lane2_port}", framing = "cr" }}
 """,
         encoding="utf-8",
     )
@@ -230,8 +241,9 @@ def test_serve_runs_the_lane_devices_end_to_end(
     printer: VirtualPrinter,
     printer_server: PrinterServer,
     scanner: VirtualScanner,
+    lane2_scanner: VirtualScanner,
 ) -> None:
-    config = write_store(tmp_path, printer_server.url, scanner.link)
+    config = write_store(tmp_path, printer_server.url, scanner.link, lane2_scanner.link)
     env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
     subprocess.run(
         [EXE, "db", "upgrade", "--config", str(config)], cwd=tmp_path, env=env, check=True
@@ -289,6 +301,20 @@ def test_serve_runs_the_lane_devices_end_to_end(
         assert quote["customer"]["id"] == maria.id
         state = service.device("lane-1/scanner")
         assert state["connected"] and state["frames_ok"] == 1 and state["frames_dropped"] == 1
+
+        # Every [[lanes]] entry's devices run; a scan at lane-2 is lane-2's alone.
+        devices = service.client.get("/v1/devices").json()["devices"]
+        assert [(d["name"], d["connected"]) for d in devices] == [
+            ("lane-1/camera", True),
+            ("lane-1/printer", True),
+            ("lane-1/scanner", True),
+            ("lane-2/scanner", True),
+        ]
+        lane2 = Follower(service.base_url, token, "lane-2")
+        lane2_scanner.scan(ivan.card_numbers[0], symbology="ean13")
+        at_lane2 = lane2.wait_for(lambda e: e["type"] == "customer_identified")
+        assert at_lane2["customer"]["id"] == ivan.id and at_lane2["source"] == "lane-2/scanner"
+        assert evaluate_json(service.client, basket)["customer"]["id"] == maria.id  # lane-1
 
         scanner.unplug()
         fault = lane.wait_for(lambda e: e["type"] == "device_fault")
