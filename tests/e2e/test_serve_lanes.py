@@ -364,8 +364,14 @@ def test_serve_runs_the_lane_devices_end_to_end(
             second.json()["transaction_id"],
         )
         service.wait_device("lane-1/printer", lambda d: d["queue_length"] == 0)
+
+        tid = first.json()["transaction_id"]  # the customer asks for a copy of the first one
+        assert service.client.post(f"/v1/receipts/{tid}/print", json={}).status_code == 202
+        again = lane.wait_for(lambda e: e["type"] == "print_result")
+        assert (again["status"], again["transaction_id"]) == ("printed", tid)
     finally:
         service.stop()
-    receipts = printer.wait_for_receipts(2)
-    assert len(printer.receipts) == 2 and all(r.complete for r in receipts)
+    receipts = printer.wait_for_receipts(3)
+    assert len(printer.receipts) == 3 and all(r.complete for r in receipts)
     assert all(any("Сыр" in line for line in r.lines) for r in receipts)
+    assert receipts[2].lines == receipts[0].lines  # the copy is the original, line for line
