@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from drivers.camera import CameraReader
 from drivers.decoders import DecoderUnavailable
 from drivers.print_queue import PrintWorker, ReceiptRenderer, store_receipt_renderer
-from drivers.printer import PrinterConfigError
+from drivers.printer import PrinterConfigError, PrinterDependencyMissing
 from drivers.reading import Reading
 from drivers.scanner import ScannerFraming, SerialScanner
 from pos_loyalty.lanes import DEVICE_FAULT, DEVICE_RESTORED, LaneHub
@@ -156,7 +156,7 @@ class DeviceManager:
                 hub=self.hub,
                 connection=self.printer_connections.get(lane_id),
             )
-        except PrinterConfigError as exc:  # receipts stay queued until the config is fixed
+        except (PrinterConfigError, PrinterDependencyMissing) as exc:  # receipts stay queued
             self._not_started(lane_id, f"{lane_id}/printer", "printer", str(exc))
             return
         worker.start()

@@ -319,7 +319,10 @@ class PrintWorker:
                 continue
             self._delay = 0.0
             if outcome is StepOutcome.IDLE:
-                self._probe_if_due()
+                try:
+                    self._probe_if_due()
+                except Exception:  # the worker must outlive a probe that fails unexpectedly
+                    log.exception("%s: status probe failed", self.name)
                 self._wake.wait(self.poll_interval_s)
                 self._wake.clear()
 

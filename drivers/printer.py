@@ -336,6 +336,7 @@ class EscPosPrinter:
         self.timeout_s = timeout_s
         self.job_timeout_s = job_timeout_s
         self._validate_profile()
+        _escpos_module(self.connection.transport)  # a missing library is a start-up error
 
     @classmethod
     def from_config(

@@ -469,3 +469,29 @@ def test_a_file_printer_receives_the_job_and_waits_while_the_device_is_missing(
     finally:
         lane.close()
         node.close()
+
+
+def test_a_usb_printer_without_pyusb_is_reported_naming_what_to_install(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import escpos.printer
+
+    from drivers.manager import DeviceManager
+
+    monkeypatch.setattr(escpos.printer.Usb, "is_usable", staticmethod(lambda: False))
+    settings = lane_settings(tmp_path, db_url, "usb://04b8:0202")
+    store = Store.open(settings)
+    try:
+        hub = LaneHub(store)
+        with DeviceManager(settings, hub, render_receipt=text_receipt):
+            (device,) = hub.devices()
+            assert (device["name"], device["connected"], device["state"]) == (
+                "lane-1/printer",
+                False,
+                "not_started",
+            )
+            assert "pip install pyusb" in device["last_error"]
+            (fault,) = hub.history("lane-1")
+            assert fault.type == "device_fault" and "libusb" in fault.data["message"]
+    finally:
+        store.close()

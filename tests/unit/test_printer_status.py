@@ -154,3 +154,13 @@ def test_paper_width_sets_the_dots_python_escpos_centres_images_on() -> None:
     # The change is the printer's own: python-escpos' shared profile data stays as it was.
     assert printer_80.make_escpos().profile.profile_data["media"]["width"]["pixels"] == 512
     assert media_width_pixels({"media": {"dpi": 203}}, 80) == 576
+
+
+def test_a_usb_printer_needs_pyusb_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import escpos.printer
+
+    from drivers.printer import PrinterDependencyMissing
+
+    monkeypatch.setattr(escpos.printer.Usb, "is_usable", staticmethod(lambda: False))
+    with pytest.raises(PrinterDependencyMissing, match="pip install pyusb"):
+        EscPosPrinter("usb://04b8:0202")
