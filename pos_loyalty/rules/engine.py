@@ -57,6 +57,7 @@ from pos_loyalty.rules.quote import (
     RejectedCoupon,
     StampProgress,
     TierStatus,
+    coupon_expiry,
 )
 
 _MONEY_PARAMS = ("min_subtotal", "missing")
@@ -754,7 +755,7 @@ def evaluate(
                     percent_off=coupon.percent_off,
                     min_subtotal=coupon.min_subtotal,
                     valid_from=now,
-                    expires_at=now + timedelta(days=coupon.valid_days),
+                    expires_at=coupon_expiry(now, coupon.valid_days, rules.tz or now.tzinfo or UTC),
                 )
             )
 

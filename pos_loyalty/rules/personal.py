@@ -20,7 +20,7 @@ from pos_loyalty.rules.compiled import CompiledRule
 from pos_loyalty.rules.config import PersonalRule
 from pos_loyalty.rules.inputs import CustomerHistory, CustomerSnapshot, ItemHistory
 from pos_loyalty.rules.messages import reason_text
-from pos_loyalty.rules.quote import CouponToIssue
+from pos_loyalty.rules.quote import CouponToIssue, coupon_expiry
 
 StaticReason = Callable[[CompiledRule], tuple[str, dict[str, Any]] | None]
 Skip = Callable[..., None]  # skip(rule_id, label, code, **params)
@@ -342,7 +342,7 @@ def _make_offer(
         percent_off=spec.percent_off,
         min_subtotal=spec.min_subtotal,
         valid_from=start,
-        expires_at=start + timedelta(days=spec.valid_days),
+        expires_at=coupon_expiry(start, spec.valid_days, ctx.tz),
         skus=target.skus,
         categories=target.categories,
         trigger=spec.trigger,

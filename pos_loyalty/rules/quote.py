@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 from pos_loyalty.money import Qty, qty_to_json
@@ -122,6 +122,15 @@ class RejectedCoupon:
     code: str
     reason: str  # stable code: unknown, forged, redeemed, expired, not_yet_valid, not_owned, ...
     message: str
+
+
+def coupon_expiry(start: datetime, valid_days: int, tz: tzinfo) -> datetime:
+    """When a coupon good for `valid_days` from `start` stops working: at the end of the store's
+    local day on which those days run out, so the date printed on the receipt holds all day."""
+    due = (start + timedelta(days=valid_days)).astimezone(tz)
+    if due.time() == time(0):
+        return due
+    return datetime.combine(due.date() + timedelta(days=1), time(0), tzinfo=tz)
 
 
 @dataclass(frozen=True, slots=True)

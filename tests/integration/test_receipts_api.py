@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,8 +84,11 @@ def big_sale(client: TestClient, lane_id: str = "lane-1") -> dict[str, Any]:
     )
 
 
-def moscow_date(rfc3339: str) -> str:
-    return datetime.fromisoformat(rfc3339).astimezone(MOSCOW).strftime("%d.%m.%Y")
+def last_moscow_day(expires_at: str) -> str:
+    """The last Moscow date a coupon is good on (coupons expire at the midnight after it)."""
+    local = datetime.fromisoformat(expires_at).astimezone(MOSCOW)
+    assert (local.hour, local.minute, local.second) == (0, 0, 0), expires_at
+    return (local - timedelta(days=1)).strftime("%d.%m.%Y")
 
 
 def test_the_receipt_of_a_sale_as_json_and_text(client: TestClient) -> None:
@@ -125,7 +128,7 @@ def test_the_receipt_of_a_sale_as_json_and_text(client: TestClient) -> None:
         "+7 *** ***-45-67",
         "40 баллов",
         "Купите на 700 ₽ — 70 ₽ на следующую",
-        f"Действует до {moscow_date(issued['expires_at'])}",
+        f"Действует до {last_moscow_day(issued['expires_at'])}",
         issued["code"],
     ):
         assert expected in plain, expected

@@ -66,7 +66,7 @@ def test_favourite_category_gets_percent_off_on_it() -> None:
     assert coupon["trigger"] == "favourite"
     assert coupon["reason"] == "вы часто покупаете: pet_food (3 раз за 90 дн.)"
     assert coupon["valid_from"] == NOW.isoformat()
-    assert coupon["expires_at"] == at("2026-05-18 09:30").isoformat()
+    assert coupon["expires_at"] == at("2026-05-19 00:00").isoformat()  # 14 days, to the day's end
 
 
 def test_favourite_sku_only_counts_the_lookback() -> None:

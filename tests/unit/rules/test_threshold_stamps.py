@@ -1,8 +1,11 @@
 """Spend thresholds (coupon, discount now, points, upsell hint) and stamp cards."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from pos_loyalty.rules import evaluate
+from pos_loyalty.rules.quote import coupon_expiry
 from tests.factories import (
     MONDAY_MORNING,
     basket,
@@ -25,7 +28,8 @@ def test_reaching_700_issues_a_coupon_for_the_next_purchase() -> None:
     assert (issued.rule_id, issued.amount_off, issued.min_subtotal) == ("spend-700-get-70", 7000, 0)
     assert (issued.expires_at - MONDAY_MORNING).days == 14
     assert quote.discount_total == 0
-    assert quote.to_dict()["coupons"]["to_issue"][0]["expires_at"] == "2026-05-18T09:30:00+03:00"
+    # 14 days from Monday 09:30, to the end of that day in the store's zone
+    assert quote.to_dict()["coupons"]["to_issue"][0]["expires_at"] == "2026-05-19T00:00:00+03:00"
 
 
 def test_short_by_less_than_hint_within_gives_an_upsell_hint_in_russian() -> None:
@@ -130,3 +134,17 @@ def test_weighed_lines_do_not_count_for_stamps_and_no_stamps_without_customer() 
     assert quote.stamps[0].advance == 0 and quote.discount_total == 0
     anonymous = quote_for(stamps_rule(), lines=(coffee(6),))
     assert anonymous.stamps == () and anonymous.discount_total == 0
+
+
+def test_a_coupon_lasts_to_the_end_of_the_local_day_its_days_run_out() -> None:
+    moscow = ZoneInfo("Europe/Moscow")
+    # Issued at 00:28 Moscow (21:28 UTC the day before): good through 16.12, not until 00:28 on it.
+    late = datetime(2026, 12, 1, 21, 28, tzinfo=UTC)
+    assert coupon_expiry(late, 14, moscow) == datetime(2026, 12, 17, tzinfo=moscow)
+    # Starting at local midnight (a replenish coupon), 30 days end at midnight: nothing added.
+    midnight = datetime(2026, 6, 18, tzinfo=moscow)
+    assert coupon_expiry(midnight, 30, moscow) == datetime(2026, 7, 18, tzinfo=moscow)
+    # A day that is 23 hours long (Berlin springs forward on 29.03.2026) still ends at midnight.
+    berlin = ZoneInfo("Europe/Berlin")
+    spring = datetime(2026, 3, 15, 10, 0, tzinfo=berlin)
+    assert coupon_expiry(spring, 14, berlin) == datetime(2026, 3, 30, tzinfo=berlin)
