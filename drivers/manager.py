@@ -43,6 +43,14 @@ def scanner_framing(config: ScannerConfig) -> ScannerFraming:
     return ScannerFraming(suffix=config.framing, prefix=prefix, trailer=trailer)  # type: ignore[arg-type]
 
 
+def camera_source(source: int | str, settings: Settings) -> int | str:
+    """A device index or URL as written; a relative file or device path is relative to the
+    config file's folder, like the database and the secret."""
+    if isinstance(source, int) or source.isdigit() or "://" in source:
+        return source
+    return str(settings.resolve_path(source))
+
+
 @dataclasses.dataclass
 class _Watched:
     name: str
@@ -121,7 +129,7 @@ class DeviceManager:
         if lane.camera is not None:
             try:
                 camera = CameraReader(
-                    lane.camera.source,
+                    camera_source(lane.camera.source, self.settings),
                     decoder=lane.camera.decoder,
                     on_payload=self._on_reading(lane.id),
                     name=f"{lane.id}/camera",

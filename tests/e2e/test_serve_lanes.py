@@ -219,7 +219,7 @@ secret_file = "./secret.key"
 [[lanes]]
 id = "lane-1"
 customer_ttl_s = 120
-camera = {{ source = "{tmp_path / "lane-1.avi"}", loop = true, debounce_s = 3.0 }}
+camera = {{ source = "lane-1.avi", loop = true, debounce_s = 3.0 }}  # beside this file
 scanner = {{ port = "{scanner_port}", baudrate = 115200, framing = "crlf" }}
 [lanes.printer]
 connection = "{printer_url}"
@@ -278,7 +278,9 @@ def test_serve_runs_the_lane_devices_end_to_end(
     basket = basket_json(line_json(unit_price=45_000, name="Сыр"))
     basket["customer"] = None  # the lane's current customer prices it
 
-    service = Service(tmp_path, config, token)
+    elsewhere = tmp_path / "run"  # the service manager starts serve in another folder
+    elsewhere.mkdir()
+    service = Service(elsewhere, config, token)
     try:
         lane = Follower(service.base_url, token, "lane-1")
         seen = lane.wait_for(lambda e: e["type"] == "customer_identified")
