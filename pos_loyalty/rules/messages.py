@@ -68,8 +68,8 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
     "cooldown": ("следующий купон этой акции — не раньше {next}", "next coupon not before {next}"),
     "no_favourite": (
-        "нет товара, купленного хотя бы {min} раз за {days} дн.",
-        "nothing bought at least {min} times in {days} days",
+        "нет товара, купленного хотя бы {times} за {days} дн.",
+        "nothing bought at least {times} in {days} days",
     ),
     "no_regular_purchase": (
         "нет товара, который покупают регулярно (от {min} покупок за {days} дн.)",
@@ -97,8 +97,8 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
     # personal offers: why a personal coupon was chosen (printed next to it)
     "personal_favourite": (
-        "вы часто покупаете: {item} ({count} раз за {days} дн.)",
-        "you often buy {item} ({count} times in {days} days)",
+        "вы часто покупаете: {item} ({times} за {days} дн.)",
+        "you often buy {item} ({times} in {days} days)",
     ),
     "personal_replenish": (
         "вы покупаете {item} примерно раз в {interval} дн.",
@@ -157,6 +157,14 @@ def points_word(points: int, locale: str) -> str:
     form = Locale.parse(locale).plural_form(points)
     word = {"one": "балл", "few": "балла"}.get(form, "баллов")
     return f"{points} {word}"
+
+
+def times_word(count: int, locale: str) -> str:
+    """'1 раз', '3 раза', '5 раз' by CLDR plural rules; English 'once', 'N times'."""
+    if not is_russian(locale):
+        return "once" if count == 1 else f"{count} times"
+    form = Locale.parse(locale).plural_form(count)
+    return f"{count} раза" if form == "few" else f"{count} раз"
 
 
 def upsell_message(

@@ -19,7 +19,7 @@ from pos_loyalty.money import percent_of
 from pos_loyalty.rules.compiled import CompiledRule
 from pos_loyalty.rules.config import PersonalRule
 from pos_loyalty.rules.inputs import CustomerHistory, CustomerSnapshot, ItemHistory
-from pos_loyalty.rules.messages import reason_text
+from pos_loyalty.rules.messages import reason_text, times_word
 from pos_loyalty.rules.quote import CouponToIssue, coupon_expiry
 
 StaticReason = Callable[[CompiledRule], tuple[str, dict[str, Any]] | None]
@@ -165,12 +165,22 @@ def _favourite(
         if best is None or key < best:
             best, best_item = key, item
     if best is None or best_item is None:
-        ctx.skip(rule.id, rule.label, "no_favourite", min=spec.min_purchases, days=spec.lookback)
+        ctx.skip(
+            rule.id,
+            rule.label,
+            "no_favourite",
+            times=times_word(spec.min_purchases, ctx.locale),
+            days=spec.lookback,
+        )
         return None
     visits, spent = -best[0], -best[1]
     target = _item_target(spec.by, best_item)
     reason = _said(
-        ctx, "personal_favourite", item=target.item_name, count=visits, days=spec.lookback
+        ctx,
+        "personal_favourite",
+        item=target.item_name,
+        times=times_word(visits, ctx.locale),
+        days=spec.lookback,
     )
     return _make_offer(rule, spec, ctx, target, reference=spent // visits, reason=reason)
 

@@ -64,7 +64,7 @@ def test_favourite_category_gets_percent_off_on_it() -> None:
     assert coupon["categories"] == ["pet_food"] and "skus" not in coupon
     assert coupon["label"] == "−15% на любимое: pet_food"
     assert coupon["trigger"] == "favourite"
-    assert coupon["reason"] == "вы часто покупаете: pet_food (3 раз за 90 дн.)"
+    assert coupon["reason"] == "вы часто покупаете: pet_food (3 раза за 90 дн.)"
     assert coupon["valid_from"] == NOW.isoformat()
     assert coupon["expires_at"] == at("2026-05-19 00:00").isoformat()  # 14 days, to the day's end
 
@@ -94,7 +94,7 @@ def test_favourite_needs_min_purchases() -> None:
     assert issued(quote) == {}
     assert why_not(quote, "fav") == (
         "no_favourite",
-        "нет товара, купленного хотя бы 2 раз за 90 дн.",
+        "нет товара, купленного хотя бы 2 раза за 90 дн.",
     )
 
 
@@ -371,3 +371,11 @@ def test_bad_personal_rules_are_refused_with_the_rule_id(
         rules_config_from_dict({"rules": [rule]})
     text = "\n".join(caught.value.problems)
     assert 'rules[0] (id "p-1")' in text and problem in text
+
+
+def test_times_are_counted_in_russian_plural_forms() -> None:
+    from pos_loyalty.rules.messages import times_word
+
+    spoken = [times_word(n, "ru_RU") for n in (1, 3, 5, 11, 21, 22)]
+    assert spoken == ["1 раз", "3 раза", "5 раз", "11 раз", "21 раз", "22 раза"]
+    assert [times_word(n, "en_US") for n in (1, 4)] == ["once", "4 times"]
