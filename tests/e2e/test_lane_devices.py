@@ -334,3 +334,22 @@ def test_a_camera_file_plays_once_or_forever_as_configured(
                 assert camera["ended"] and camera["frames_grabbed"] == 20
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("decoder", ["zxing", "zbar", "opencv"])
+def test_each_configured_decoder_identifies_at_the_lane(
+    tmp_path: Path, db_url: str, decoder: str
+) -> None:
+    store = lane_with(
+        tmp_path, db_url, camera={"source": "sim://camera/lane-1", "decoder": decoder}
+    )
+    try:
+        ivan = enrol_ivan(store)
+        qr = loyalty_qr(secret=store.secret, customer_id=ivan.id, now=store.now())
+        for lane in start_lane(store, tmp_path, qr):
+            event = lane.wait_for(lambda e: e.type == "customer_identified")
+            assert event.data["customer"]["id"] == ivan.id and event.data["method"] == "qr"
+            (camera,) = [d for d in lane.hub.devices() if d["kind"] == "camera"]
+            assert camera["decoder"] == decoder and camera["decode_ms_median"] > 0
+    finally:
+        store.close()
