@@ -36,7 +36,7 @@ from pos_loyalty.coupons.service import (
     return_redeemed,
 )
 from pos_loyalty.customers.models import Card, Customer
-from pos_loyalty.errors import Conflict, InvalidInput, NotFound
+from pos_loyalty.errors import Conflict, DomainError, InvalidInput, NotFound
 from pos_loyalty.identity.tokens import normalise_phone, parse_card, phone_lookup_hash, verify_qr
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, lot_state, post_entries
@@ -516,18 +516,34 @@ def _idempotent(
                         "created_at": now,
                     },
                 )
-                outcome = work(uow, now)
-                uow.session.execute(  # through the session: pending ORM rows flush first
-                    finish,
-                    {
-                        "owner": key_owner,
-                        "idem_key": key,
-                        "status": outcome.status,
-                        "body": outcome.body,
-                    },
-                )
-                uow.commit()
-                return outcome
+                try:
+                    outcome = work(uow, now)
+                except (InvalidInput, NotFound, Conflict) as exc:
+                    refusal: DomainError = exc  # rolled back as the block ends; recorded below
+                else:
+                    uow.session.execute(  # through the session: pending ORM rows flush first
+                        finish,
+                        {
+                            "owner": key_owner,
+                            "idem_key": key,
+                            "status": outcome.status,
+                            "body": outcome.body,
+                        },
+                    )
+                    uow.commit()
+                    return outcome
+            _record_refusal(
+                store=store,
+                record={
+                    "key_owner": key_owner,
+                    "key": key,
+                    "endpoint": endpoint,
+                    "request_hash": digest,
+                    "created_at": now,
+                },
+                refusal=refusal,
+            )
+            raise refusal
         except IntegrityError:
             # Another process committed the same key first: answer as it did.
             with store.uow() as uow:
@@ -539,6 +555,27 @@ def _idempotent(
                         code="concurrent_conflict",
                     ) from None
                 return _replay(found, digest, endpoint)
+
+
+def _refusal_status(error: DomainError) -> int:
+    """The HTTP status the API answers a refusal with (api/errors.py maps the same families)."""
+    if isinstance(error, NotFound):
+        return 404
+    return 409 if isinstance(error, Conflict) else 422
+
+
+def _record_refusal(*, store: Store, record: dict[str, Any], refusal: DomainError) -> None:
+    """Keep a refused sale's answer under its key, as Stripe does: a retry with the same body
+    gets the same refusal (never a second try that might now succeed), another body a 422.
+    Database outages are not refusals: the till retries those and the sale goes through."""
+    _, claim, _ = _idempotency_statements()
+    error = {"code": refusal.code, "message": refusal.message, "details": refusal.details}
+    with store.uow(write=True) as uow:
+        uow.session.connection().execute(
+            claim,
+            {**record, "status_code": _refusal_status(refusal), "response": {"error": error}},
+        )
+        uow.commit()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -419,3 +419,28 @@ def test_idempotency_keys_are_kept_at_least_24_hours_then_purged(
     assert report.idempotency_purged == 1
     assert count(store, IdempotencyRecord) == 0
     assert count(store, SaleTransaction) == 1  # the sale itself is never purged
+
+
+def test_a_refused_commit_is_answered_the_same_on_every_retry_of_its_key(
+    client: TestClient, store: Store
+) -> None:
+    """As Stripe does: the first answer stands for the key, a refusal included, so a retry never
+    turns a refused sale into a sale behind the cashier's back; a new key is a new attempt."""
+    customer_id = enrol_json(client)
+    give_points(store, customer_id, 100)
+    body = basket_json(
+        line_json(unit_price=50000), customer={"id": customer_id}, points_to_redeem=80
+    )
+    first, second = (evaluate_json(client, body)["quote_id"] for _ in range(2))
+    assert commit_json(client, {"quote_id": first}).status_code == 201  # 100 → 41 points
+    refused = commit_json(client, {"quote_id": second}, key="till-2")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "insufficient_points"
+    give_points(store, customer_id, 100)  # now the burn would be covered
+    replay = commit_json(client, {"quote_id": second}, key="till-2")
+    assert replay.status_code == 409 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json() == refused.json()
+    other = commit_json(client, {"quote_id": first}, key="till-2")
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_mismatch"
+    assert count(store, SaleTransaction) == 1
+    fresh = commit_json(client, {"quote_id": second})
+    assert fresh.status_code == 201 and fresh.json()["balance_after"] == 141 - 80 + 21
