@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create the virtualenv and install the project with its test tools.
-# System libraries come from apt when missing: python3-venv (Debian splits it out) and libzbar0
-# (the zbar QR decoder behind pyzbar). Needs root or sudo only when something is missing.
+# System libraries come from apt when missing: python3-venv (Debian splits it out), libzbar0
+# (the zbar QR decoder behind pyzbar) and libusb-1.0-0 (behind pyusb, for usb:// receipt printers).
+# Needs root or sudo only when something is missing.
 set -euo pipefail
 python="${1:-python3}"
 venv="${2:-.venv}"
@@ -22,10 +23,13 @@ command -v "$python" >/dev/null || { echo "bootstrap: $python not found; install
 if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
     apt_install python3-venv
 fi
-# Found the way pyzbar itself looks for it (ldconfig may not be on a normal user's PATH).
-if ! "$python" -c 'import ctypes.util, sys; sys.exit(not ctypes.util.find_library("zbar"))'; then
-    apt_install libzbar0
-fi
+# Found the way pyzbar and pyusb look for them (ldconfig may not be on a normal user's PATH).
+missing=()
+for lib in zbar:libzbar0 usb-1.0:libusb-1.0-0; do
+    "$python" -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('${lib%%:*}'))" ||
+        missing+=("${lib#*:}")
+done
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -e '.[dev]'

@@ -164,3 +164,13 @@ def test_a_usb_printer_needs_pyusb_and_says_so(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(escpos.printer.Usb, "is_usable", staticmethod(lambda: False))
     with pytest.raises(PrinterDependencyMissing, match="pip install pyusb"):
         EscPosPrinter("usb://04b8:0202")
+
+
+def test_a_usb_printer_that_is_not_plugged_in_is_unavailable_not_broken() -> None:
+    """pyusb and libusb are installed with the project, so a USB printer that is switched off
+    or unplugged is a printer that is away (the job waits), not a missing library."""
+    from drivers.printer import PrinterUnavailable
+
+    printer = EscPosPrinter("usb://04b8:0e15")  # an Epson TM-T20II's ids; none on this machine
+    with pytest.raises(PrinterUnavailable, match="cannot open printer usb://04b8:0e15"):
+        printer.status()
