@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -99,6 +100,8 @@ def test_each_decoder_backend_reads_a_clean_frame(backend: str) -> None:
     try:
         decoder = load_decoder(backend)
     except DecoderUnavailable as exc:  # zbar without the system libzbar0
+        if os.environ.get("CI"):  # the bootstrap installs libzbar0: in CI this is a failure
+            raise
         pytest.skip(str(exc))
     frame = SceneRenderer(Scenario(), seed=1).frame(HELD)
     assert [(s.text, s.symbology) for s in decoder.decode(frame)] == [(PAYLOAD, "qr")]
