@@ -425,9 +425,13 @@ class Outcome:
     replayed: bool = False
 
 
+IN_FLIGHT_MESSAGE = "a request with this Idempotency-Key is still being processed; retry shortly"
+
+
 class _InFlight:
     """Keys being worked on in this process: a retry that arrives meanwhile gets a 409 at once.
-    Across processes the primary key of `idempotency_keys` decides."""
+    Across processes: PostgreSQL's advisory lock on the key (`_find_and_hold_key`); SQLite
+    writers queue, so a twin waits and then gets the first answer."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -437,9 +441,7 @@ class _InFlight:
     def hold(self, owner: str, key: str) -> Iterator[None]:
         with self._lock:
             if (owner, key) in self._keys:
-                raise IdempotencyInFlight(
-                    "a request with this Idempotency-Key is still being processed; retry shortly"
-                )
+                raise IdempotencyInFlight(IN_FLIGHT_MESSAGE)
             self._keys.add((owner, key))
         try:
             yield
@@ -475,6 +477,39 @@ def _find_key(uow: UnitOfWork, owner: str, key: str) -> sa.Row[Any] | None:
     return uow.session.connection().execute(find, {"owner": owner, "idem_key": key}).first()
 
 
+@lru_cache(maxsize=1)
+def _pg_hold_and_find() -> Select[Any]:
+    """PostgreSQL, one round trip: try the key's advisory lock (held to the end of the
+    transaction) and read its record; `free` is false while another process works on the key."""
+    records = table_of(IdempotencyRecord)
+    one_row = sa.select(sa.literal(1).label("one")).subquery()
+    same_key = sa.and_(
+        records.c.key_owner == sa.bindparam("owner"), records.c.key == sa.bindparam("idem_key")
+    )
+    free = sa.func.pg_try_advisory_xact_lock(sa.bindparam("lock", type_=sa.BigInteger))
+    return sa.select(
+        free.label("free"),
+        records.c.endpoint,
+        records.c.request_hash,
+        records.c.status_code,
+        records.c.response,
+    ).select_from(one_row.outerjoin(records, same_key))
+
+
+def _find_and_hold_key(uow: UnitOfWork, owner: str, key: str) -> sa.Row[Any] | None:
+    """The key's record, if any, in the write transaction that will claim it. On PostgreSQL a
+    twin being processed by another API worker is refused at once (409) instead of waiting."""
+    if uow.session.get_bind().dialect.name != "postgresql":
+        return _find_key(uow, owner, key)
+    digest = hashlib.sha256(f"{owner}\0{key}".encode()).digest()
+    lock = int.from_bytes(digest[:8], "big", signed=True)
+    params = {"owner": owner, "idem_key": key, "lock": lock}
+    row = uow.session.connection().execute(_pg_hold_and_find(), params).one()
+    if not row.free:
+        raise IdempotencyInFlight(IN_FLIGHT_MESSAGE)
+    return row if row.endpoint is not None else None
+
+
 def _replay(record: sa.Row[Any], digest: str, endpoint: str) -> Outcome:
     if record.request_hash != digest or record.endpoint != endpoint:
         raise IdempotencyMismatch(
@@ -500,10 +535,9 @@ def _idempotent(
         now = store.now()
         try:
             with store.uow(write=True) as uow:
-                found = _find_key(uow, key_owner, key)
+                found = _find_and_hold_key(uow, key_owner, key)
                 if found is not None:
                     return _replay(found, digest, endpoint)
-                # PostgreSQL: a concurrent twin in another process waits here until we finish.
                 uow.session.connection().execute(
                     claim,
                     {

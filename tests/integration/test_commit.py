@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from select import select as wait_readable
 from typing import Any
 
 import pytest
@@ -27,8 +31,10 @@ from pos_loyalty.sales.models import (
     StampCounter,
 )
 from pos_loyalty.sales.service import IDEMPOTENCY_RETENTION, Outcome, commit_sale
+from pos_loyalty.security import hash_api_key
 from pos_loyalty.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from pos_loyalty.store import Store
+from tests.conftest import REPO
 from tests.factories import (
     SALE_RULES,
     basket_json,
@@ -444,3 +450,81 @@ def test_a_refused_commit_is_answered_the_same_on_every_retry_of_its_key(
     assert count(store, SaleTransaction) == 1
     fresh = commit_json(client, {"quote_id": second})
     assert fresh.status_code == 201 and fresh.json()["balance_after"] == 141 - 80 + 21
+
+
+# Another API worker: a process of its own on the same database and secret, with the same rules.
+# It says "ready" once imported, commits when told "go", and prints what it got.
+OTHER_WORKER = """
+import json, sys
+from pathlib import Path
+from tests.conftest import make_settings
+from tests.factories import SALE_RULES
+from pos_loyalty.sales.service import commit_sale
+from pos_loyalty.store import Store
+secret_dir, db_url, quote_id, owner = sys.argv[1:5]
+store = Store.open(make_settings(Path(secret_dir), db_url, SALE_RULES))
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    out = commit_sale(store=store, key_owner=owner, idempotency_key="twin",
+                      body={"quote_id": quote_id}, quote_id=quote_id, basket=None, payment=None)
+    print(json.dumps({"status": out.status, "replayed": out.replayed,
+                      "transaction_id": out.body["transaction_id"]}), flush=True)
+except Exception as exc:
+    print(json.dumps({"error": getattr(exc, "code", repr(exc))}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_twin_on_another_api_worker_never_sells_twice(client: TestClient, store: Store) -> None:
+    """Two API worker processes on one database get the same key at once: on PostgreSQL the
+    second is refused with 409 while the first works (the key's advisory lock), not left
+    waiting; SQLite's writers queue, so the second waits and gets the first answer."""
+    customer_id = enrol_json(client)
+    quote_id = evaluate_json(client, basket_json(customer={"id": customer_id}))["quote_id"]
+    secret_dir = str(store.settings.secret_path.parent)
+    owner = hash_api_key(client.headers["Authorization"].partition(" ")[2])  # the same till
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            OTHER_WORKER,
+            secret_dir,
+            store.settings.database_url,
+            quote_id,
+            owner,
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None and worker.stdin is not None
+        assert worker.stdout.readline().strip() == "ready"
+        with writes_held(store, customer_id):
+            first = in_thread(
+                lambda: commit_json(client, {"quote_id": quote_id}, key="twin").json()
+            )
+            wait_until_blocked(store)
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+            if store.engine.dialect.name == "postgresql":
+                ready, _, _ = wait_readable([worker.stdout], [], [], 10)
+                assert ready, "the twin waited on the first instead of being refused at once"
+                twin = json.loads(worker.stdout.readline())
+            else:
+                time.sleep(0.5)  # the twin waits at BEGIN IMMEDIATE like the first
+        if store.engine.dialect.name != "postgresql":
+            twin = json.loads(worker.stdout.readline())
+        first[0].join(timeout=30)
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
+    sale = first[1][0]
+    assert "transaction_id" in sale, sale
+    if store.engine.dialect.name == "postgresql":
+        assert twin == {"error": "idempotency_in_flight"}
+    else:
+        assert twin["status"] == 201 and twin["transaction_id"] == sale["transaction_id"]
+    assert count(store, SaleTransaction) == 1
