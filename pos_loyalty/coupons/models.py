@@ -31,6 +31,8 @@ class Coupon(SQLModel, table=True):
     min_subtotal: int = Field(default=0, sa_type=BigInteger)
     skus: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # When presented: of the discounts in one stack group only the best applies; None stacks.
+    stack_group: str | None = Field(default="coupon", max_length=100)
     valid_from: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     status: str = Field(default=CouponStatus.ISSUED.value, max_length=12)

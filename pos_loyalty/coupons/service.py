@@ -104,6 +104,7 @@ def snapshot(coupon: Coupon) -> CouponSnapshot:
         min_subtotal=coupon.min_subtotal,
         skus=frozenset(coupon.skus),
         categories=frozenset(coupon.categories),
+        stack_group=coupon.stack_group,
         valid_from=coupon.valid_from,
         expires_at=coupon.expires_at,
         owner_customer_id=coupon.owner_customer_id,
@@ -241,6 +242,7 @@ def issue_coupon(
     expires_at: datetime,
     rule_id: str | None = None,
     transaction_id: str | None = None,
+    stack_group: str | None = "coupon",
     now: datetime,
 ) -> IssuedCoupon:
     """Create a coupon with a fresh code (50 random bits)."""
@@ -257,6 +259,7 @@ def issue_coupon(
             "min_subtotal": min_subtotal,
             "skus": [],
             "categories": [],
+            "stack_group": stack_group,
             "valid_from": valid_from,
             "expires_at": expires_at,
             "status": CouponStatus.ISSUED.value,

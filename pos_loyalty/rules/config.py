@@ -46,6 +46,10 @@ Percent = Annotated[Decimal, AfterValidator(_check_percent)]
 Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
 PositiveInt = Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
+# A coupon's stack group when it is presented: "coupon" (the default: of several coupons in one
+# basket only the one giving most applies), another group's name to compete with those rules,
+# or "" to stack with every discount.
+CouponStackGroup = Annotated[str, Field(max_length=100)]
 Label = Annotated[str, Field(min_length=1, max_length=120)]
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -196,6 +200,7 @@ class CouponReward(_Strict):
     # true: a bearer coupon anyone may present (a gift to pass on); by default only the
     # customer who earned it may (a sale without a customer always issues a bearer coupon)
     bearer: bool = False
+    stack_group: CouponStackGroup = "coupon"
 
     @model_validator(mode="after")
     def _one_value(self) -> CouponReward:
@@ -277,6 +282,9 @@ class PersonalRule(_RuleBase):
     valid_days: Annotated[int, Field(ge=1, le=3660)] = 14
     max_per_receipt: Annotated[int, Field(ge=1, le=20)] = 2
     cooldown_days: Annotated[int, Field(ge=0, le=3660)] = 0  # no new coupon this soon after one
+    # the issued coupon's stack group when it is presented (`stack_group` above is the rule's
+    # own, among personal offers)
+    coupon_stack_group: CouponStackGroup = "coupon"
     # favourite, replenish, cross_sell
     lookback_days: Annotated[int, Field(ge=1, le=3660)] | None = None
     min_purchases: Annotated[int, Field(ge=1, le=1000)] = 3  # visits (days) that count

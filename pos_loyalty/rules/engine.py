@@ -756,6 +756,7 @@ def evaluate(
                     min_subtotal=coupon.min_subtotal,
                     valid_from=now,
                     expires_at=coupon_expiry(now, coupon.valid_days, rules.tz or now.tzinfo or UTC),
+                    stack_group=coupon.stack_group or None,
                 )
             )
 

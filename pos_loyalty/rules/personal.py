@@ -357,6 +357,7 @@ def _make_offer(
         categories=target.categories,
         trigger=spec.trigger,
         reason=reason,
+        stack_group=spec.coupon_stack_group or None,
     )
     return _Offer(rule, spec, value, coupon)
 

@@ -150,6 +150,7 @@ class CouponToIssue:
     categories: tuple[str, ...] = ()
     trigger: str | None = None
     reason: str | None = None
+    stack_group: str | None = "coupon"  # the coupon's when presented; None stacks with all
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule_id": self.rule_id, "label": self.label}
@@ -168,6 +169,8 @@ class CouponToIssue:
             out["trigger"] = self.trigger
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.stack_group != "coupon":
+            out["stack_group"] = self.stack_group
         return out
 
 

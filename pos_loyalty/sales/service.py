@@ -812,6 +812,7 @@ def _record_sale(
             expires_at=datetime.fromisoformat(reward["expires_at"]),
             rule_id=reward["rule_id"],
             transaction_id=transaction_id,
+            stack_group=reward.get("stack_group", "coupon"),
             now=now,
         )
         for reward in to_issue

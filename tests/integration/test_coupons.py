@@ -180,3 +180,41 @@ def test_a_rule_may_issue_bearer_coupons_that_anyone_presents(
     )
     assert gift["discount_total"] == 7000
     assert client.get(f"/v1/coupons/{coupon['code']}").json()["status"] == "redeemed"
+
+
+def test_a_coupon_keeps_the_stack_group_its_rule_gave_it(client: TestClient, store: Store) -> None:
+    """Coupons compete in the group "coupon" unless their rule says otherwise: a gift coupon
+    with `stack_group = ""` stacks with the 70 ₽ coupon, where two plain coupons would not."""
+    gift = {
+        "id": "gift-50",
+        "kind": "threshold",
+        "label": "Подарок 50 ₽",
+        "min_subtotal": 70000,
+        "reward": {"coupon": {"amount_off": 5000, "valid_days": 14, "stack_group": ""}},
+    }
+    config = RulesConfig.from_dict({**SALE_RULES, "rules": [*SALE_RULES["rules"], gift]})
+    store.rules = compile_rules(config, tz=store.settings.store.tz)
+    customer_id = enrol_json(client)
+    first = basket_json(line_json(unit_price=80000), customer={"id": customer_id})
+    to_issue = {c["rule_id"]: c for c in evaluate_json(client, first)["coupons"]["to_issue"]}
+    assert to_issue["gift-50"]["stack_group"] is None  # the quote says so
+    assert "stack_group" not in to_issue["spend-700-get-70"]  # the default, left out
+    issued = {c["rule_id"]: c["code"] for c in sell_json(client, first)["coupons_issued"]}
+    issued_again = {c["rule_id"]: c["code"] for c in sell_json(client, first)["coupons_issued"]}
+    with store.uow() as uow:
+        groups = {c.rule_id: c.stack_group for c in uow.session.exec(select(Coupon)).all()}
+    assert groups == {"spend-700-get-70": "coupon", "gift-50": None}
+
+    both = basket_json(
+        line_json(unit_price=30000),
+        customer={"id": customer_id},
+        coupons=[issued["spend-700-get-70"], issued["gift-50"]],
+    )
+    quote = evaluate_json(client, both)
+    assert quote["discount_total"] == 7000 + 5000 and not quote["coupons"]["rejected"]
+    plain = evaluate_json(
+        client,
+        {**both, "coupons": [issued["spend-700-get-70"], issued_again["spend-700-get-70"]]},
+    )
+    assert plain["discount_total"] == 7000
+    assert [r["reason"] for r in plain["coupons"]["rejected"]] == ["lost_stack_group"]

@@ -379,3 +379,15 @@ def test_times_are_counted_in_russian_plural_forms() -> None:
     spoken = [times_word(n, "ru_RU") for n in (1, 3, 5, 11, 21, 22)]
     assert spoken == ["1 раз", "3 раза", "5 раз", "11 раз", "21 раз", "22 раза"]
     assert [times_word(n, "en_US") for n in (1, 4)] == ["once", "4 times"]
+
+
+def test_a_personal_coupon_may_stack_with_every_discount() -> None:
+    """`coupon_stack_group` is the issued coupon's group when presented ("" = none); the rule's
+    own `stack_group` still decides among personal offers."""
+    plain = personal_rule("bday", "birthday", amount_off=50_000)
+    stacking = personal_rule("bday", "birthday", amount_off=50_000, coupon_stack_group="")
+    card = personal_rule("bday", "birthday", amount_off=50_000, coupon_stack_group="card")
+    birthday = {"history": purchase_history(), "birthday": date(1990, 5, 5)}
+    assert "stack_group" not in issued(quote_for(plain, **birthday))["bday"]  # "coupon"
+    assert issued(quote_for(stacking, **birthday))["bday"]["stack_group"] is None
+    assert issued(quote_for(card, **birthday))["bday"]["stack_group"] == "card"
