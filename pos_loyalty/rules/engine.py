@@ -669,7 +669,8 @@ def evaluate(
             ev.skip(
                 rule.id, rule.label, "threshold_not_reached", min_subtotal=target, missing=missing
             )
-            if missing <= spec.hint_within:
+            # no hint of points to a basket without a customer: reaching the spend earns nothing
+            if missing <= spec.hint_within and (reward.points is None or customer is not None):
                 hints.append(Hint("upsell", rule.id, missing, _upsell_text(ev, missing, reward)))
             continue
         if reward.amount_off is not None:

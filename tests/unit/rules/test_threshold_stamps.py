@@ -47,6 +47,14 @@ def test_hint_in_english_for_other_locales() -> None:
     assert quote.hints[0].message == "Add $85.00 to get a $70.00 coupon"
 
 
+def test_points_are_hinted_only_to_a_customer_who_could_earn_them() -> None:
+    rule = threshold_rule(reward={"points": 100})
+    short = (line("a", 61500, 1),)
+    assert quote_for(rule, lines=short).hints == ()  # no customer: no points to earn
+    (hint,) = quote_for(rule, lines=short, who=customer()).hints
+    assert hint.message.startswith("Добавьте 85,00\u00a0₽")
+
+
 def test_no_hint_when_far_from_the_threshold() -> None:
     quote = quote_for(threshold_rule(), lines=(line("a", 50000, 1),))
     assert quote.hints == ()
