@@ -334,8 +334,8 @@ class DemoDay:
         burn = ""
         if points["burn_requested"]:
             burn = f"\nburn {points['burn']} of {points['burn_requested']}"
-            if points.get("burn_limited_by"):
-                burn += f" ({points['burn_limited_by']})"
+            if points.get("burn_limited_message"):
+                burn += f"\n({points['burn_limited_message']})"
         return [label, "\n".join(money), f"earn {points['earn']}{burn}", "\n".join(notes) or "—"]
 
     def steps_table(self, title: str) -> Table:
