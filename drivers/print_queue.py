@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, Self
@@ -169,6 +169,7 @@ def store_receipt_renderer(store: Store) -> ReceiptRenderer:
     def render(*, uow: UnitOfWork, job: PrintJob, printer: PrinterConfig) -> bytes:
         from drivers.receipt_escpos import document_to_escpos
         from pos_loyalty.receipts.build import build_receipt
+        from pos_loyalty.receipts.reprint import printed_before
 
         if job.kind not in {"sale", "refund"}:
             raise ReceiptNotRenderable(f"no receipt layout for outbox rows of kind {job.kind!r}")
@@ -179,6 +180,10 @@ def store_receipt_renderer(store: Store) -> ReceiptRenderer:
             transaction_id=job.transaction_id,
             refund_id=job.refund_id if job.kind == "refund" else None,
         )
+        if printed_before(
+            uow=uow, job_id=job.id, transaction_id=job.transaction_id, refund_id=job.refund_id
+        ):
+            document = replace(document, copy=True)
         return document_to_escpos(document, profile=printer.profile, width_mm=printer.width_mm)
 
     return render

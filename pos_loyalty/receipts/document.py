@@ -239,6 +239,7 @@ class ReceiptDocument:
     locale: str
     timezone: str
     refund: RefundBlock | None = None
+    copy: bool = False  # printed again after the original was: marked "КОПИЯ" on paper
 
     @property
     def kind(self) -> str:
@@ -260,4 +261,5 @@ class ReceiptDocument:
             "coupons": [c.to_dict() for c in self.coupons],
             "refund": self.refund.to_dict() if self.refund else None,
             "footer": self.footer,
+            "copy": self.copy,
         }

@@ -148,6 +148,7 @@ _RU: dict[str, str] = {
     "valid_from": "Действует с {date}",
     "valid_until": "Действует до {date}",
     "code": "Код купона:",
+    "copy": "КОПИЯ",
     "refund": "ВОЗВРАТ",
     "refund_no": "Возврат № {id}",
     "refund_of": "по чеку № {id} от {date}",
@@ -188,6 +189,7 @@ _EN: dict[str, str] = {
     "valid_from": "Valid from {date}",
     "valid_until": "Valid until {date}",
     "code": "Coupon code:",
+    "copy": "COPY",
     "refund": "REFUND",
     "refund_no": "Refund {id}",
     "refund_of": "of receipt {id}, {date}",
@@ -407,6 +409,8 @@ def _header(out: _Builder, words: _Words, document: ReceiptDocument) -> None:
     if header.lane_id:
         place += ", " + words.word("lane", lane=header.lane_id)
     out.wrapped(words.clean(place), Align.CENTER)
+    if document.copy:
+        out.big(words.word("copy"))
     out.rule()
     out.pair(words.word("receipt", id=header.transaction_id), words.date_time(header.created_at))
     out.rule()

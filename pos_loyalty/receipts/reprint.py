@@ -9,11 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam, func
+from sqlmodel import col, select
+
 from pos_loyalty.errors import InvalidInput
 from pos_loyalty.receipts.build import ReceiptNotFound
 from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox, Refund, SaleTransaction
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork
+
+_PRINTED_BEFORE = (
+    select(func.count())
+    .select_from(ReceiptOutbox)
+    .where(
+        col(ReceiptOutbox.transaction_id) == bindparam("transaction_id"),
+        col(ReceiptOutbox.refund_id).is_not_distinct_from(bindparam("refund_id")),
+        col(ReceiptOutbox.status) == OutboxStatus.PRINTED.value,
+        col(ReceiptOutbox.id) < bindparam("job_id"),
+    )
+)
 
 
 class NoPrinterForReceipt(InvalidInput):
@@ -92,3 +106,14 @@ def queue_reprint(
     assert row.id is not None
     uow.commit()
     return ReprintQueued(row.id, transaction.id, refund_id, row.kind, target, row.status)
+
+
+def printed_before(
+    *, uow: UnitOfWork, job_id: int, transaction_id: str, refund_id: str | None
+) -> bool:
+    """Did an earlier outbox row print this receipt (or refund slip)? Then this one is a copy."""
+    found = uow.session.execute(
+        _PRINTED_BEFORE,
+        {"transaction_id": transaction_id, "refund_id": refund_id, "job_id": job_id},
+    ).scalar_one()
+    return int(found) > 0

@@ -55,6 +55,17 @@ def document() -> ReceiptDocument:
     return replace(doc, items=items)
 
 
+@pytest.mark.parametrize("columns", SUPPORTED_COLUMNS)
+def test_a_copy_is_marked_under_the_store_name(document: ReceiptDocument, columns: int) -> None:
+    original = layout_receipt(document, columns, for_printer=True)
+    copy = layout_receipt(replace(document, copy=True), columns, for_printer=True)
+    assert_fits(copy)
+    assert "КОПИЯ" not in printed(original)
+    lines = printed(copy).splitlines()
+    assert [n for n, line in enumerate(lines) if "КОПИЯ" in line] == [2]  # name, place, mark
+    assert replace(document, copy=True).to_dict()["copy"] is True
+
+
 @pytest.mark.parametrize("for_printer", [False, True], ids=["unicode", "printer"])
 @pytest.mark.parametrize("columns", SUPPORTED_COLUMNS)
 def test_every_block_fits_the_paper(
