@@ -158,3 +158,27 @@ def test_profile_shows_balance_nearest_expiry_tier_and_lifetime_spend(
     assert profile["points_expiring"]["points"] == 500
     expires = datetime.fromisoformat(profile["points_expiring"]["at"])
     assert abs(expires - (start + timedelta(days=30))) < timedelta(minutes=1)
+
+
+def test_the_database_refuses_to_edit_or_delete_a_ledger_entry(
+    client: TestClient, store: Store
+) -> None:
+    """Append-only is enforced below the code too: history changes only by reversing entries."""
+    from sqlalchemy import delete, select
+    from sqlalchemy.exc import DBAPIError
+
+    customer_id = enrol_json(client)
+    sell_json(client, basket_json(line_json(unit_price=20000), customer={"id": customer_id}))
+    for statement in (
+        update(LedgerEntry).where(LedgerEntry.customer_id == customer_id).values(points=1000),
+        delete(LedgerEntry).where(LedgerEntry.customer_id == customer_id),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), store.uow(write=True) as uow:
+            uow.session.execute(statement)
+            uow.commit()
+    with store.uow() as uow:
+        points = uow.session.execute(
+            select(LedgerEntry.points).where(LedgerEntry.customer_id == customer_id)
+        ).scalars()
+        assert list(points) == [10]  # the sale's earn, as it was written
+        assert verify_ledger(uow=uow)[1] == []
