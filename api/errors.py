@@ -16,16 +16,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pos_loyalty.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
+from pos_loyalty.errors import DomainError
 
 log = logging.getLogger("pos_loyalty.api")
-
-STATUS_BY_FAMILY: list[tuple[type[DomainError], int]] = [
-    (InvalidInput, 422),
-    (NotFound, 404),
-    (Conflict, 409),
-    (Unavailable, 503),
-]
 
 HTTP_CODES = {
     400: "bad_request",
@@ -67,8 +60,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        status = next((s for family, s in STATUS_BY_FAMILY if isinstance(exc, family)), 400)
-        return error_response(status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:

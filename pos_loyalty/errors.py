@@ -1,4 +1,5 @@
-"""Domain errors. Each has a stable machine `code`; the HTTP adapter maps the family to a status.
+"""Domain errors. Each has a stable machine `code`, and its family a `status`: the HTTP status
+the API answers with, also what an idempotency record keeps for a refused sale.
 
 Families: `InvalidInput` (the caller sent something unusable: 422), `NotFound` (404),
 `Conflict` (409), `Unavailable` (the database or a device went away: 503).
@@ -11,6 +12,7 @@ from typing import Any
 
 class DomainError(Exception):
     code = "error"
+    status = 400
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -22,15 +24,19 @@ class DomainError(Exception):
 
 class InvalidInput(DomainError):
     code = "invalid_input"
+    status = 422
 
 
 class NotFound(DomainError):
     code = "not_found"
+    status = 404
 
 
 class Conflict(DomainError):
     code = "conflict"
+    status = 409
 
 
 class Unavailable(DomainError):
     code = "unavailable"
+    status = 503

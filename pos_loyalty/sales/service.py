@@ -591,13 +591,6 @@ def _idempotent(
                 return _replay(found, digest, endpoint)
 
 
-def _refusal_status(error: DomainError) -> int:
-    """The HTTP status the API answers a refusal with (api/errors.py maps the same families)."""
-    if isinstance(error, NotFound):
-        return 404
-    return 409 if isinstance(error, Conflict) else 422
-
-
 def _record_refusal(*, store: Store, record: dict[str, Any], refusal: DomainError) -> None:
     """Keep a refused sale's answer under its key, as Stripe does: a retry with the same body
     gets the same refusal (never a second try that might now succeed), another body a 422.
@@ -607,7 +600,7 @@ def _record_refusal(*, store: Store, record: dict[str, Any], refusal: DomainErro
     with store.uow(write=True) as uow:
         uow.session.connection().execute(
             claim,
-            {**record, "status_code": _refusal_status(refusal), "response": {"error": error}},
+            {**record, "status_code": refusal.status, "response": {"error": error}},
         )
         uow.commit()
 
