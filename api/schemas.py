@@ -95,6 +95,18 @@ class CustomerPublic(BaseModel):
         )
 
 
+class CardCreate(Request):
+    """Another card for an enrolled customer: the number on a card handed over, or none to have
+    one issued."""
+
+    card_number: CardText | None = None
+
+
+class CardPublic(BaseModel):
+    card_number: str
+    customer: CustomerPublic
+
+
 class IdentifyRequest(Request):
     phone: Phone | None = None
     card: CardText | None = None

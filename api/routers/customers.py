@@ -10,6 +10,8 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import HubDep, MetricsDep, StoreDep, TillScope
 from api.schemas import (
+    CardCreate,
+    CardPublic,
     CustomerCreate,
     CustomerPublic,
     IdentifyRequest,
@@ -20,6 +22,7 @@ from api.schemas import (
     TierPublic,
 )
 from pos_loyalty.customers.service import (
+    add_card,
     enrol_customer,
     get_customer,
     identify_customer,
@@ -53,6 +56,20 @@ def enrol(body: CustomerCreate, store: StoreDep, _: TillScope) -> CustomerPublic
         )
     qr = loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())
     return CustomerPublic.from_profile(profile, qr=qr)
+
+
+@router.post("/customers/{customer_id}/cards", status_code=201, response_model=CardPublic)
+def attach_card(
+    customer_id: CustomerId, body: CardCreate, store: StoreDep, _: TillScope
+) -> CardPublic:
+    """Another card for the customer (a replacement, a family member's): the number of a card
+    handed over, or `{}` to issue one. 409 `card_taken` if the card belongs to anyone already."""
+    with store.uow(write=True) as uow:
+        number, profile = add_card(
+            uow=uow, settings=store.settings, customer_id=customer_id, card_number=body.card_number
+        )
+    qr = loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())
+    return CardPublic(card_number=number, customer=CustomerPublic.from_profile(profile, qr=qr))
 
 
 def _qr_payload(store: StoreDep, customer_id: str) -> str:

@@ -179,16 +179,25 @@ def get_customer(*, uow: UnitOfWork, customer_id: str) -> CustomerProfile:
     return profile
 
 
-def add_card(*, uow: UnitOfWork, customer_id: str, card_number: str) -> CustomerProfile:
-    """Attach another card (a replacement, a family card) to an existing customer."""
-    number = parse_card(card_number)
+def add_card(
+    *, uow: UnitOfWork, settings: Settings, customer_id: str, card_number: str | None = None
+) -> tuple[str, CustomerProfile]:
+    """Attach another card (a replacement, a family card) to an existing customer: the one
+    handed over (Luhn-checked), or a newly issued number. Returns (the card, the profile)."""
+    if card_number is None:
+        number = issue_card_number(settings.cards.prefix, settings.cards.length)
+    else:
+        number = _parse_given_card(card_number)
     if uow.session.get(Customer, customer_id) is None:
         raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
     if uow.session.get(Card, number) is not None:
         raise Conflict("this card number is already in use", code="card_taken")
     uow.session.add(Card(number=number, customer_id=customer_id))
-    uow.commit()
-    return get_customer(uow=uow, customer_id=customer_id)
+    try:
+        uow.commit()
+    except IntegrityError:  # two tills attaching the same card at once: the key decides
+        raise Conflict("this card number is already in use", code="card_taken") from None
+    return number, get_customer(uow=uow, customer_id=customer_id)
 
 
 def loyalty_qr(*, secret: StoreSecret, customer_id: str, now: datetime) -> str:

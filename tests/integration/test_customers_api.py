@@ -19,8 +19,6 @@ from sqlmodel import func, select
 from api.app import create_app
 from pos_loyalty.apikeys.models import ApiKey, Scope
 from pos_loyalty.customers.models import Card, Customer
-from pos_loyalty.customers.service import add_card
-from pos_loyalty.errors import Conflict
 from pos_loyalty.identity.tokens import mint_qr
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.settings import Settings
@@ -385,15 +383,41 @@ def test_a_value_postgresql_refuses_is_422_not_500(pg_database: str, tmp_path: P
 
 def test_a_customer_with_several_cards_is_found_by_each(client: TestClient, store: Store) -> None:
     data = enrol(client)
-    with store.uow(write=True) as uow:
-        add_card(uow=uow, customer_id=data["id"], card_number="4561 2612 1234 5467")
-    with store.uow(write=True) as uow, pytest.raises(Conflict):
-        add_card(uow=uow, customer_id=data["id"], card_number=data["card_number"])
-    profile = client.get(f"/v1/customers/{data['id']}").json()
-    assert sorted(profile["card_numbers"]) == sorted([data["card_number"], "4561261212345467"])
-    for card in profile["card_numbers"]:
+    cards = f"/v1/customers/{data['id']}/cards"
+    handed = client.post(cards, json={"card_number": "4561 2612 1234 5467"})
+    assert handed.status_code == 201, handed.text
+    assert handed.json()["card_number"] == "4561261212345467"
+    issued = client.post(cards, json={})  # none handed over: the store issues one
+    assert issued.status_code == 201, issued.text
+    new = issued.json()["card_number"]
+    assert new.startswith("2775") and len(new) == 16 and new not in (data["card_number"],)
+    assert sorted(issued.json()["customer"]["card_numbers"]) == sorted(
+        [data["card_number"], "4561261212345467", new]
+    )
+    for card in (data["card_number"], "4561261212345467", new):
         reply = client.post("/v1/identify", json={"card": f";{card}=2912101?"})
         assert reply.json()["customer"]["id"] == data["id"]
+
+
+def test_a_card_that_cannot_be_attached_is_refused_and_nothing_is_written(
+    client: TestClient, store: Store
+) -> None:
+    data = enrol(client)
+    other = enrol(client, {"phone": "9035556677", "name": "Пётр Сидоров"})
+    cards = f"/v1/customers/{data['id']}/cards"
+    refusals = [
+        (cards, {"card_number": other["card_number"]}, 409, "card_taken"),
+        (cards, {"card_number": "4561 2612 1234 5468"}, 422, "card_bad_checksum"),
+        (cards, {"card_number": "45612612x"}, 422, "card_malformed"),
+        (cards, {"card": "4561261212345467"}, 422, "validation_error"),  # unknown field
+        ("/v1/customers/" + "0" * 32 + "/cards", {}, 404, "customer_not_found"),
+    ]
+    for path, body, status, code in refusals:
+        reply = client.post(path, json=body)
+        assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), body
+    with store.uow() as uow:
+        numbers = uow.session.exec(select(Card.number)).all()
+    assert sorted(numbers) == sorted([data["card_number"], other["card_number"]])
 
 
 CUSTOMER_ROUTES = [
@@ -403,6 +427,7 @@ CUSTOMER_ROUTES = [
     ("GET", "/v1/customers/" + "0" * 32 + "/qr.png", None),
     ("GET", "/v1/customers/" + "0" * 32 + "/qr.svg", None),
     ("GET", "/v1/customers/" + "0" * 32 + "/ledger", None),
+    ("POST", "/v1/customers/" + "0" * 32 + "/cards", {}),
 ]
 
 
