@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
 
 from pos_loyalty.apikeys.models import ApiKey, Scope
+from pos_loyalty.errors import NotFound
 from pos_loyalty.security import hash_api_key, new_api_key
 from pos_loyalty.storage import UnitOfWork
 
@@ -23,3 +27,37 @@ def scope_of(*, uow: UnitOfWork, token: str) -> Scope | None:
     if key is None or key.revoked_at is not None:
         return None
     return Scope(key.scope)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What may be shown of a key: never its token, which is not stored."""
+
+    id: int
+    scope: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _info(key: ApiKey) -> KeyInfo:
+    assert key.id is not None
+    return KeyInfo(key.id, key.scope, key.label, key.created_at, key.revoked_at)
+
+
+def list_keys(*, uow: UnitOfWork) -> list[KeyInfo]:
+    """Every key ever created, oldest first."""
+    return [_info(key) for key in uow.session.exec(select(ApiKey).order_by(col(ApiKey.id)))]
+
+
+def revoke_key(*, uow: UnitOfWork, key_id: int, now: datetime) -> KeyInfo:
+    """Refuse the key from now on (a lost or replaced till); revoking twice keeps the first time."""
+    key = uow.session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"no API key with id {key_id}", code="key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = now
+        uow.session.add(key)
+    info = _info(key)
+    uow.commit()
+    return info

@@ -6,9 +6,10 @@ from datetime import date
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from pos_loyalty.apikeys.models import Scope
-from pos_loyalty.apikeys.service import create_key
+from pos_loyalty.apikeys.service import create_key, list_keys, revoke_key
 from pos_loyalty.cli.common import (
     ConfigOption,
     console,
@@ -17,7 +18,7 @@ from pos_loyalty.cli.common import (
     open_store_or_exit,
 )
 from pos_loyalty.customers.service import enrol_customer, loyalty_qr
-from pos_loyalty.errors import DomainError
+from pos_loyalty.errors import DomainError, NotFound
 from pos_loyalty.storage.migrate import current_revision, head_revision
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -51,6 +52,48 @@ def keys_create(
     store.close()
     err_console.print(f"created a {scope.value} key; store it now, it cannot be shown again:")
     typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None) -> None:
+    """The API keys: id, scope, label, when created and revoked (never the tokens)."""
+    settings = load_or_exit(config)
+    store = open_store_or_exit(settings)
+    with store.uow() as uow:
+        keys = list_keys(uow=uow)
+    store.close()
+    table = Table(title="API keys")
+    for column in ("id", "scope", "label", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
+        table.add_row(
+            str(key.id), key.scope, key.label, key.created_at.isoformat(timespec="seconds"), revoked
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id, as `keys list` shows it.")],
+    config: ConfigOption = None,
+) -> None:
+    """Refuse a key from now on (a lost till, a replaced integration): its requests get 401."""
+    settings = load_or_exit(config)
+    store = open_store_or_exit(settings)
+    try:
+        with store.uow(write=True) as uow:
+            key = revoke_key(uow=uow, key_id=key_id, now=store.now())
+    except NotFound as exc:
+        err_console.print(f"{exc.code}: {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    assert key.revoked_at is not None
+    console.print(
+        f"key {key.id} ({key.scope}{', ' + key.label if key.label else ''}) revoked at "
+        f"{key.revoked_at.isoformat(timespec='seconds')}"
+    )
 
 
 @customers_app.command("enrol")

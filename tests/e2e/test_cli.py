@@ -75,6 +75,47 @@ def test_db_upgrade_keys_and_enrol(tmp_path: Path) -> None:
     assert again.returncode == 1 and "phone_taken" in again.stderr
 
 
+def test_keys_are_listed_without_their_tokens_and_revoked(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    tokens = []
+    for label in ("lane-1 till", "lane-2 till"):
+        made = run(
+            "keys",
+            "create",
+            "--scope",
+            "till",
+            "--label",
+            label,
+            "--config",
+            str(config),
+            cwd=tmp_path,
+        )
+        assert made.returncode == 0, made.stderr
+        tokens.append(made.stdout.strip().splitlines()[-1])
+    listed = run("keys", "list", "--config", str(config), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "lane-1 till" in listed.stdout and "lane-2 till" in listed.stdout
+    assert not any(token in listed.stdout for token in tokens)
+
+    revoked = run("keys", "revoke", "1", "--config", str(config), cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    assert "key 1 (till, lane-1 till) revoked" in revoked.stdout
+    unknown = run("keys", "revoke", "99", "--config", str(config), cwd=tmp_path)
+    assert unknown.returncode == 1 and "key_not_found" in unknown.stderr
+
+    from pos_loyalty.apikeys.service import scope_of
+    from pos_loyalty.settings import load_settings
+    from pos_loyalty.store import Store
+
+    store = Store.open(load_settings(config, environ={}))
+    try:
+        with store.uow() as uow:
+            assert scope_of(uow=uow, token=tokens[0]) is None  # the API answers it 401
+            assert scope_of(uow=uow, token=tokens[1]) == "till"
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
