@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_validate_the_example_program() -> None:
     result = runner.invoke(app, ["rules", "validate", str(EXAMPLES / "rules.toml")])
     assert result.exit_code == 0, result.output
-    assert "OK" in result.output and "7 rules" in result.output and "2 tiers" in result.output
+    assert "OK" in result.output and "12 rules" in result.output and "2 tiers" in result.output
 
 
 def test_validate_reports_rule_id_and_key(tmp_path: Path) -> None:
@@ -63,9 +63,12 @@ def test_explain_prints_every_rule_with_its_reason(tmp_path: Path) -> None:
     quote = json.loads(result.output)
     applied = {a["rule_id"] for a in quote["applied"]}
     assert applied == {"bakery-morning", "coffee-6th-free", "gold-10"}
+    personal = ("coffee-dessert", "birthday-200", "favourite-10", "replenish-15", "winback-150")
     assert {n["rule_id"]: n["code"] for n in quote["not_applied"]} == {
         "silver-5": "tier_not_met",
         "bonus-1": "lost_stack_group",
+        # a customer given as JSON carries no purchase history for the personal offers
+        **{rule_id: "no_history" for rule_id in personal},
     }
     assert quote["points"]["burn"] == 10 and quote["points"]["burn_limited_by"] == "balance"
 

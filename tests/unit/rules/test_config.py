@@ -59,7 +59,7 @@ def test_issue_example_rules_are_accepted_with_their_names() -> None:
 
 def test_example_program_validates() -> None:
     config = load_rules_file(EXAMPLES / "rules.toml")
-    assert len(config.rules) == 7
+    assert len(config.rules) == 12  # 7 discount, points, threshold and stamps; 5 personal
     assert [t.name for t in config.tiers] == ["silver", "gold"]
 
 
@@ -175,7 +175,7 @@ def test_other_top_level_tables_are_ignored(tmp_path: Path) -> None:
     path.write_text(
         '[store]\nid = "msk-001"\n\n[[lanes]]\nid = "lane-1"\n\n' + text, encoding="utf-8"
     )
-    assert len(load_rules_file(path).rules) == 7
+    assert len(load_rules_file(path).rules) == 12
 
 
 def test_version_is_stable_and_changes_with_content() -> None:
@@ -183,3 +183,15 @@ def test_version_is_stable_and_changes_with_content() -> None:
     same = compile_rules(rules_config_from_dict({"rules": [discount_rule("a"), points_rule("b")]}))
     other = compile_rules(rules_config_from_dict({"rules": [discount_rule("a", percent=11)]}))
     assert one.version == same.version != other.version
+
+
+def test_the_example_rules_file_is_the_demo_store_program() -> None:
+    """The README says examples/rules.toml is config.toml's program on its own: keep them one."""
+    import tomllib
+
+    with (EXAMPLES.parent / "config.toml").open("rb") as store_file:
+        store = tomllib.load(store_file)
+    with (EXAMPLES / "rules.toml").open("rb") as example_file:
+        example = tomllib.load(example_file)
+    for part in ("points", "tiers", "rules"):
+        assert example[part] == store[part], part
