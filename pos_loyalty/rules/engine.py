@@ -758,6 +758,7 @@ def evaluate(
                     valid_from=now,
                     expires_at=coupon_expiry(now, coupon.valid_days, rules.tz or now.tzinfo or UTC),
                     stack_group=coupon.stack_group or None,
+                    bearer=coupon.bearer,
                 )
             )
 

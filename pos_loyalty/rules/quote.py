@@ -151,6 +151,7 @@ class CouponToIssue:
     trigger: str | None = None
     reason: str | None = None
     stack_group: str | None = "coupon"  # the coupon's when presented; None stacks with all
+    bearer: bool = False  # anyone may present it, not only the customer who earned it
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule_id": self.rule_id, "label": self.label}
@@ -171,6 +172,8 @@ class CouponToIssue:
             out["reason"] = self.reason
         if self.stack_group != "coupon":
             out["stack_group"] = self.stack_group
+        if self.bearer:
+            out["bearer"] = True
         return out
 
 

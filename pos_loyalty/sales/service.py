@@ -794,9 +794,7 @@ def _record_sale(
         issue_coupon(
             uow=uow,
             secret=store.secret,
-            owner_customer_id=None
-            if _issues_bearer(store.rules, reward["rule_id"])
-            else customer_id,
+            owner_customer_id=None if reward.get("bearer") else customer_id,
             label=reward["label"],
             amount_off=reward.get("amount_off"),
             percent_off=reward.get("percent_off"),
@@ -941,16 +939,6 @@ def _record_sale(
         ),
     )
     return Outcome(201, body)
-
-
-def _issues_bearer(rules: CompiledRules, rule_id: str) -> bool:
-    """Does this threshold rule's coupon say `bearer = true` (anyone may present it)?"""
-    rule = next((r for r in rules.config.rules if r.id == rule_id), None)
-    return (
-        isinstance(rule, ThresholdRule)
-        and rule.reward.coupon is not None
-        and rule.reward.coupon.bearer
-    )
 
 
 @lru_cache(maxsize=1)

@@ -170,6 +170,8 @@ def test_a_rule_may_issue_bearer_coupons_that_anyone_presents(
     store.rules = compile_rules(config, tz=store.settings.store.tz)
     earner = enrol_json(client)
     friend = enrol_json(client, phone="9035556677", name="Пётр Сидоров")
+    quote = evaluate_json(client, basket_json(line_json(unit_price=80000), customer={"id": earner}))
+    assert quote["coupons"]["to_issue"][0]["bearer"] is True  # the till sees it before the sale
     coupon = coupon_for(client, earner)
     assert coupon["bearer"] is True
     status = client.get(f"/v1/coupons/{coupon['code']}").json()
