@@ -30,7 +30,9 @@ from pos_loyalty.lanes import (
 )
 from pos_loyalty.receipts.preview import ReceiptPngRenderer
 from pos_loyalty.sales.quotes import QuoteWriter
+from pos_loyalty.sales.sale_writer import SaleWriter
 from pos_loyalty.settings import Settings
+from pos_loyalty.storage.engine import is_sqlite
 from pos_loyalty.store import Store
 
 
@@ -50,13 +52,18 @@ def create_app(
     store = store or Store.open(settings)
     hub = hub or LaneHub(store)
     quote_writer = QuoteWriter(store)
+    # SQLite writes one transaction at a time: sales share one (see sales/sale_writer.py).
+    sale_writer = SaleWriter(store) if is_sqlite(store.engine) else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            quote_writer.close()  # stores what is queued before the server lets go
+            # What is queued is stored before the server lets go.
+            if sale_writer is not None:
+                sale_writer.close()
+            quote_writer.close()
 
     app = FastAPI(
         title="pos-loyalty",
@@ -69,6 +76,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.key_cache = KeyCache()
     app.state.quote_writer = quote_writer
+    app.state.sale_writer = sale_writer
     app.state.hub = hub
     app.state.receipt_png = receipt_png
     hub.add_listener(lambda event: _count_reader_identification(metrics, event))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import StoreDep, TillScope
 from api.json_io import body_schema, json_response, read_model
+from api.writers import written
 from pos_loyalty.rules.payload import BasketIn
-from pos_loyalty.sales.quotes import QuoteWriter
 from pos_loyalty.sales.service import LaneCustomerLookup, Priced, price_basket, quote_row
 from pos_loyalty.store import Store
 
@@ -42,26 +41,6 @@ async def run_reads(store: Store, work: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(work)
 
 
-async def store_quote(writer: QuoteWriter, row: Mapping[str, Any]) -> None:
-    """Hand the quote to the group-commit writer and wait until it is durable."""
-    loop = asyncio.get_running_loop()
-    stored: asyncio.Future[None] = loop.create_future()
-
-    def settle(error: BaseException | None) -> None:
-        if stored.done():
-            return  # the request was cancelled meanwhile; the quote is stored all the same
-        if error is None:
-            stored.set_result(None)
-        else:
-            stored.set_exception(error)
-
-    def done(error: BaseException | None) -> None:  # on the writer thread
-        loop.call_soon_threadsafe(settle, error)
-
-    writer.submit(row, done)
-    await stored
-
-
 @router.post("/baskets/evaluate", openapi_extra=body_schema(BasketIn))
 async def evaluate(
     request: Request,
@@ -80,7 +59,5 @@ async def evaluate(
         )
 
     priced = await run_reads(store, price)
-    await store_quote(
-        request.app.state.quote_writer, quote_row(basket=basket, priced=priced, now=now)
-    )
+    await written(request.app.state.quote_writer, quote_row(basket=basket, priced=priced, now=now))
     return json_response(priced.result)

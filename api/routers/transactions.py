@@ -1,8 +1,7 @@
-"""Commits and refunds: `Idempotency-Key` required, one database transaction each."""
+"""Commits and refunds: `Idempotency-Key` required; each sale or refund is all-or-nothing."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -16,9 +15,18 @@ from api.errors import ApiError
 from api.json_io import body_schema, json_response, read_json
 from api.routers.baskets import lane_customer_lookup
 from api.schemas import BasketCommit, QuoteCommit, RefundIn
+from api.writers import written
 from pos_loyalty.errors import NotFound
 from pos_loyalty.sales.models import SaleTransaction
-from pos_loyalty.sales.service import Outcome, Payment, commit_sale, refund_sale
+from pos_loyalty.sales.sale_writer import SaleWriter
+from pos_loyalty.sales.service import (
+    IN_FLIGHT,
+    Outcome,
+    Payment,
+    commit_job,
+    refund_sale,
+    run_idempotent,
+)
 from pos_loyalty.security import hash_api_key
 
 router = APIRouter(prefix="/v1", tags=["transactions"])
@@ -83,21 +91,27 @@ async def commit(
     parsed: QuoteCommit | BasketCommit
     parsed = _validate(QuoteCommit if "quote_id" in body else BasketCommit, body)
     payment = Payment(parsed.payment.method, parsed.payment.paid) if parsed.payment else None
-    # One database transaction with an fsync (SQLite) or a dozen round trips (PostgreSQL):
-    # a worker thread waits for it while the event loop serves the other tills.
-    outcome = await anyio.to_thread.run_sync(
-        partial(
-            commit_sale,
-            store=store,
-            key_owner=_key_owner(request),
-            idempotency_key=key,
-            body=body,
-            quote_id=parsed.quote_id if isinstance(parsed, QuoteCommit) else None,
-            basket=parsed if isinstance(parsed, BasketCommit) else None,
-            payment=payment,
-            lane_customer=lane_customer_lookup(request),
-        )
+    job = commit_job(
+        store=store,
+        key_owner=_key_owner(request),
+        idempotency_key=key,
+        body=body,
+        quote_id=parsed.quote_id if isinstance(parsed, QuoteCommit) else None,
+        basket=parsed if isinstance(parsed, BasketCommit) else None,
+        payment=payment,
+        lane_customer=lane_customer_lookup(request),
     )
+    sale_writer: SaleWriter | None = request.app.state.sale_writer
+    if sale_writer is not None:  # SQLite: committed with the other tills' sales, one fsync
+        with IN_FLIGHT.hold(job.key_owner, job.key):
+            result = await written(sale_writer, job)
+        if isinstance(result, Exception):
+            raise result
+        outcome = result
+    else:
+        # PostgreSQL: a dozen round trips in a worker thread while the event loop serves the
+        # other tills.
+        outcome = await anyio.to_thread.run_sync(run_idempotent, store, job)
     hub = getattr(request.app.state, "hub", None)
     lane_id = outcome.body.get("lane_id")
     fresh_sale = outcome.status == 201 and not outcome.replayed

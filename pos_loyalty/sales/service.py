@@ -1,9 +1,10 @@
 """The sale path as use cases: evaluate a basket, commit a sale exactly once, refund it.
 
-`commit_sale` writes everything a sale changes in ONE database transaction: the idempotency
-record, the transaction and its lines, ledger entries (burn, earn), the customer's cached balance
-and lifetime spend, coupon redemptions, coupons issued, stamp counters and the receipt outbox row.
-A failure anywhere rolls all of it back and releases the Idempotency-Key for a retry.
+`commit_sale` writes everything a sale changes all-or-nothing: the idempotency record, the
+transaction and its lines, ledger entries (burn, earn), the customer's cached balance and lifetime
+spend, coupon redemptions, coupons issued, stamp counters and the receipt outbox row. A failure
+anywhere rolls all of it back and releases the Idempotency-Key for a retry. Several sales may
+share one database transaction (`run_jobs`, group commit on SQLite), each at its own savepoint.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Select, Table, insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col, select
 
 from pos_loyalty.coupons.models import Coupon
@@ -519,90 +520,116 @@ def _replay(record: sa.Row[Any], digest: str, endpoint: str) -> Outcome:
     return Outcome(record.status_code, dict(record.response), replayed=True)
 
 
-def _idempotent(
-    *,
-    store: Store,
-    key_owner: str,
-    key: str,
-    endpoint: str,
-    body: Any,
-    work: Callable[[UnitOfWork, datetime], Outcome],
-) -> Outcome:
-    """Run `work` once per (API key, Idempotency-Key); a replay gets the first response."""
-    digest = request_hash(body)
+@dataclass(frozen=True, slots=True)
+class IdempotentJob:
+    """One write done at most once per (API key, Idempotency-Key): a sale or a refund.
+    `work` runs inside the write transaction and returns the answer to keep under the key."""
+
+    key_owner: str
+    key: str
+    endpoint: str
+    digest: str  # of the request body: the same key with another body is refused
+    work: Callable[[UnitOfWork, datetime], Outcome]
+
+
+# What running a job gave: its answer, or the error its caller gets (a refusal, a replay
+# mismatch, a bug confined to this job).
+JobResult = Outcome | Exception
+
+
+def run_jobs(store: Store, jobs: Sequence[IdempotentJob]) -> list[JobResult]:
+    """Run `jobs` in ONE write transaction and commit once (group commit: one fsync for all).
+
+    Each job works at its own savepoint, so a refusal or a failure of one rolls back its writes
+    only; a refusal is then kept under its key in the same transaction. A database error (the
+    connection went away, the disk is full) fails the whole batch: nothing is written and every
+    job gets the error, so no till is told a sale went through that did not."""
+    results: list[JobResult] = []
+    with store.uow(write=True) as uow:
+        for job in jobs:
+            try:
+                results.append(_run_job(uow, job, store.now()))
+            except IntegrityError:
+                results.append(_committed_elsewhere(uow, job))
+            except SQLAlchemyError:
+                raise  # the transaction cannot be trusted: the batch fails as one
+            except Exception as exc:
+                results.append(exc)
+        uow.commit()
+    return results
+
+
+def run_idempotent(store: Store, job: IdempotentJob) -> Outcome:
+    """Run one job on its own (the path for PostgreSQL, refunds, the CLI and tests)."""
+    with IN_FLIGHT.hold(job.key_owner, job.key):
+        [result] = run_jobs(store, [job])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _run_job(uow: UnitOfWork, job: IdempotentJob, now: datetime) -> Outcome:
     _, claim, finish = _idempotency_statements()
-    with IN_FLIGHT.hold(key_owner, key):
-        now = store.now()
-        try:
-            with store.uow(write=True) as uow:
-                found = _find_and_hold_key(uow, key_owner, key)
-                if found is not None:
-                    return _replay(found, digest, endpoint)
-                uow.session.connection().execute(
-                    claim,
-                    {
-                        "key_owner": key_owner,
-                        "key": key,
-                        "endpoint": endpoint,
-                        "request_hash": digest,
-                        "status_code": 0,
-                        "response": {},
-                        "created_at": now,
-                    },
-                )
-                try:
-                    outcome = work(uow, now)
-                except (InvalidInput, NotFound, Conflict) as exc:
-                    refusal: DomainError = exc  # rolled back as the block ends; recorded below
-                else:
-                    uow.session.execute(  # through the session: pending ORM rows flush first
-                        finish,
-                        {
-                            "owner": key_owner,
-                            "idem_key": key,
-                            "status": outcome.status,
-                            "body": outcome.body,
-                        },
-                    )
-                    uow.commit()
-                    return outcome
-            _record_refusal(
-                store=store,
-                record={
-                    "key_owner": key_owner,
-                    "key": key,
-                    "endpoint": endpoint,
-                    "request_hash": digest,
-                    "created_at": now,
-                },
-                refusal=refusal,
-            )
-            raise refusal
-        except IntegrityError:
-            # Another process committed the same key first: answer as it did.
-            with store.uow() as uow:
-                found = _find_key(uow, key_owner, key)
-                if found is None:
-                    raise Conflict(
-                        "a concurrent request changed the same records (the same quote "
-                        "committed under two keys?); nothing was written",
-                        code="concurrent_conflict",
-                    ) from None
-                return _replay(found, digest, endpoint)
+    found = _find_and_hold_key(uow, job.key_owner, job.key)
+    if found is not None:
+        return _replay(found, job.digest, job.endpoint)
+    record = {
+        "key_owner": job.key_owner,
+        "key": job.key,
+        "endpoint": job.endpoint,
+        "request_hash": job.digest,
+        "created_at": now,
+    }
+    savepoint = uow.session.begin_nested()
+    try:
+        uow.session.connection().execute(claim, {**record, "status_code": 0, "response": {}})
+        outcome = job.work(uow, now)
+        uow.session.execute(  # through the session: pending ORM rows flush first
+            finish,
+            {
+                "owner": job.key_owner,
+                "idem_key": job.key,
+                "status": outcome.status,
+                "body": outcome.body,
+            },
+        )
+    except (InvalidInput, NotFound, Conflict) as refusal:
+        savepoint.rollback()
+        _record_refusal(uow=uow, record=record, refusal=refusal)
+        raise
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+    savepoint.commit()
+    return outcome
 
 
-def _record_refusal(*, store: Store, record: dict[str, Any], refusal: DomainError) -> None:
+def _committed_elsewhere(uow: UnitOfWork, job: IdempotentJob) -> JobResult:
+    """After a unique-constraint refusal: another process committed the same key first (answer
+    as it did), or the same quote under another key (nothing was written)."""
+    found = _find_key(uow, job.key_owner, job.key)
+    if found is None:
+        return Conflict(
+            "a concurrent request changed the same records (the same quote committed under two "
+            "keys?); nothing was written",
+            code="concurrent_conflict",
+        )
+    try:
+        return _replay(found, job.digest, job.endpoint)
+    except IdempotencyMismatch as exc:
+        return exc
+
+
+def _record_refusal(*, uow: UnitOfWork, record: dict[str, Any], refusal: DomainError) -> None:
     """Keep a refused sale's answer under its key, as Stripe does: a retry with the same body
     gets the same refusal (never a second try that might now succeed), another body a 422.
     Database outages are not refusals: the till retries those and the sale goes through."""
     _, claim, _ = _idempotency_statements()
     error = {"code": refusal.code, "message": refusal.message, "details": refusal.details}
-    with store.uow(write=True) as uow:
-        uow.session.connection().execute(
-            claim,
-            {**record, "status_code": refusal.status, "response": {"error": error}},
-        )
-        uow.commit()
+    uow.session.connection().execute(
+        claim, {**record, "status_code": refusal.status, "response": {"error": error}}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -682,7 +709,7 @@ def _load_quote(uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -> 
     return stored
 
 
-def commit_sale(
+def commit_job(
     *,
     store: Store,
     key_owner: str,
@@ -692,8 +719,9 @@ def commit_sale(
     basket: BasketIn | None,
     payment: Payment | None,
     lane_customer: LaneCustomerLookup | None = None,
-) -> Outcome:
-    """Commit a stored quote (or a basket, priced afresh) exactly once per Idempotency-Key."""
+) -> IdempotentJob:
+    """The commit of a stored quote (or of a basket, priced afresh inside the write
+    transaction, so it sees the balance and coupons as they are at commit)."""
 
     def work(uow: UnitOfWork, now: datetime) -> Outcome:
         if quote_id is not None:
@@ -725,14 +753,38 @@ def commit_sale(
             payment=payment,
         )
 
-    return _idempotent(
-        store=store,
+    return IdempotentJob(
         key_owner=key_owner,
         key=idempotency_key,
         endpoint="POST /v1/transactions",
-        body=body,
+        digest=request_hash(body),
         work=work,
     )
+
+
+def commit_sale(
+    *,
+    store: Store,
+    key_owner: str,
+    idempotency_key: str,
+    body: Any,
+    quote_id: str | None,
+    basket: BasketIn | None,
+    payment: Payment | None,
+    lane_customer: LaneCustomerLookup | None = None,
+) -> Outcome:
+    """Commit a stored quote (or a basket, priced afresh) exactly once per Idempotency-Key."""
+    job = commit_job(
+        store=store,
+        key_owner=key_owner,
+        idempotency_key=idempotency_key,
+        body=body,
+        quote_id=quote_id,
+        basket=basket,
+        payment=payment,
+        lane_customer=lane_customer,
+    )
+    return run_idempotent(store, job)
 
 
 def _record_sale(
@@ -1009,14 +1061,14 @@ def refund_sale(
             uow=uow, store=store, now=now, transaction_id=transaction_id, requested=lines
         )
 
-    return _idempotent(
-        store=store,
+    job = IdempotentJob(
         key_owner=key_owner,
         key=idempotency_key,
         endpoint=f"POST /v1/transactions/{transaction_id}/refund",
-        body=body,
+        digest=request_hash(body),
         work=work,
     )
+    return run_idempotent(store, job)
 
 
 def _record_refund(

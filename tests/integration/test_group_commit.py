@@ -1,0 +1,224 @@
+"""Sales committed together (group commit, `run_jobs` and the SQLite sale writer): one
+transaction for the batch, yet each sale all-or-nothing on its own; both databases."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlmodel import func, select
+
+from api.schemas import BasketCommit
+from pos_loyalty.errors import Conflict, InvalidInput
+from pos_loyalty.ledger.service import verify_ledger
+from pos_loyalty.sales.models import IdempotencyRecord, SaleTransaction
+from pos_loyalty.sales.sale_writer import SaleWriter
+from pos_loyalty.sales.service import (
+    IdempotentJob,
+    JobResult,
+    Outcome,
+    Payment,
+    commit_job,
+    run_idempotent,
+    run_jobs,
+)
+from pos_loyalty.storage import UnitOfWork
+from pos_loyalty.store import Store
+from tests.factories import SALE_RULES, basket_json, enrol_json, line_json, sell_json
+
+WAIT_S = 20
+
+
+@pytest.fixture
+def config_extra() -> dict[str, Any]:
+    return SALE_RULES
+
+
+def count(store: Store, model: Any) -> int:
+    with store.uow() as uow:
+        return int(uow.session.exec(select(func.count()).select_from(model)).one())
+
+
+def sale(
+    store: Store,
+    customer_id: str,
+    *,
+    price: int = 20000,
+    key: str | None = None,
+    coupons: list[str] | None = None,
+    payment: Payment | None = None,
+) -> IdempotentJob:
+    body = basket_json(line_json(unit_price=price), customer={"id": customer_id}, coupons=coupons)
+    return commit_job(
+        store=store,
+        key_owner="till",
+        idempotency_key=key or uuid.uuid4().hex,
+        body=body,
+        quote_id=None,
+        basket=BasketCommit.model_validate(body),
+        payment=payment,
+    )
+
+
+def failing(job: IdempotentJob, error: Exception) -> IdempotentJob:
+    """`job`, whose work writes the whole sale and then fails with `error`."""
+
+    def work(uow: UnitOfWork, now: datetime) -> Outcome:
+        job.work(uow, now)
+        raise error
+
+    return IdempotentJob(job.key_owner, job.key, job.endpoint, job.digest, work)
+
+
+def commits_during(store: Store, action: Callable[[], Any]) -> int:
+    """How many database transactions `action` committed."""
+    seen = 0
+
+    def counted(_: Any) -> None:
+        nonlocal seen
+        seen += 1
+
+    event.listen(store.engine, "commit", counted)
+    try:
+        action()
+    finally:
+        event.remove(store.engine, "commit", counted)
+    return seen
+
+
+def test_a_batch_of_sales_is_one_transaction(client: TestClient, store: Store) -> None:
+    customer_id = enrol_json(client)
+    jobs = [sale(store, customer_id, price=10000 * (n + 1)) for n in range(6)]
+    results: list[JobResult] = []
+    assert commits_during(store, lambda: results.extend(run_jobs(store, jobs))) == 1
+    assert all(isinstance(r, Outcome) and r.status == 201 for r in results), results
+    assert count(store, SaleTransaction) == 6
+    # 5 % of 100 + 200 + … + 600 ₽ = 105 points, each sale seeing the one before it
+    balances = [r.body["balance_after"] for r in results if isinstance(r, Outcome)]
+    assert balances == [5, 15, 30, 50, 75, 105]
+    with store.uow() as uow:
+        assert verify_ledger(uow=uow)[1] == []
+
+
+def test_a_refused_sale_leaves_the_rest_of_its_batch_and_is_kept_under_its_key(
+    client: TestClient, store: Store
+) -> None:
+    customer_id = enrol_json(client)
+    short = sale(store, customer_id, payment=Payment("cash", 100))  # pays 1 ₽ for 200 ₽
+    first, last = sale(store, customer_id), sale(store, customer_id)
+    results = run_jobs(store, [first, short, last])
+    assert isinstance(results[0], Outcome) and isinstance(results[2], Outcome)
+    assert isinstance(results[1], InvalidInput) and results[1].code == "payment_insufficient"
+    assert count(store, SaleTransaction) == 2
+    # the same request again gets the same refusal, never a second try
+    replay = run_idempotent(store, short)
+    assert replay.replayed and replay.status == 422
+    assert replay.body["error"]["code"] == "payment_insufficient"
+    assert count(store, SaleTransaction) == 2
+
+
+def test_a_sale_that_fails_half_way_is_undone_alone_and_its_key_stays_free(
+    client: TestClient, store: Store
+) -> None:
+    customer_id = enrol_json(client)
+    broken = sale(store, customer_id, price=30000)
+    good = sale(store, customer_id)
+    results = run_jobs(store, [failing(broken, RuntimeError("a bug")), good])
+    assert isinstance(results[0], RuntimeError)
+    assert isinstance(results[1], Outcome) and results[1].status == 201
+    assert count(store, SaleTransaction) == 1
+    assert count(store, IdempotencyRecord) == 1  # the broken sale's key was not kept
+    retried = run_idempotent(store, broken)
+    assert retried.status == 201 and not retried.replayed
+    assert retried.body["balance_after"] == 10 + 15
+
+
+def test_a_database_error_fails_the_whole_batch_and_writes_nothing(
+    client: TestClient, store: Store
+) -> None:
+    customer_id = enrol_json(client)
+    outage = OperationalError("INSERT …", {}, Exception("disk I/O error"))
+    jobs = [sale(store, customer_id), failing(sale(store, customer_id), outage)]
+    with pytest.raises(OperationalError):
+        run_jobs(store, jobs)
+    assert count(store, SaleTransaction) == 0
+    assert count(store, IdempotencyRecord) == 0
+    # every till waiting on the writer hears of it; none is told its sale went through
+    writer = SaleWriter(store)
+    heard: list[JobResult | BaseException] = []
+    both = threading.Event()
+
+    def done(result: JobResult | BaseException) -> None:
+        heard.append(result)
+        if len(heard) == 2:
+            both.set()
+
+    with writer_lock(store):  # both jobs queue up and go in one batch
+        for job in jobs:
+            writer.submit(job, done)
+    assert both.wait(WAIT_S)
+    writer.close()
+    assert [type(r) for r in heard] == [OperationalError, OperationalError]
+    assert count(store, SaleTransaction) == 0
+
+
+def test_the_same_key_twice_in_one_batch_sells_once(client: TestClient, store: Store) -> None:
+    customer_id = enrol_json(client)
+    job = sale(store, customer_id)
+    first, again = run_jobs(store, [job, job])
+    assert isinstance(first, Outcome) and isinstance(again, Outcome)
+    assert again.replayed and again.body["transaction_id"] == first.body["transaction_id"]
+    assert count(store, SaleTransaction) == 1
+
+
+def test_eight_tills_on_the_sale_writer_spend_one_coupon_once(
+    client: TestClient, store: Store
+) -> None:
+    customer_id = enrol_json(client)
+    first = basket_json(line_json(unit_price=80000), customer={"id": customer_id})
+    issued = sell_json(client, first)
+    code = issued["coupons_issued"][0]["code"]
+    writer = SaleWriter(store)
+    results: list[JobResult | BaseException] = []
+    all_heard = threading.Event()
+    lock = threading.Lock()
+
+    def done(result: JobResult | BaseException) -> None:
+        with lock:
+            results.append(result)
+            if len(results) == 8:
+                all_heard.set()
+
+    with writer_lock(store):  # the eight arrive together and share batches
+        for _ in range(8):
+            writer.submit(sale(store, customer_id, price=30000, coupons=[code]), done)
+    assert all_heard.wait(WAIT_S)
+    writer.close()
+    sold = [r for r in results if isinstance(r, Outcome)]
+    refused = [r for r in results if not isinstance(r, Outcome)]
+    assert len(sold) == 1
+    assert all(isinstance(r, Conflict) and r.code == "coupon_already_redeemed" for r in refused)
+    assert count(store, SaleTransaction) == 2  # the sale that issued it and the one that spent it
+
+
+class writer_lock:
+    """Hold the store's writers back meanwhile, so what is submitted queues up (on SQLite the
+    in-process write lock; on PostgreSQL there is none and the writer simply runs)."""
+
+    def __init__(self, store: Store) -> None:
+        self._lock: threading.Lock | None = getattr(store, "_write_lock", None)
+
+    def __enter__(self) -> None:
+        if self._lock is not None:
+            self._lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
