@@ -60,7 +60,7 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     lines never takes a line below zero. Requires 0 <= total <= sum(weights), weights >= 0.
     """
     weight_sum = sum(weights)
-    if total < 0 or any(w < 0 for w in weights):
+    if total < 0 or (weights and min(weights) < 0):
         raise ValueError("allocate needs a non-negative total and weights")
     if total > weight_sum:
         raise ValueError(f"cannot allocate {total} over weights summing to {weight_sum}")

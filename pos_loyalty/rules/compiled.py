@@ -61,13 +61,24 @@ class CompiledRule:
     first_purchase: bool | None
     needs_customer: bool
     has_window: bool
+    # The whole active window as one hashable value: bundles repeat a few campaign windows over
+    # many rules, so evaluate decides each distinct window once per basket, not once per rule.
+    window: tuple[
+        str | None, tuple[int, int] | None, frozenset[int] | None, date | None, date | None
+    ]
     has_conditions: bool  # any of window, stores, customer conditions
     min_subtotal: int
+    # texts of the reasons above, joined once here rather than for every basket that misses them
+    tiers_text: str
+    segments_text: str
+    weekdays_text: str
     # line filter
     categories: frozenset[str] | None
     skus: frozenset[str] | None
     exclude_skus: frozenset[str]
     filters_lines: bool
+    # Rules with the same filter select the same lines: evaluate computes them once per basket.
+    line_filter: tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str]]
     # kind-specific, pre-converted
     percent: int | Decimal | None
     amount_off: int | None
@@ -122,6 +133,8 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
     categories = frozenset(when.categories) or None
     skus = frozenset(when.skus) or None
     exclude = frozenset(when.exclude_skus)
+    weekdays = frozenset(active.weekdays) if active.weekdays else None
+    hours = active.minutes()
     return CompiledRule(
         rule=rule,
         id=rule.id,
@@ -135,20 +148,25 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         max_discount=max_discount,
         date_from=active.from_,
         date_until=active.until,
-        weekdays=frozenset(active.weekdays) if active.weekdays else None,
-        hours=active.minutes(),
+        weekdays=weekdays,
+        hours=hours,
         stores=frozenset(when.stores) or None,
         tiers=tiers,
         segments=segments,
         first_purchase=when.first_purchase,
         needs_customer=needs_customer,
         has_window=has_window,
+        window=(active.hours, hours, weekdays, active.from_, active.until),
         has_conditions=bool(has_window or when.stores or needs_customer),
         min_subtotal=when.min_subtotal,
+        tiers_text=", ".join(sorted(tiers or ())),
+        segments_text=", ".join(sorted(segments or ())),
+        weekdays_text=",".join(str(d) for d in sorted(weekdays or ())),
         categories=categories,
         skus=skus,
         exclude_skus=exclude,
         filters_lines=bool(categories or skus or exclude),
+        line_filter=(skus, categories, exclude),
         percent=percent,
         amount_off=amount_off,
         applies_to=applies_to,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from operator import attrgetter
 from typing import Any
 
 from pos_loyalty.money import (
@@ -62,6 +63,11 @@ from pos_loyalty.rules.quote import (
 
 _MONEY_PARAMS = ("min_subtotal", "missing")
 _WEEKDAY_NAMES = "1234567"
+# attrgetter instead of lambdas for the sort and group keys taken for every rule of every basket
+_ORDER = attrgetter("order")
+_POS = attrgetter("pos")
+_PRICE_POS = attrgetter("unit_price", "pos")
+_STACK_GROUP = attrgetter("stack_group")
 
 
 class _Line:
@@ -182,9 +188,8 @@ class _Evaluation:
             for i, line in enumerate(basket.lines)
         ]
         self.original_order = originals
-        self.lines = sorted(
-            originals,
-            key=lambda ln: (ln.sku, ln.unit_price, Decimal(ln.qty), ln.category, ln.src.name),
+        self.lines = sorted(  # int and Decimal quantities compare exactly with each other
+            originals, key=lambda ln: (ln.sku, ln.unit_price, ln.qty, ln.category, ln.src.name)
         )
         self.by_category: dict[str, list[_Line]] = {}
         self.by_sku: dict[str, list[_Line]] = {}
@@ -200,6 +205,9 @@ class _Evaluation:
         self.applied_coupons: list[AppliedCoupon] = []
         self.rejected: list[RejectedCoupon] = []
         self.stamps_granted: dict[str, int] = {}
+        # Per-basket memos of what many rules share (see CompiledRule.window and .line_filter).
+        self._windows: dict[Any, tuple[str, dict[str, Any]] | None] = {}
+        self._selected: dict[Any, list[_Line]] = {}
 
     # -- conditions ---------------------------------------------------------------------------
 
@@ -220,14 +228,18 @@ class _Evaluation:
         found = {rule.order: rule for sku in self.by_sku for rule in by_sku.get(sku, ())}
         if not found:
             return unindexed
-        return sorted([*unindexed, *found.values()], key=lambda rule: rule.order)
+        return sorted([*unindexed, *found.values()], key=_ORDER)
 
     def static_reason(self, rule: CompiledRule) -> tuple[str, dict[str, Any]] | None:
         """Why a rule cannot apply to this basket at all (time, store, customer), or None."""
         if not rule.has_conditions:
             return None
         if rule.has_window:
-            reason = self._window_reason(rule)
+            window = rule.window
+            if window in self._windows:
+                reason = self._windows[window]
+            else:
+                reason = self._windows[window] = self._window_reason(rule)
             if reason:
                 return reason
         if rule.stores is not None and self.basket.store_id not in rule.stores:
@@ -237,9 +249,9 @@ class _Evaluation:
             if customer is None:
                 return "no_customer", {}
             if rule.tiers is not None and self.tier not in rule.tiers:
-                return "tier_not_met", {"tiers": ", ".join(sorted(rule.tiers)), "tier": self.tier}
+                return "tier_not_met", {"tiers": rule.tiers_text, "tier": self.tier}
             if rule.segments is not None and not (rule.segments & customer.segments):
-                return "segment_not_met", {"segments": ", ".join(sorted(rule.segments))}
+                return "segment_not_met", {"segments": rule.segments_text}
             if rule.first_purchase is True and not customer.first_purchase:
                 return "first_purchase_only", {}
             if rule.first_purchase is False and customer.first_purchase:
@@ -262,7 +274,7 @@ class _Evaluation:
             if not inside:
                 return "not_active_hours", {"hours": rule.rule.active.hours}
         if rule.weekdays is not None and day.isoweekday() not in rule.weekdays:
-            return "not_active_weekday", {"days": ",".join(str(d) for d in sorted(rule.weekdays))}
+            return "not_active_weekday", {"days": rule.weekdays_text}
         if (rule.date_from and day < rule.date_from) or (rule.date_until and day > rule.date_until):
             return "not_active_date", {
                 "start": rule.date_from or "…",
@@ -271,9 +283,16 @@ class _Evaluation:
         return None
 
     def eligible_lines(self, rule: CompiledRule) -> list[_Line]:
-        """Lines the rule's line filters select, in canonical order."""
+        """Lines the rule's line filters select, in canonical order (one list per filter: rules
+        that filter alike share it, and `run_money_steps` relies on that)."""
         if not rule.filters_lines:
             return self.lines
+        selected = self._selected.get(rule.line_filter)
+        if selected is None:
+            selected = self._selected[rule.line_filter] = self._select_lines(rule)
+        return selected
+
+    def _select_lines(self, rule: CompiledRule) -> list[_Line]:
         buckets: list[list[_Line]]
         if rule.skus is not None:
             buckets = [self.by_sku[sku] for sku in rule.skus if sku in self.by_sku]
@@ -286,7 +305,7 @@ class _Evaluation:
         found = (
             buckets[0]
             if len(buckets) == 1
-            else sorted((ln for bucket in buckets for ln in bucket), key=lambda ln: ln.pos)
+            else sorted((ln for bucket in buckets for ln in bucket), key=_POS)
         )
         if rule.skus is not None and rule.categories is not None:
             found = [ln for ln in found if ln.category in rule.categories]
@@ -311,20 +330,33 @@ class _Evaluation:
 
     # -- money --------------------------------------------------------------------------------
 
-    def propose(self, actor: _Actor) -> _Proposal:
-        """The discount `actor` would give on the basket as it stands now (nothing changes)."""
-        exclusive = actor.exclusive
-        usable = [
-            ln
-            for ln in actor.eligible
-            if ln.locked_by is None and ln.amount > ln.discount and not (exclusive and ln.applied)
-        ]
+    def usable_lines(self, actor: _Actor) -> list[_Line]:
+        """The actor's lines it can still discount: not locked by an exclusive rule, not free
+        already, and for an exclusive actor not discounted by anyone."""
+        if actor.exclusive:
+            return [
+                ln
+                for ln in actor.eligible
+                if ln.locked_by is None and ln.amount > ln.discount and not ln.applied
+            ]
+        return [ln for ln in actor.eligible if ln.locked_by is None and ln.amount > ln.discount]
+
+    def propose(
+        self, actor: _Actor, usable: list[_Line] | None = None, base: int | None = None
+    ) -> _Proposal:
+        """The discount `actor` would give on the basket as it stands now (nothing changes).
+
+        `usable` and `base` (what those lines are worth now) may come from the caller, who shares
+        them between the members of a stack group that select the same lines."""
+        if usable is None:
+            usable = self.usable_lines(actor)
         if not usable:
             return self._why_nothing(actor)
         parts: list[tuple[_Line, int]]
         kind = actor.applies_to
         if kind == "basket":
-            base = sum([ln.amount - ln.discount for ln in usable])
+            if base is None:
+                base = sum([ln.amount - ln.discount for ln in usable])
             if actor.percent is not None:
                 total = percent_of(base, actor.percent)
             else:
@@ -337,31 +369,34 @@ class _Evaluation:
         elif kind == "lines":
             percent = actor.percent
             if isinstance(percent, int):  # half-up of r × p / 100 in integers (r, p ≥ 0)
-                parts = [
-                    (ln, ((ln.amount - ln.discount) * percent * 2 + 100) // 200) for ln in usable
-                ]
+                parts = []
+                for ln in usable:
+                    amount = ((ln.amount - ln.discount) * percent * 2 + 100) // 200
+                    if amount > 0:
+                        parts.append((ln, amount))
             elif percent is not None:
                 parts = [(ln, percent_of(ln.amount - ln.discount, percent)) for ln in usable]
+                parts = [(ln, amount) for ln, amount in parts if amount > 0]
             else:
                 off = actor.amount_off or 0
                 parts = [
                     (ln, min(ln.amount - ln.discount, line_amount(off, ln.qty))) for ln in usable
                 ]
+                parts = [(ln, amount) for ln, amount in parts if amount > 0]
         elif kind == "cheapest":
-            line = min(usable, key=lambda ln: (ln.unit_price, ln.pos))
+            line = min(usable, key=_PRICE_POS)
             unit = _unit_share(line.amount - line.discount, line.qty, 1)
             if actor.percent is not None:
                 value = percent_of(unit, actor.percent)
             else:
                 value = min(actor.amount_off or 0, unit)
-            parts = [(line, value)]
+            parts = [(line, value)] if value > 0 else []
         else:  # stamps
             if actor.free_units == 0:
                 params = {"count": actor.stamp_count, "every": actor.stamp_every}
                 return _Proposal([], 0, False, "no_free_unit_yet", params)
-            parts = self._free_units(actor, usable)
-        parts = [(ln, amount) for ln, amount in parts if amount > 0]
-        total = sum(amount for _, amount in parts)
+            parts = [(ln, amount) for ln, amount in self._free_units(actor, usable) if amount > 0]
+        total = sum([amount for _, amount in parts])
         if total == 0:
             return _Proposal([], 0, False, "nothing_to_discount", {})
         capped = False
@@ -376,9 +411,7 @@ class _Evaluation:
         """Stamps: the due free units go to the cheapest qualifying whole units."""
         due = actor.free_units
         parts = []
-        for line in sorted(
-            (ln for ln in usable if isinstance(ln.qty, int)), key=lambda ln: (ln.unit_price, ln.pos)
-        ):
+        for line in sorted((ln for ln in usable if isinstance(ln.qty, int)), key=_PRICE_POS):
             if due == 0:
                 break
             units = min(due, int(line.qty))
@@ -400,11 +433,12 @@ class _Evaluation:
         return _Proposal([], 0, False, "nothing_to_discount", {})
 
     def apply(self, actor: _Actor, proposal: _Proposal) -> None:
+        actor_id, exclusive = actor.id, actor.exclusive
         for line, amount in proposal.line_parts():
             line.discount += amount
-            line.applied.append((actor.id, amount))
-            if actor.exclusive:
-                line.locked_by = actor.id
+            line.applied.append((actor_id, amount))
+            if exclusive:
+                line.locked_by = actor_id
         if actor.applies_to == "stamps":
             self.stamps_granted[actor.id] = actor.granted_units
         kind = "coupon" if actor.coupon_code is not None else actor.kind
@@ -419,12 +453,12 @@ class _Evaluation:
     def refuse(self, actor: _Actor, code: str, params: dict[str, Any]) -> None:
         if actor.coupon_code is not None:
             self.reject_coupon(actor.coupon_code, code, **params)
-        else:
-            self.skip(actor.id, actor.label, code, **params)
+        elif self.explain:
+            self.skipped.append((actor.id, actor.label, code, params))
 
     def run_money_steps(self, actors: list[_Actor]) -> None:
         """Apply actors in order; a stack group is decided where its first member comes."""
-        for step in _group_steps(actors, lambda a: a.stack_group):
+        for step in _group_steps(actors, _STACK_GROUP):
             if len(step) == 1:
                 actor = step[0]
                 proposal = self.propose(actor)
@@ -435,7 +469,17 @@ class _Evaluation:
                         actor, proposal.reason or "nothing_to_discount", proposal.params or {}
                     )
                 continue
-            proposals = [(actor, self.propose(actor)) for actor in step]
+            # The basket does not change while a group's members propose, and members that
+            # filter alike share one eligible list (eligible_lines): their usable lines and
+            # what those are worth are worked out once (a bundle's card discounts, one per tier).
+            shared: dict[tuple[int, bool], tuple[list[_Line], int]] = {}
+            proposals = []
+            for actor in step:
+                key = (id(actor.eligible), actor.exclusive)
+                if key not in shared:
+                    usable = self.usable_lines(actor)
+                    shared[key] = (usable, sum([ln.amount - ln.discount for ln in usable]))
+                proposals.append((actor, self.propose(actor, *shared[key])))
             best_actor, best = max(proposals, key=lambda p: p[1].total)  # first max wins ties
             if best.total > 0:
                 self.apply(best_actor, best)
@@ -526,6 +570,8 @@ class _Evaluation:
         return format_money(amount, self.currency, self.locale)
 
     def _render(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params:  # most reasons (no matching lines, wrong store …) have no values
+            return params
         out = dict(params)
         for key in _MONEY_PARAMS:
             if isinstance(out.get(key), int):
@@ -575,14 +621,25 @@ def _tier_status(tiers: tuple[TierConfig, ...], spend: int) -> TierStatus:
     return TierStatus(current, None, None)
 
 
-def _earn(rule: CompiledRule, lines: list[_Line], point_value: int) -> int:
-    """Points a `points` rule gives on what the lines are paid in money (always rounded down)."""
-    base: int | Decimal = 0
-    multipliers = rule.multipliers
+def _paid_by_category(lines: list[_Line]) -> dict[str, int]:
+    """What the lines of each category are paid in money (lines paid nothing left out)."""
+    paid_by_category: dict[str, int] = {}
     for line in lines:
         paid = line.amount - line.discount - line.burn
         if paid > 0:
-            base += paid * multipliers.get(line.category, 1)
+            paid_by_category[line.category] = paid_by_category.get(line.category, 0) + paid
+    return paid_by_category
+
+
+def _earn(rule: CompiledRule, paid_by_category: dict[str, int], point_value: int) -> int:
+    """Points a `points` rule gives on what its lines are paid in money (always rounded down).
+
+    Multipliers go by category, so the base is summed per category, not per line (exact: ints,
+    or Decimal multipliers on whole minor units)."""
+    base: int | Decimal = 0
+    multipliers = rule.multipliers
+    for category, paid in paid_by_category.items():
+        base += paid * multipliers.get(category, 1)
     spec = rule.rule
     assert isinstance(spec, PointsRule)
     if spec.earn_per is not None:
@@ -766,6 +823,7 @@ def evaluate(
         to_issue.extend(_personal(ev, rules, after_item))
 
     points_candidates: list[tuple[CompiledRule, int]] = []
+    paid_everywhere = _paid_by_category(ev.lines) if rules.points_rules else {}
     for rule in rules.points_rules:
         reason = ev.static_reason(rule)
         if reason:
@@ -784,7 +842,8 @@ def evaluate(
         if not eligible:
             ev.skip(rule.id, rule.label, "no_matching_lines")
             continue
-        points_candidates.append((rule, _earn(rule, eligible, point_value)))
+        paid = paid_everywhere if eligible is ev.lines else _paid_by_category(eligible)
+        points_candidates.append((rule, _earn(rule, paid, point_value)))
     for step in _group_steps(points_candidates, lambda r: r[0].stack_group):
         best_rule, best_points = max(step, key=lambda r: r[1])
         for rule, points in step:
@@ -825,7 +884,9 @@ def evaluate(
             ln.discount,
             ln.burn,
             ln.amount - ln.discount - ln.burn,
-            tuple([LineApplication(rid, amount) for rid, amount in ln.applied]),
+            tuple([LineApplication(rid, amount) for rid, amount in ln.applied])
+            if ln.applied
+            else (),
         )
         for ln in ev.original_order
     )
