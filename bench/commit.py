@@ -5,6 +5,8 @@ issued) priced afresh and written in one database transaction with its idempoten
 ledger entries and receipt outbox row. In the same run, on the same server and database: a bare
 `/healthz` (the HTTP floor) and the raw rate of single-row INSERT+COMMIT (the durability floor).
 Targets (issue 4): p99 ≤ 25 ms on SQLite; commit throughput ≥ 0.25 × bare /healthz.
+The server's CPU time per request (all its threads) is printed beside each, since throughput
+with 8 tills on a 2-core machine is the server's CPU budget divided by that.
 
     .venv/bin/python bench/commit.py [--per-client 250] [--backends sqlite,pg]
 """
@@ -32,7 +34,7 @@ from bench.common import (
     verdict,
     write_config,
 )
-from bench.sale_load import CLIENT, Call, concurrent, machine_note, rules_toml
+from bench.sale_load import CLIENT, Call, concurrent, cpu_ms, machine_note, rules_toml
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.customers.service import enrol_customer
@@ -162,6 +164,7 @@ def run_backend(kind: str, per_client: int, rows: list[list[str]]) -> None:
                 f"{floor.per_second:,.0f}",
                 f"{floor.stats.median_ms:.2f}",
                 f"{floor.stats.p99_ms:.2f}",
+                cpu_ms(floor),
                 "—",
                 "",
                 "",
@@ -174,6 +177,7 @@ def run_backend(kind: str, per_client: int, rows: list[list[str]]) -> None:
                 f"{sales.per_second:,.0f}",
                 f"{sales.stats.median_ms:.2f}",
                 f"{sales.stats.p99_ms:.2f}",
+                cpu_ms(sales),
                 f"p99 ≤ {p99_target:.0f}" if p99_target else "—",
                 f"{ratio:.2f} of healthz (≥ {TARGET_RATIO}); {sales.per_second / raw:.2f} of raw",
                 verdict(
@@ -183,7 +187,7 @@ def run_backend(kind: str, per_client: int, rows: list[list[str]]) -> None:
                 ),
             ]
         )
-        rows.append([kind, "raw INSERT+COMMIT", f"{raw:,.0f}", "", "", "—", "1 connection", ""])
+        rows.append([kind, "raw INSERT+COMMIT", f"{raw:,.0f}", "", "", "", "—", "1 connection", ""])
         if sales.errors:
             console.print(f"[red]{kind}: {sales.errors} commits failed[/]")
 
@@ -203,7 +207,7 @@ def main() -> None:
         run_backend(kind, args.per_client, rows)
     results_table(
         "commit through HTTP, 8 concurrent tills",
-        ["db", "what", "per s", "p50 ms", "p99 ms", "target", "ratio", ""],
+        ["db", "what", "per s", "p50 ms", "p99 ms", "server CPU ms/req", "target", "ratio", ""],
         rows,
     )
     console.print(f"client: {CLIENT}; machine: {machine_note()}")

@@ -105,6 +105,17 @@ def free_port() -> int:
         return port
 
 
+# The process behind each running server's base URL, so a load run can read its CPU time.
+SERVER_PIDS: dict[str, int] = {}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process (all its threads) has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def running_server(config: Path, *, workers_env: dict[str, str] | None = None) -> Iterator[str]:
     """`pos-loyalty serve` as a separate process (so the client does not share its GIL)."""
@@ -117,6 +128,7 @@ def running_server(config: Path, *, workers_env: dict[str, str] | None = None) -
         env={**os.environ, **(workers_env or {})},
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     deadline = time.monotonic() + 30
     try:
         while True:
@@ -130,6 +142,7 @@ def running_server(config: Path, *, workers_env: dict[str, str] | None = None) -
                 time.sleep(0.05)
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import Stats
+from bench.common import SERVER_PIDS, Stats, process_cpu_seconds
 
 CLIENT = "raw HTTP/1.1 keep-alive sockets, one per till, in threads"
 
@@ -30,6 +30,9 @@ class Load:
     stats: Stats
     per_second: float
     errors: int
+    # The server's CPU time (every thread) per request: what a request costs the machine,
+    # whatever the tills' concurrency; None when the server is not a process we started.
+    server_cpu_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,12 +136,19 @@ def concurrent(
     threads = [threading.Thread(target=till, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
+    pid = SERVER_PIDS.get(base)
     barrier.wait(timeout=60)
     started = time.perf_counter()
+    cpu_before = process_cpu_seconds(pid) if pid else 0.0
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    return Load(Stats.of(latencies), len(latencies) / elapsed, errors)
+    server_cpu_ms = (process_cpu_seconds(pid) - cpu_before) * 1000 / len(latencies) if pid else None
+    return Load(Stats.of(latencies), len(latencies) / elapsed, errors, server_cpu_ms)
+
+
+def cpu_ms(load: Load) -> str:
+    return f"{load.server_cpu_ms:.2f}" if load.server_cpu_ms is not None else "—"
 
 
 def machine_note() -> str:
