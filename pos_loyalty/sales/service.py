@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Select, Table, insert, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import col, select
 
 from pos_loyalty.coupons.models import Coupon
@@ -551,6 +551,8 @@ def run_jobs(store: Store, jobs: Sequence[IdempotentJob]) -> list[JobResult]:
                 results.append(_run_job(uow, job, store.now()))
             except IntegrityError:
                 results.append(_committed_elsewhere(uow, job))
+            except DataError as exc:  # a value the database cannot store: this sale's 422
+                results.append(exc)
             except SQLAlchemyError:
                 raise  # the transaction cannot be trusted: the batch fails as one
             except Exception as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import func, select
 
 from api.schemas import BasketCommit
@@ -124,14 +124,19 @@ def test_a_refused_sale_leaves_the_rest_of_its_batch_and_is_kept_under_its_key(
     assert count(store, SaleTransaction) == 2
 
 
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("a bug"), DataError("INSERT …", {}, Exception("value out of range"))],
+    ids=["bug", "value-not-storable"],
+)
 def test_a_sale_that_fails_half_way_is_undone_alone_and_its_key_stays_free(
-    client: TestClient, store: Store
+    client: TestClient, store: Store, error: Exception
 ) -> None:
     customer_id = enrol_json(client)
     broken = sale(store, customer_id, price=30000)
     good = sale(store, customer_id)
-    results = run_jobs(store, [failing(broken, RuntimeError("a bug")), good])
-    assert isinstance(results[0], RuntimeError)
+    results = run_jobs(store, [failing(broken, error), good])
+    assert results[0] is error
     assert isinstance(results[1], Outcome) and results[1].status == 201
     assert count(store, SaleTransaction) == 1
     assert count(store, IdempotencyRecord) == 1  # the broken sale's key was not kept
