@@ -104,10 +104,7 @@ async def commit(
     sale_writer: SaleWriter | None = request.app.state.sale_writer
     if sale_writer is not None:  # SQLite: committed with the other tills' sales, one fsync
         with IN_FLIGHT.hold(job.key_owner, job.key):
-            result = await written(sale_writer, job)
-        if isinstance(result, Exception):
-            raise result
-        outcome = result
+            outcome = await written(sale_writer, job)  # a refusal is raised here
     else:
         # PostgreSQL: a dozen round trips in a worker thread while the event loop serves the
         # other tills.

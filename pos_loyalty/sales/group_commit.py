@@ -23,12 +23,15 @@ Done = Callable[[Result | BaseException], None]
 
 
 class GroupWriter(Generic[Item, Result]):
-    """Batches of at most `max_batch` items go to `write`, which returns one result per item
-    (or raises: then every item of the batch gets the error). The thread starts on the first
-    item; `close` writes what is queued, then stops."""
+    """Batches of at most `max_batch` items go to `write`, which returns one result per item,
+    an error for an item that failed on its own (or raises: then every item of the batch gets
+    the error). The thread starts on the first item; `close` writes what is queued, then stops."""
 
     def __init__(
-        self, name: str, write: Callable[[list[Item]], Sequence[Result]], max_batch: int
+        self,
+        name: str,
+        write: Callable[[list[Item]], Sequence[Result | BaseException]],
+        max_batch: int,
     ) -> None:
         self._name = name
         self._write = write
