@@ -489,6 +489,68 @@ class DemoDay:
         status = self.till.call("GET", f"/v1/coupons/{coupon_code}").body
         console.print(f"GET /v1/coupons/{coupon_code} → status [bold]{status.get('status')}[/]")
 
+    def rush_hour(self, store: Store, ivan: dict[str, Any]) -> None:
+        """Eight tills commit at the same moment: the sales share database transactions (group
+        commit), each stays all-or-nothing, and every cached balance still equals its ledger."""
+        from sqlalchemy import event
+
+        from pos_loyalty.ledger.service import verify_ledger
+
+        tills = 8
+        baskets = [
+            {
+                "store_id": self.settings.store.id,
+                "lane_id": f"lane-{n + 2}",
+                "customer": {"id": ivan["id"]} if n % 2 == 0 else None,
+                "lines": [MILK, CROISSANT] if n % 3 else [CAPPUCCINO],
+            }
+            for n in range(tills)
+        ]
+        replies: list[Reply | None] = [None] * tills
+        barrier = threading.Barrier(tills)
+        commits = 0
+
+        def counted(_: Any) -> None:
+            nonlocal commits
+            commits += 1
+
+        def till(n: int) -> None:
+            barrier.wait(timeout=10)
+            replies[n] = self.commit(baskets[n])
+
+        event.listen(store.engine, "commit", counted)
+        try:
+            threads = [threading.Thread(target=till, args=(n,)) for n in range(tills)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        finally:
+            event.remove(store.engine, "commit", counted)
+        table = Table(title=f"Rush hour: {tills} tills commit at the same moment")
+        for column in ("lane", "customer", "commit", "to pay", "points"):
+            table.add_column(column)
+        for basket, reply in zip(baskets, replies, strict=True):
+            body = reply.body if reply is not None else {}
+            table.add_row(
+                str(basket["lane_id"]),
+                "Иван П." if basket["customer"] else "—",
+                str(reply.status) if reply is not None else "no answer",
+                self.money(body["total"]) if "total" in body else "—",
+                f"+{body['points']['earn']}, balance {body['balance_after']}"
+                if basket["customer"] and "points" in body
+                else "—",
+            )
+        console.print(table)
+        with store.uow() as uow:
+            _, mismatches = verify_ledger(uow=uow)
+        sold = sum(1 for r in replies if r is not None and r.status == 201)
+        console.print(
+            f"{sold} of {tills} sales committed; the database committed {commits} times meanwhile "
+            f"(sales share a transaction and its fsync); ledger verify: "
+            + ("every balance equals its ledger" if not mismatches else f"{mismatches}")
+        )
+
     def show_receipt(self, printed: dict[str, Any] | None) -> None:
         if printed is None or printed.get("status") != "printed":
             console.print(f"[red]the receipt did not print: {printed}[/]")
@@ -576,7 +638,7 @@ def demo(
         customers = _enrolment(till, today=store.now().astimezone(settings.store.tz).date())
         _identification(till, customers)
         _lane_devices(till, sims, customers)
-        _ivan, maria, olga = customers
+        ivan, maria, olga = customers
         follower = LaneFollower(till.base_url, till.api_key, "lane-1")
         try:
             coupon = day.maria_checkout(maria, follower)
@@ -584,6 +646,7 @@ def demo(
             day.maria_next_visit(maria, coupon, follower)
         finally:
             follower.close()
+        day.rush_hour(store, ivan)
         day.segments(store)
         day.summary()
     store.close()

@@ -49,6 +49,8 @@ def test_demo_tells_the_store_day(demo_run: tuple[subprocess.CompletedProcess[st
     assert "waiting: paper_out" in said and "print_result: printed" in said
     assert "купон уже использован" in said  # the second till is refused the spent coupon
     assert "status redeemed" in said
+    assert "8 of 8 sales committed" in said  # the rush hour, 8 tills at once
+    assert "every balance equals its ledger" in said
     assert "Demo finished." in said
 
 
