@@ -1,6 +1,7 @@
 """The sale path as use cases: evaluate a basket, commit a sale exactly once, refund it.
 
-`commit_sale` writes everything a sale changes all-or-nothing: the idempotency record, the
+A sale (`commit_job`, run by `run_idempotent` or `run_jobs`) writes everything it changes
+all-or-nothing: the idempotency record, the
 transaction and its lines, ledger entries (burn, earn), the customer's cached balance and lifetime
 spend, coupon redemptions, coupons issued, stamp counters and the receipt outbox row. A failure
 anywhere rolls all of it back and releases the Idempotency-Key for a retry. Several sales may
@@ -762,31 +763,6 @@ def commit_job(
         digest=request_hash(body),
         work=work,
     )
-
-
-def commit_sale(
-    *,
-    store: Store,
-    key_owner: str,
-    idempotency_key: str,
-    body: Any,
-    quote_id: str | None,
-    basket: BasketIn | None,
-    payment: Payment | None,
-    lane_customer: LaneCustomerLookup | None = None,
-) -> Outcome:
-    """Commit a stored quote (or a basket, priced afresh) exactly once per Idempotency-Key."""
-    job = commit_job(
-        store=store,
-        key_owner=key_owner,
-        idempotency_key=idempotency_key,
-        body=body,
-        quote_id=quote_id,
-        basket=basket,
-        payment=payment,
-        lane_customer=lane_customer,
-    )
-    return run_idempotent(store, job)
 
 
 def _record_sale(

@@ -30,7 +30,12 @@ from pos_loyalty.sales.models import (
     SaleTransaction,
     StampCounter,
 )
-from pos_loyalty.sales.service import IDEMPOTENCY_RETENTION, Outcome, commit_sale
+from pos_loyalty.sales.service import (
+    IDEMPOTENCY_RETENTION,
+    Outcome,
+    commit_job,
+    run_idempotent,
+)
 from pos_loyalty.security import hash_api_key
 from pos_loyalty.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from pos_loyalty.store import Store
@@ -204,14 +209,17 @@ def test_concurrent_burns_never_take_a_balance_below_zero(client: TestClient, st
         barrier.wait(timeout=10)
         try:
             outcomes.append(
-                commit_sale(
-                    store=store,
-                    key_owner="till",
-                    idempotency_key=f"burn-{n}",
-                    body={"quote_id": quotes[n]},
-                    quote_id=quotes[n],
-                    basket=None,
-                    payment=None,
+                run_idempotent(
+                    store,
+                    commit_job(
+                        store=store,
+                        key_owner="till",
+                        idempotency_key=f"burn-{n}",
+                        body={"quote_id": quotes[n]},
+                        quote_id=quotes[n],
+                        basket=None,
+                        payment=None,
+                    ),
                 )
             )
         except Exception as exc:
@@ -236,14 +244,17 @@ def test_in_flight_key_is_409(store: Store) -> None:
     from pos_loyalty.sales.service import IN_FLIGHT, IdempotencyInFlight
 
     with IN_FLIGHT.hold("till", "k"), pytest.raises(IdempotencyInFlight):
-        commit_sale(
-            store=store,
-            key_owner="till",
-            idempotency_key="k",
-            body={},
-            quote_id="q",
-            basket=None,
-            payment=None,
+        run_idempotent(
+            store,
+            commit_job(
+                store=store,
+                key_owner="till",
+                idempotency_key="k",
+                body={},
+                quote_id="q",
+                basket=None,
+                payment=None,
+            ),
         )
 
 
@@ -459,15 +470,15 @@ import json, sys
 from pathlib import Path
 from tests.conftest import make_settings
 from tests.factories import SALE_RULES
-from pos_loyalty.sales.service import commit_sale
+from pos_loyalty.sales.service import commit_job, run_idempotent
 from pos_loyalty.store import Store
 secret_dir, db_url, quote_id, owner = sys.argv[1:5]
 store = Store.open(make_settings(Path(secret_dir), db_url, SALE_RULES))
 print("ready", flush=True)
 sys.stdin.readline()
 try:
-    out = commit_sale(store=store, key_owner=owner, idempotency_key="twin",
-                      body={"quote_id": quote_id}, quote_id=quote_id, basket=None, payment=None)
+    out = run_idempotent(store, commit_job(store=store, key_owner=owner, idempotency_key="twin",
+                         body={"quote_id": quote_id}, quote_id=quote_id, basket=None, payment=None))
     print(json.dumps({"status": out.status, "replayed": out.replayed,
                       "transaction_id": out.body["transaction_id"]}), flush=True)
 except Exception as exc:

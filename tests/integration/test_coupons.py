@@ -16,7 +16,7 @@ from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.rules.compiled import compile_rules
 from pos_loyalty.rules.config import RulesConfig
 from pos_loyalty.sales.models import ReceiptOutbox, SaleTransaction
-from pos_loyalty.sales.service import Outcome, commit_sale
+from pos_loyalty.sales.service import Outcome, commit_job, run_idempotent
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.store import Store
 from tests.factories import (
@@ -131,14 +131,17 @@ def test_eight_tills_presenting_one_coupon_at_once_exactly_one_wins(
         barrier.wait(timeout=10)
         try:
             outcomes.append(
-                commit_sale(
-                    store=store,
-                    key_owner=f"till-{n}",
-                    idempotency_key="sale",
-                    body={"quote_id": quotes[n]},
-                    quote_id=quotes[n],
-                    basket=None,
-                    payment=None,
+                run_idempotent(
+                    store,
+                    commit_job(
+                        store=store,
+                        key_owner=f"till-{n}",
+                        idempotency_key="sale",
+                        body={"quote_id": quotes[n]},
+                        quote_id=quotes[n],
+                        basket=None,
+                        payment=None,
+                    ),
                 )
             )
         except Exception as exc:
