@@ -135,3 +135,13 @@ def qty_to_json(qty: Qty) -> int | float:
     if qty == qty.to_integral_value():
         return int(qty)
     return float(qty)
+
+
+def qty_to_milli(qty: int | float | Decimal) -> int:
+    """A quantity in thousandths (1.235 kg → 1235), as sale and refund lines keep it."""
+    return int(Decimal(str(qty)) * 1000)
+
+
+def milli_to_json(milli: int) -> int | float:
+    """Thousandths back to a JSON quantity (1235 → 1.235, 2000 → 2)."""
+    return milli // 1000 if milli % 1000 == 0 else milli / 1000

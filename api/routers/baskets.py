@@ -12,7 +12,8 @@ from api.deps import StoreDep, TillScope
 from api.json_io import body_schema, json_response, read_model
 from api.writers import written
 from pos_loyalty.rules.payload import BasketIn
-from pos_loyalty.sales.service import LaneCustomerLookup, Priced, price_basket, quote_row
+from pos_loyalty.sales.pricing import LaneCustomerLookup, Priced, price_basket
+from pos_loyalty.sales.quotes import quote_row
 from pos_loyalty.store import Store
 
 T = TypeVar("T")

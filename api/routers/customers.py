@@ -27,10 +27,10 @@ from pos_loyalty.customers.service import (
     get_customer,
     identify_customer,
     loyalty_qr,
+    loyalty_summary,
 )
 from pos_loyalty.errors import DomainError, InvalidInput
 from pos_loyalty.ledger.service import entries_page, ledger_balance
-from pos_loyalty.sales.service import loyalty_summary
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 

@@ -17,16 +17,11 @@ from api.routers.baskets import lane_customer_lookup
 from api.schemas import BasketCommit, QuoteCommit, RefundIn
 from api.writers import written
 from pos_loyalty.errors import NotFound
+from pos_loyalty.sales.commit import Payment, commit_job
+from pos_loyalty.sales.idempotency import IN_FLIGHT, Outcome, run_idempotent
 from pos_loyalty.sales.models import SaleTransaction
+from pos_loyalty.sales.refund import refund_sale
 from pos_loyalty.sales.sale_writer import SaleWriter
-from pos_loyalty.sales.service import (
-    IN_FLIGHT,
-    Outcome,
-    Payment,
-    commit_job,
-    refund_sale,
-    run_idempotent,
-)
 from pos_loyalty.security import hash_api_key
 
 router = APIRouter(prefix="/v1", tags=["transactions"])

@@ -15,6 +15,12 @@ from sqlmodel import Field, SQLModel
 from pos_loyalty.storage.types import UTCDateTime, utcnow
 
 
+def short_name(name: str) -> str:
+    """'Иван Петров' → 'Иван П.' (what a receipt, a lane display or a call list shows)."""
+    parts = name.split()
+    return f"{parts[0]} {parts[1][0]}." if len(parts) >= 2 else name
+
+
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
 

@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.customers.lookup import identify
+from pos_loyalty.customers.models import Card, Customer, short_name
 from pos_loyalty.errors import Conflict, InvalidInput, NotFound
 from pos_loyalty.identity.tokens import (
     issue_card_number,
@@ -22,8 +23,10 @@ from pos_loyalty.identity.tokens import (
     normalise_phone,
     parse_card,
     phone_lookup_hash,
-    verify_qr,
 )
+from pos_loyalty.ledger.service import lot_state
+from pos_loyalty.rules.compiled import CompiledRules
+from pos_loyalty.rules.engine import tier_status
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork
@@ -54,10 +57,7 @@ class CustomerProfile:
     @property
     def short_name(self) -> str:
         """ "Иван П." for a receipt: first name and the initial of the last."""
-        parts = self.name.split()
-        if len(parts) < 2:
-            return self.name
-        return f"{parts[0]} {parts[1][0]}."
+        return short_name(self.name)
 
 
 def _profile(customer: Customer, cards: list[str]) -> CustomerProfile:
@@ -213,19 +213,39 @@ def identify_customer(
     value: str,
     now: datetime,
 ) -> CustomerProfile:
-    """Resolve a phone, card or loyalty QR to a customer; bad tokens are refused with a reason."""
-    condition: ColumnElement[bool]
-    if method is IdMethod.PHONE:
-        e164 = normalise_phone(value, settings.store.region)
-        condition = col(Customer.phone_hash) == phone_lookup_hash(secret, e164)
-    elif method is IdMethod.CARD:
-        number = parse_card(value)
-        owner = select(Card.customer_id).where(Card.number == number).scalar_subquery()
-        condition = col(Customer.id) == owner
-    else:
-        token = verify_qr(secret, value, now=now, max_age_s=settings.identity.qr_max_age_s)
-        condition = col(Customer.id) == token.customer_id
-    profile = _load_profile(uow, condition)
-    if profile is None:
-        raise NotFound(f"no customer matches this {method.value}", code="customer_not_found")
-    return profile
+    """The profile of whoever a phone, card or loyalty QR names (`identify`, then the profile
+    with its cards); bad tokens are refused with a reason."""
+    found = identify(
+        uow=uow, settings=settings, secret=secret, kind=method.value, value=value, now=now
+    )
+    return get_customer(uow=uow, customer_id=found.id)
+
+
+@dataclass(frozen=True, slots=True)
+class LoyaltySummary:
+    balance: int
+    lifetime_spend: int
+    tier: str | None
+    next_tier: str | None
+    missing_for_next: int | None
+    expiring_points: int | None
+    expiring_at: datetime | None
+
+
+def loyalty_summary(*, uow: UnitOfWork, rules: CompiledRules, customer_id: str) -> LoyaltySummary:
+    """Balance, tier and the nearest expiry, for the customer's profile page."""
+    customer = uow.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
+    state = lot_state(uow=uow, customer_id=customer_id)
+    nearest = state.nearest_expiry()
+    tier = tier_status(rules.tiers, customer.lifetime_spend)
+    return LoyaltySummary(
+        balance=state.balance,
+        lifetime_spend=customer.lifetime_spend,
+        tier=tier.name,
+        next_tier=tier.next,
+        missing_for_next=tier.missing,
+        expiring_points=nearest.remaining if nearest else None,
+        expiring_at=nearest.expires_at if nearest else None,
+    )

@@ -613,7 +613,8 @@ def _tier_for(tiers: tuple[TierConfig, ...], spend: int) -> str | None:
     return name
 
 
-def _tier_status(tiers: tuple[TierConfig, ...], spend: int) -> TierStatus:
+def tier_status(tiers: tuple[TierConfig, ...], spend: int) -> TierStatus:
+    """The tier lifetime spend reached, the next one and what is missing for it."""
     current = _tier_for(tiers, spend)
     for tier in tiers:
         if tier.min_spend > spend:
@@ -907,7 +908,7 @@ def evaluate(
             to_issue=tuple(to_issue),
         ),
         hints=tuple(hints),
-        tier=_tier_status(rules.tiers, customer.lifetime_spend) if customer else None,
+        tier=tier_status(rules.tiers, customer.lifetime_spend) if customer else None,
         stamps=tuple(stamps),
         not_applied=ev.not_applied() if explain else None,
     )

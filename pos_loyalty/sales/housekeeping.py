@@ -9,15 +9,23 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col
 
 from pos_loyalty.coupons.service import expire_coupons
 from pos_loyalty.ledger.service import expire_points
-from pos_loyalty.sales.service import purge_old_records
+from pos_loyalty.sales.idempotency import IDEMPOTENCY_RETENTION
+from pos_loyalty.sales.models import IdempotencyRecord, StoredQuote
+from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 
 log = logging.getLogger("pos_loyalty.housekeeping")
 DEFAULT_INTERVAL_S = 3600.0
+QUOTE_RETENTION = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,19 @@ class HousekeepingReport:
     coupons_expired: int
     quotes_purged: int
     idempotency_purged: int
+
+
+def purge_old_records(*, uow: UnitOfWork, now: datetime) -> tuple[int, int]:
+    """Drop expired quotes (after a day) and idempotency records (after a week)."""
+    quotes: Any = uow.session.execute(
+        delete(StoredQuote).where(col(StoredQuote.expires_at) < now - QUOTE_RETENTION)
+    )
+    keys: Any = uow.session.execute(
+        delete(IdempotencyRecord).where(
+            col(IdempotencyRecord.created_at) < now - IDEMPOTENCY_RETENTION
+        )
+    )
+    return int(quotes.rowcount or 0), int(keys.rowcount or 0)
 
 
 def run_housekeeping(store: Store) -> HousekeepingReport:

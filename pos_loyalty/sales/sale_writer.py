@@ -9,7 +9,7 @@ PostgreSQL takes concurrent writers and runs each sale in its own transaction in
 from __future__ import annotations
 
 from pos_loyalty.sales.group_commit import GroupWriter
-from pos_loyalty.sales.service import IdempotentJob, JobResult, Outcome, run_jobs
+from pos_loyalty.sales.idempotency import IdempotentJob, JobResult, Outcome, run_jobs
 from pos_loyalty.store import Store
 
 # Enough for every till of a large store at once; a batch's sales wait for the slowest of them.
@@ -17,7 +17,7 @@ MAX_BATCH = 16
 
 
 class SaleWriter(GroupWriter[IdempotentJob, Outcome]):
-    """`submit(job, done)` queues a sale (`sales.service.commit_job`); `done` gets its Outcome,
+    """`submit(job, done)` queues a sale (`sales.commit.commit_job`); `done` gets its Outcome,
     its refusal, or the database error that failed its batch. The caller holds the key in
     `IN_FLIGHT` meanwhile, as `run_idempotent` does."""
 

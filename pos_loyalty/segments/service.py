@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from pos_loyalty.coupons.models import Coupon
-from pos_loyalty.customers.models import Customer
+from pos_loyalty.customers.models import Customer, short_name
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.config import PersonalRule
 from pos_loyalty.rules.inputs import CustomerHistory, ItemHistory
@@ -523,12 +523,6 @@ CONTACT_COLUMNS = (
 class ContactList:
     contacts: tuple[Contact, ...]
     without_consent: int  # in the segment, but gave none of the contact consents
-
-
-def short_name(name: str) -> str:
-    """'Иван Петров' → 'Иван П.' (what a receipt or a call list shows)."""
-    parts = name.split()
-    return f"{parts[0]} {parts[1][0]}." if len(parts) >= 2 else name
 
 
 def contact_list(

@@ -23,18 +23,14 @@ from sqlmodel import col, func, select
 
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.ledger.service import adjust_points, verify_ledger
+from pos_loyalty.sales.commit import commit_job
 from pos_loyalty.sales.housekeeping import run_housekeeping
+from pos_loyalty.sales.idempotency import IDEMPOTENCY_RETENTION, Outcome, run_idempotent
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
     ReceiptOutbox,
     SaleTransaction,
     StampCounter,
-)
-from pos_loyalty.sales.service import (
-    IDEMPOTENCY_RETENTION,
-    Outcome,
-    commit_job,
-    run_idempotent,
 )
 from pos_loyalty.security import hash_api_key
 from pos_loyalty.storage.engine import SQLITE_BUSY_TIMEOUT_MS
@@ -241,7 +237,7 @@ def test_concurrent_burns_never_take_a_balance_below_zero(client: TestClient, st
 
 
 def test_in_flight_key_is_409(store: Store) -> None:
-    from pos_loyalty.sales.service import IN_FLIGHT, IdempotencyInFlight
+    from pos_loyalty.sales.idempotency import IN_FLIGHT, IdempotencyInFlight
 
     with IN_FLIGHT.hold("till", "k"), pytest.raises(IdempotencyInFlight):
         run_idempotent(
@@ -470,7 +466,8 @@ import json, sys
 from pathlib import Path
 from tests.conftest import make_settings
 from tests.factories import SALE_RULES
-from pos_loyalty.sales.service import commit_job, run_idempotent
+from pos_loyalty.sales.commit import commit_job
+from pos_loyalty.sales.idempotency import run_idempotent
 from pos_loyalty.store import Store
 secret_dir, db_url, quote_id, owner = sys.argv[1:5]
 store = Store.open(make_settings(Path(secret_dir), db_url, SALE_RULES))

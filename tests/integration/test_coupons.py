@@ -15,8 +15,9 @@ from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.rules.compiled import compile_rules
 from pos_loyalty.rules.config import RulesConfig
+from pos_loyalty.sales.commit import commit_job
+from pos_loyalty.sales.idempotency import Outcome, run_idempotent
 from pos_loyalty.sales.models import ReceiptOutbox, SaleTransaction
-from pos_loyalty.sales.service import Outcome, commit_job, run_idempotent
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.store import Store
 from tests.factories import (

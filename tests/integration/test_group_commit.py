@@ -19,17 +19,16 @@ from sqlmodel import func, select
 from api.schemas import BasketCommit
 from pos_loyalty.errors import Conflict, InvalidInput
 from pos_loyalty.ledger.service import verify_ledger
-from pos_loyalty.sales.models import IdempotencyRecord, SaleTransaction
-from pos_loyalty.sales.sale_writer import SaleWriter
-from pos_loyalty.sales.service import (
+from pos_loyalty.sales.commit import Payment, commit_job
+from pos_loyalty.sales.idempotency import (
     IdempotentJob,
     JobResult,
     Outcome,
-    Payment,
-    commit_job,
     run_idempotent,
     run_jobs,
 )
+from pos_loyalty.sales.models import IdempotencyRecord, SaleTransaction
+from pos_loyalty.sales.sale_writer import SaleWriter
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 from tests.factories import SALE_RULES, basket_json, enrol_json, line_json, sell_json
