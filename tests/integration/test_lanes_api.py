@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pos_loyalty.lanes import LaneHub
-from tests.serving import running_server, wait_until
 from pos_loyalty.store import Store
+from tests.serving import running_server, wait_until
 
 IVAN = {"phone": "8 (916) 123-45-67", "name": "Иван Петров"}
 
