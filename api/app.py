@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
+from api.openapi import install_openapi
 from api.routers import (
     baskets,
     coupons,
@@ -20,6 +21,7 @@ from api.routers import (
     segments,
     transactions,
 )
+from api.space import DiskSpaceMiddleware
 from pos_loyalty import __version__
 from pos_loyalty.lanes import (
     CUSTOMER_IDENTIFIED,
@@ -81,7 +83,9 @@ def create_app(
     app.state.receipt_png = receipt_png
     hub.add_listener(lambda event: _count_reader_identification(metrics, event))
     install_error_handlers(app)
+    app.add_middleware(DiskSpaceMiddleware, store=store)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(customers.router)
     app.include_router(lanes.router)

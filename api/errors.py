@@ -34,6 +34,10 @@ HTTP_CODES = {
 }
 
 
+# PostgreSQL's SQLSTATE for a write in a read-only transaction (a replica, read-only mode).
+READ_ONLY_SQL_TRANSACTION = "25006"
+
+
 class ApiError(Exception):
     """An HTTP-level refusal raised by the adapter itself (auth, headers)."""
 
@@ -93,7 +97,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
 
     @app.exception_handler(OperationalError)
-    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
         log.error("database unavailable, request not applied: %s", exc.orig)
         return error_response(
             503,
@@ -116,7 +120,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DBAPIError)
-    async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+    async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if getattr(exc.orig, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+            return await _db_down(request, exc)  # a read-only database is down for writes
         log.exception("database error, request not applied")
         return error_response(500, "database_error", "database error; nothing was written")
 

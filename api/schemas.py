@@ -26,8 +26,24 @@ class Request(BaseModel):
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Phone = Annotated[str, StringConstraints(min_length=1, max_length=32)]
-CardText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# What a till may type: digits, "+", spaces, brackets, dots, slashes, hyphens ("8 (916) 123-45-67").
+# The number itself is then checked for the store's region (422 phone_invalid).
+PHONE_PATTERN = r"^[0-9+() ./-]*[0-9][0-9+() ./-]*$"
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=PHONE_PATTERN)]
+# A card as a till sends it: the number (spaces and hyphens between groups), a barcode scan (with
+# its AIM prefix such as "]E0"), or a magnetic-stripe track 1 or 2. The schema states the format
+# `identity.tokens.parse_card` enforces, which answers with its own codes (422 card_malformed,
+# card_bad_checksum), so the pattern is documentation the server keeps, not a second check.
+CARD_PATTERN = (
+    r"^\s*(%B[0-9]{8,19}\^[^^]{0,26}\^[^?]*\?.?"
+    r"|;[0-9]{8,19}=[^?]*\?.?"
+    r"|(\][A-Za-z][0-9A-Za-z])?[\s-]*([0-9][\s-]*){8,19})\s*$"
+)
+CardText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    Field(json_schema_extra={"pattern": CARD_PATTERN}),
+]
 QrText = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 LaneId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 

@@ -192,6 +192,11 @@ class LaneHub:
             if sub in self._subscribers:
                 self._subscribers.remove(sub)
 
+    def subscriber_count(self, lane_id: str | None = None) -> int:
+        """How many followers are subscribed (to one lane, or to all): a leak shows here first."""
+        with self._lock:
+            return sum(1 for s in self._subscribers if lane_id is None or s.lane_id == lane_id)
+
     def add_listener(self, listener: Callable[[LaneEvent], None]) -> None:
         """Called synchronously for every event on every lane (metrics, logs)."""
         with self._lock:

@@ -129,6 +129,20 @@ class IdentityConfig(_Strict):
     qr_max_age_s: Annotated[int, Field(ge=0, le=10 * 365 * 86400)] = 0
 
 
+class StorageConfig(_Strict):
+    # Below this much free space on the SQLite database's disk, new work is refused (503) and
+    # the WAL is checkpointed and cut; service resumes by itself when space returns.
+    min_free_mb: Annotated[float, Field(ge=0, le=1_000_000)] = 64
+    # Kept allocated next to the SQLite database and given up when the disk fills, so the WAL
+    # can still be checkpointed and cut (0: none).
+    reserve_mb: Annotated[float, Field(ge=0, le=10_000)] = 8
+
+
+class ReadinessConfig(_Strict):
+    # A receipt queued longer than this makes /readyz report the print queue as stuck.
+    print_stuck_after_s: Annotated[int, Field(ge=1, le=86400)] = 300
+
+
 class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
@@ -179,6 +193,8 @@ class Settings(_Strict):
     cards: CardsConfig = CardsConfig()
     identity: IdentityConfig = IdentityConfig()
     api: ApiConfig = ApiConfig()
+    storage: StorageConfig = StorageConfig()
+    readiness: ReadinessConfig = ReadinessConfig()
     lanes: list[LaneConfig] = []
     points: PointsConfig = PointsConfig()
     tiers: list[TierConfig] = []

@@ -20,6 +20,7 @@ from pos_loyalty.rules.config import RulesConfig
 from pos_loyalty.security import StoreSecret, load_or_create_secret
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork, make_engine
+from pos_loyalty.storage.space import SpaceGuard
 
 
 def system_clock() -> datetime:
@@ -63,8 +64,16 @@ class Store:
     # The active rules, compiled once at open; a newly activated bundle replaces the whole object.
     rules: CompiledRules = field(init=False)
     _write_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    # Free space under the database: refuses new work below the floor, gives the WAL back.
+    space: SpaceGuard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        storage, mib = self.settings.storage, 1024 * 1024
+        self.space = SpaceGuard(
+            self.engine,
+            min_free_bytes=int(storage.min_free_mb * mib),
+            reserve_bytes=int(storage.reserve_mb * mib),
+        )
         self.rules = compile_rules(
             RulesConfig(
                 points=self.settings.points, tiers=self.settings.tiers, rules=self.settings.rules

@@ -11,12 +11,32 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import HubDep, TillScope
+from api.errors import ApiError
 from pos_loyalty.errors import NotFound
 from pos_loyalty.lanes import LaneEvent
 
 router = APIRouter(prefix="/v1", tags=["lanes"])
 
 KEEPALIVE_S = 15.0
+# An event id is a count of microseconds (see LaneHub): 20 ASCII digits hold any of them.
+LAST_EVENT_ID_MAX_DIGITS = 20
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    """The `Last-Event-ID` a reconnecting follower sends: ASCII digits only, or a 400.
+
+    `str.isdigit` also admits "²" and "٣", which `int` then refuses or reads as another number.
+    """
+    if value is None or value == "":
+        return None
+    if len(value) > LAST_EVENT_ID_MAX_DIGITS or not (value.isascii() and value.isdigit()):
+        raise ApiError(
+            400,
+            "last_event_id_invalid",
+            f"Last-Event-ID must be an event id: 1 to {LAST_EVENT_ID_MAX_DIGITS} ASCII digits",
+            details={"header": "Last-Event-ID"},
+        )
+    return int(value)
 
 
 def sse(event: LaneEvent) -> bytes:
@@ -43,12 +63,14 @@ async def lane_events(
     """
     if not hub.has_lane(lane_id):
         raise NotFound(f"no lane {lane_id!r} in this store's configuration", code="lane_not_found")
-    subscription = hub.subscribe(lane_id)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    missed = hub.history(lane_id, after_id=after) if after is not None else []
+    after = parse_last_event_id(last_event_id)
 
     async def stream() -> AsyncIterator[bytes]:
+        # The subscription is made here, where the `finally` that ends it is sure to run: a
+        # request refused before streaming, or a follower gone before the first byte, leaves none.
+        subscription = hub.subscribe(lane_id)
         try:
+            missed = hub.history(lane_id, after_id=after) if after is not None else []
             yield b": connected\n\n"
             last_sent = 0
             for event in missed:

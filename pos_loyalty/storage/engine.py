@@ -16,6 +16,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# After a checkpoint SQLite cuts the WAL back to this size instead of keeping it at its largest
+# (see storage/space.py: a WAL that kept the last free bytes kept the service down).
+SQLITE_WAL_KEEP_BYTES = 4 * 1024 * 1024
 # Execution option a unit of work sets on its connection to ask for `BEGIN IMMEDIATE`.
 WRITE_OPTION = "pos_loyalty_write"
 
@@ -67,6 +70,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_KEEP_BYTES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from pos_loyalty.lanes import LaneHub
 from pos_loyalty.store import Store
+from tests.serving import running_server, wait_until
 
 IVAN = {"phone": "8 (916) 123-45-67", "name": "Иван Петров"}
 
@@ -156,3 +158,60 @@ def test_streams_end_when_the_service_stops(client: TestClient) -> None:
     assert [line for line in rest if line.startswith("event: ")] == ["event: customer_identified"]
     with client.stream("GET", "/v1/lanes/lane-2/events") as late:  # a follower during shutdown
         assert list(late.iter_lines()) == [": connected", ""]
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "-1", "1e3", " 12", "0x10", "1" * 21, "12abc"])
+def test_a_bad_last_event_id_is_a_400_and_leaves_no_subscription(
+    client: TestClient, value: str
+) -> None:
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    for _ in range(3):
+        headers = {"Last-Event-ID": value.encode()}  # raw UTF-8 bytes, as the attack sent them
+        reply = client.get("/v1/lanes/lane-1/events", headers=headers)
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["error"]["code"] == "last_event_id_invalid"
+        assert "ASCII digits" in reply.json()["error"]["message"]
+    assert hub.subscriber_count() == 0
+
+
+def test_no_path_leaves_a_lane_subscription(client: TestClient) -> None:
+    """Refusals (no key, unknown lane, bad header), followers that hang up mid-stream and streams
+    that end: on a real server and real sockets, the hub is left with no subscriber after each."""
+    hub: LaneHub = client.app.state.hub  # type: ignore[attr-defined]
+    token = client.headers["Authorization"]
+    with running_server(client.app) as port:  # type: ignore[arg-type]
+
+        def request(path: str, **headers: str) -> socket.socket:
+            sock = socket.create_connection(("127.0.0.1", port))
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: till\r\n{head}\r\n".encode())
+            return sock
+
+        def answer(sock: socket.socket, until: bytes) -> bytes:
+            got = b""
+            while until not in got:
+                chunk = sock.recv(4096)
+                assert chunk, got
+                got += chunk
+            return got
+
+        for path, headers, status in [
+            ("/v1/lanes/lane-9/events", {"Authorization": token}, b"404"),
+            ("/v1/lanes/lane-1/events", {}, b"401"),
+            ("/v1/lanes/lane-1/events", {"Authorization": token, "Last-Event-ID": "²"}, b"400"),
+        ]:
+            with request(path, **headers) as sock:
+                assert answer(sock, b"\r\n").split()[1] == status
+        assert hub.subscriber_count() == 0
+        for _ in range(5):
+            sock = request("/v1/lanes/lane-1/events", Authorization=token, **{"Last-Event-ID": "1"})
+            answer(sock, b": connected")
+            assert hub.subscriber_count("lane-1") == 1
+            sock.close()  # the follower hangs up; no event comes to wake its stream
+            wait_until(lambda: hub.subscriber_count() == 0, "a closed stream kept its subscription")
+        sock = request("/v1/lanes/lane-1/events", Authorization=token)
+        answer(sock, b": connected")
+        hub.end_streams()
+        assert answer(sock, b"0\r\n\r\n")  # the chunked stream ended
+        sock.close()
+        wait_until(lambda: hub.subscriber_count() == 0, "an ended stream kept its subscription")
