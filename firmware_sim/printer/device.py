@@ -18,30 +18,21 @@ from pathlib import Path
 from firmware_sim.printer.engine import PrintEngine, Receipt
 from firmware_sim.printer.parser import Command, EscPosParser
 from firmware_sim.printer.profiles import DEFAULT_PROFILE, PrinterProfile, load_profile
+from firmware_sim.printer.status import (
+    ERROR_KINDS,
+    RECOVERED_BY_DLE_ENQ,
+    Condition,
+)
 
 log = logging.getLogger(__name__)
 
-# DLE EOT n status bits (Epson ESC/POS reference, "Transmit real-time status").
-STATUS_FIXED = 0x12  # bits 1 and 4 are always set: a healthy printer answers 0x12 to every n
-PRINTER_DRAWER_PIN_HIGH = 0x04  # n=1 bit 2
-PRINTER_OFFLINE = 0x08  # n=1 bit 3
-OFFLINE_COVER_OPEN = 0x04  # n=2 bit 2
-OFFLINE_PAPER_END_STOP = 0x20  # n=2 bit 5
-OFFLINE_ERROR = 0x40  # n=2 bit 6
-ERROR_RECOVERABLE = 0x04  # n=3 bit 2 (e.g. a paper jam cleared with DLE ENQ)
-ERROR_AUTOCUTTER = 0x08  # n=3 bit 3
-ERROR_UNRECOVERABLE = 0x20  # n=3 bit 5
-ERROR_AUTO_RECOVERABLE = 0x40  # n=3 bit 6
-PAPER_NEAR_END = 0x0C  # n=4 bits 2-3
-PAPER_END = 0x60  # n=4 bits 5-6
-
-ERROR_KINDS = {
-    "recoverable": ERROR_RECOVERABLE,
-    "autocutter": ERROR_AUTOCUTTER,
-    "unrecoverable": ERROR_UNRECOVERABLE,
-    "auto_recoverable": ERROR_AUTO_RECOVERABLE,
-}
+# DLE DC4 n: real-time commands; handled on arrival, never queued as print data.
+_REALTIME = ("DLE EOT", "DLE ENQ", "DLE DC4")
+_QUERIES = ("GS r", "ESC v", "GS I")
+_CUTS = ("GS V", "ESC i", "ESC m")
 _REALTIME_IN_DATA = re.compile(rb"\x10\x04([\x01-\x04])")
+# Faults `arm_fault` can make happen part-way through the next receipt.
+ARMABLE_FAULTS = ("cover_open", "autocutter", "paper_out", "offline", "power_off", "unplug")
 
 
 class _Roll:
@@ -92,14 +83,22 @@ class VirtualPrinter:
         self.receipt_count = 0
         self.drawer_kicks = 0
         self._paper_remaining_mm = paper_mm
+        self._powered = True
+        self._unplugged = False
         self._cover_open = False
         self._offline = False
+        self._feed_button = False
         self._error: str | None = None
+        self._cause_removed = False  # the error's cause is gone; DLE ENQ brings it back online
         self._drawer_pin_high = False
-        self._held: list[Command] = []
-        self._dropped_offline = 0
+        # The receive buffer while printing is stopped: each command with the session it came on.
+        self._held: list[tuple[Command, PrinterStream]] = []
+        self._armed: tuple[str, int] | None = None
+        self._asb: dict[PrinterStream, tuple[int, tuple[object, ...] | None]] = {}
+        self._lost_bytes = 0
+        self._lost_cuts = 0
         self._lock = threading.RLock()  # printer state; released while the paper moves
-        self._mechanism = threading.Lock()  # one batch of commands prints at a time
+        self._mechanism = threading.RLock()  # one batch of commands prints at a time
         self._changed = threading.Condition(self._lock)
         self._engine = PrintEngine(self.profile, _Roll(self), self._receipt_done)
         self._next_number = _first_free_number(self.out_dir)
@@ -111,45 +110,59 @@ class VirtualPrinter:
         """Receive bytes and print them now; returns every byte the printer sends back."""
         return self._default_stream.feed(data)
 
-    def open_stream(self) -> PrinterStream:
-        """A new interface session (a TCP connection, a serial port) with its own parser."""
-        return PrinterStream(self)
+    def open_stream(self, send: Callable[[bytes], None] | None = None) -> PrinterStream:
+        """A new interface session (a TCP connection, a serial port) with its own parser;
+        `send` carries what the printer answers back on it (else `feed` returns it)."""
+        return PrinterStream(self, send)
 
     # -- status -----------------------------------------------------------------------------
 
+    def condition(self) -> Condition:
+        """Every status bit at this moment (see `firmware_sim.printer.status`)."""
+        return Condition(
+            drawer_pin_high=self._drawer_pin_high,
+            offline=not self.online,
+            waiting_recovery=self.waiting_recovery,
+            cover_open=self._cover_open,
+            feed_button=self._feed_button,
+            paper_end_stop=self.paper_out,
+            error=self._error,
+            paper_near_end=self.paper_near_end,
+            paper_end=self.paper_out,
+        )
+
     def status(self, n: int) -> int:
         """The byte DLE EOT n answers (n = 1 printer, 2 offline cause, 3 error cause, 4 paper)."""
-        if n == 1:
-            value = STATUS_FIXED
-            if self._drawer_pin_high:
-                value |= PRINTER_DRAWER_PIN_HIGH
-            if not self.online:
-                value |= PRINTER_OFFLINE
-            return value
-        if n == 2:
-            value = STATUS_FIXED
-            if self._cover_open:
-                value |= OFFLINE_COVER_OPEN
-            if self.paper_out:
-                value |= OFFLINE_PAPER_END_STOP
-            if self._error is not None:
-                value |= OFFLINE_ERROR
-            return value
-        if n == 3:
-            return STATUS_FIXED | (ERROR_KINDS[self._error] if self._error else 0)
-        if n == 4:
-            if self.paper_out:
-                return STATUS_FIXED | PAPER_NEAR_END | PAPER_END
-            return STATUS_FIXED | (PAPER_NEAR_END if self.paper_near_end else 0)
-        raise ValueError(f"DLE EOT {n} is not a status this printer answers")
+        return self.condition().realtime(n)
 
     @property
     def online(self) -> bool:
-        return not (self._offline or self._cover_open or self.paper_out or self._error)
+        return not (
+            self._offline
+            or self._cover_open
+            or self._feed_button
+            or self.paper_out
+            or self._error
+            or not self._powered
+        )
+
+    @property
+    def printing_stopped(self) -> bool:
+        """Data that arrives now waits in the receive buffer (nothing moves the paper)."""
+        return not self.online or self._engine.stalled
+
+    @property
+    def waiting_recovery(self) -> bool:
+        return self._error in RECOVERED_BY_DLE_ENQ and self._cause_removed
 
     @property
     def refuses_connections(self) -> bool:
-        return self._offline
+        """Powered off or its cable pulled: the port is closed."""
+        return not self._powered or self._unplugged
+
+    @property
+    def powered(self) -> bool:
+        return self._powered
 
     @property
     def cover_open(self) -> bool:
@@ -174,14 +187,19 @@ class VirtualPrinter:
         return remaining is not None and remaining <= self.near_end_mm
 
     @property
+    def buffered_commands(self) -> int:
+        """Commands received and waiting for printing to resume (held, or lines on a stall)."""
+        return len(self._held)
+
+    @property
     def dropped_bytes(self) -> int:
-        """Bytes of print data that arrived while the paper was out or the printer offline."""
-        return self._engine.dropped_bytes + self._dropped_offline
+        """Print data lost: in the buffer when the power went, or sent while it was off."""
+        return self._lost_bytes
 
     @property
     def lost_cuts(self) -> int:
-        """Receipts (cuts) that arrived while the paper was out and so never came out."""
-        return self._engine.lost_cuts
+        """Receipts (cuts) that were in the buffer when the power went, so never came out."""
+        return self._lost_cuts
 
     @property
     def unknown_commands(self) -> int:
@@ -201,27 +219,91 @@ class VirtualPrinter:
         self._resume_if_ready()
 
     def set_offline(self, offline: bool = True) -> None:
-        """Offline: the network port refuses connections and data fed in-process is dropped."""
+        """Offline: the printer still answers (DLE EOT 1 bit 3) but prints nothing; data waits."""
         with self._lock:
             self._offline = offline
-            self._changed.notify_all()
+        self._resume_if_ready()
+
+    def press_feed(self, held: bool = True) -> None:
+        """The FEED button held down: paper is fed, the printer is offline (DLE EOT 2 bit 3)."""
+        with self._lock:
+            self._feed_button = held
+        self._resume_if_ready()
 
     def set_error(self, kind: str | None) -> None:
-        """Raise an error (one of `ERROR_KINDS`) or clear it with None."""
+        """Raise an error (one of `ERROR_KINDS`) now, or with None clear it as if recovered."""
         if kind is not None and kind not in ERROR_KINDS:
             raise ValueError(f"unknown error kind {kind!r}; one of {', '.join(ERROR_KINDS)}")
         with self._lock:
             self._error = kind
+            self._cause_removed = False
         self._resume_if_ready()
 
+    def remove_error_cause(self) -> None:
+        """The cashier cleared the cause (a cutter jam freed, the cover closed again): an
+        automatically recoverable error ends; a recoverable one waits for DLE ENQ 1 or 2; an
+        unrecoverable one stays until the power is cycled."""
+        with self._lock:
+            if self._error == "auto_recoverable":
+                self._error = None
+            elif self._error in RECOVERED_BY_DLE_ENQ:
+                self._cause_removed = True
+            elif self._error == "unrecoverable":
+                log.warning("an unrecoverable error needs the power switched off and on")
+        self._resume_if_ready()
+
+    def recover(self, n: int, *, background: bool = False) -> None:
+        """DLE ENQ n: back online after a recoverable error whose cause is removed, restarting
+        from the line where it stopped (n=1) or with the buffers cleared (n=2)."""
+        with self._lock:
+            if n not in (1, 2) or not self.waiting_recovery:
+                return
+            self._error = None
+            self._cause_removed = False
+            if n == 2:
+                self._lose_buffer()
+        if background:
+            threading.Thread(target=self._resume_if_ready, name="printer-recover").start()
+        else:
+            self._resume_if_ready()
+
+    def set_power(self, on: bool) -> None:
+        """Power off loses the receive and print buffers and closes the port; the piece in the
+        printer stays as far as it was printed. Power on starts fresh (modes reset)."""
+        with self._lock:
+            if on == self._powered:
+                return
+            if not on:
+                self._power_off()
+            else:
+                self._powered = True
+                self._engine.execute(Command("ESC @"))
+            self._changed.notify_all()
+
+    def set_unplugged(self, unplugged: bool = True) -> None:
+        """The cable is pulled: the port closes, but the printer keeps printing its buffer."""
+        with self._lock:
+            self._unplugged = unplugged
+            self._changed.notify_all()
+
+    def arm_fault(self, kind: str, after_lines: int = 2) -> None:
+        """Make `kind` happen part-way through the next receipt: after `after_lines` lines of
+        it are on paper (an autocutter error at its cut instead)."""
+        if kind not in ARMABLE_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(ARMABLE_FAULTS)}")
+        with self._lock:
+            self._armed = (kind, after_lines)
+
     def set_drawer_pin_high(self, high: bool = True) -> None:
-        self._drawer_pin_high = high
+        with self._lock:
+            self._drawer_pin_high = high
+            self._report_status()
 
     def set_paper_remaining(self, mm: float | None) -> None:
         """Put a roll with `mm` millimetres left (0 = out, None = endless)."""
         with self._lock:
             self._paper_remaining_mm = mm
-            self._changed.notify_all()
+        self._resume_if_ready()
 
     def refill(self, paper_mm: float | None = None) -> None:
         """A fresh roll (of `paper_mm`, or as long as the first one)."""
@@ -254,40 +336,113 @@ class VirtualPrinter:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _execute(self, commands: Iterable[Command]) -> bytes:
-        answers = bytearray()
+    def _execute(self, commands: Iterable[Command], stream: PrinterStream) -> None:
         with self._mechanism, self._lock:
             for command in commands:
-                name = command.name
-                if name in ("GS r", "ESC v", "GS I"):
-                    answers += self._answer_query(command)
-                elif name == "ESC p" or (name == "DLE DC4" and command.args[:1] == (1,)):
-                    self.drawer_kicks += 1
-                elif name in ("DLE EOT", "DLE ENQ", "DLE DC4"):
-                    pass  # real-time commands were answered on arrival; they are not print data
-                elif self._offline:
-                    self._dropped_offline += command.size
-                elif self._held or self._cover_open or self._error:
-                    self._held.append(command)
-                else:
-                    self._engine.execute(command)
+                self._take(command, stream)
+            self._report_status()
             self._changed.notify_all()
-        return bytes(answers)
+
+    def _take(self, command: Command, stream: PrinterStream) -> None:
+        name = command.name
+        if name == "DLE DC4" and command.args[:1] == (1,):
+            self.drawer_kicks += 1
+        if name in _REALTIME:
+            return  # answered or acted on as it arrived; not print data
+        if not self._powered:
+            self._lost_bytes += command.size
+            self._lost_cuts += name in _CUTS
+        elif self._held or self.printing_stopped:
+            self._held.append((command, stream))
+        else:
+            self._run(command, stream)
+
+    def _run(self, command: Command, stream: PrinterStream) -> None:
+        name = command.name
+        if name in _QUERIES:
+            stream.deliver(self._answer_query(command))
+        elif name == "GS a":
+            self._set_asb(stream, command.args[0])
+        elif name == "ESC p":
+            self.drawer_kicks += 1
+        elif name in _CUTS and self._armed is not None and self._armed[0] == "autocutter":
+            self._armed = None
+            self._error, self._cause_removed = "autocutter", False
+            self._held.insert(0, (command, stream))  # DLE ENQ 1 cuts again from here
+            log.warning("autocutter error: the receipt stays uncut")
+        else:
+            self._engine.execute(command)
+            armed = self._armed
+            if armed is not None and armed[0] != "autocutter":
+                if self._engine.lines_on_paper >= armed[1]:
+                    self._armed = None
+                    self._fire(armed[0])
+
+    def _fire(self, kind: str) -> None:
+        log.warning("fault part-way through a receipt: %s", kind)
+        if kind == "cover_open":
+            self._cover_open = True
+        elif kind == "offline":
+            self._offline = True
+        elif kind == "paper_out":
+            self._paper_remaining_mm = 0.0
+        elif kind == "power_off":
+            self._power_off()
+        elif kind == "unplug":
+            self._unplugged = True
+
+    def _power_off(self) -> None:
+        self._powered = False
+        self._lose_buffer()
+        self._engine.paper_ran_out()  # what is on paper stays there, uncut and unfinished
+        self._cover_open = self._offline = self._feed_button = False
+        self._error, self._cause_removed, self._armed = None, False, None
+        self._asb.clear()
+
+    def _lose_buffer(self) -> None:
+        self._lost_bytes += sum(command.size for command, _ in self._held)
+        self._lost_cuts += sum(command.name in _CUTS for command, _ in self._held)
+        self._lost_cuts += self._engine.discard()
+        self._held = []
 
     def _resume_if_ready(self) -> None:
+        """After a change of state: print what waited, in order, for as long as printing may."""
+        with self._mechanism, self._lock:
+            if self.online and self._engine.stalled:
+                self._engine.resume()
+            while self._held and not self.printing_stopped:
+                command, stream = self._held.pop(0)
+                self._run(command, stream)
+            self._report_status()
+            self._changed.notify_all()
+
+    def _set_asb(self, stream: PrinterStream, mask: int) -> None:
+        if mask & 0x0F == 0:
+            self._asb.pop(stream, None)
+            return
+        self._asb[stream] = (mask, None)
+        self._report_status()
+
+    def _report_status(self) -> None:
+        """Automatic Status Back: each subscriber hears of a change in what it enabled."""
+        if not self._asb:
+            return
+        condition = self.condition()
+        for stream, (mask, last) in list(self._asb.items()):
+            watched = condition.asb_watched(mask)
+            if watched != last:
+                self._asb[stream] = (mask, watched)
+                stream.deliver(condition.automatic_status_back())
+
+    def forget(self, stream: PrinterStream) -> None:
         with self._lock:
-            if self._cover_open or self._error or not self._held:
-                self._changed.notify_all()
-                return
-            held, self._held = self._held, []
-        self._execute(held)
+            self._asb.pop(stream, None)
 
     def _answer_query(self, command: Command) -> bytes:
         n = command.args[0] if command.args else 1
         if command.name in ("GS r", "ESC v"):
             if command.name == "ESC v" or n in (1, 49):
-                value = 0x0C if self.paper_out else 0x03 if self.paper_near_end else 0x00
-                return bytes([value])
+                return bytes([self.condition().paper_sensor()])
             if n in (2, 50):
                 return bytes([0x01 if self._drawer_pin_high else 0x00])
             return b"\x00"
@@ -350,13 +505,19 @@ class VirtualPrinter:
 class PrinterStream:
     """One interface session into a printer: its own receive parser and real-time answers."""
 
-    def __init__(self, printer: VirtualPrinter) -> None:
+    def __init__(
+        self, printer: VirtualPrinter, send: Callable[[bytes], None] | None = None
+    ) -> None:
         self.printer = printer
         self._parser = EscPosParser()
         self._tail = b""
+        self._send = send
+        self._answers = bytearray()
+        self._send_lock = threading.Lock()
 
     def receive(self, data: bytes) -> tuple[bytes, list[Command]]:
-        """Parse arriving bytes: (real-time answers to send now, commands to print in order)."""
+        """Parse arriving bytes: (real-time answers to send now, commands to print in order).
+        DLE ENQ (recovery) acts at once too, as on the hardware."""
         commands = self._parser.feed(data)
         printer = self.printer
         if printer.realtime_in_data:
@@ -365,19 +526,43 @@ class PrinterStream:
             requests = [int(m.group(1)[0]) for m in _REALTIME_IN_DATA.finditer(window)]
         else:
             requests = [c.args[0] for c in commands if c.name == "DLE EOT" and 1 <= c.args[0] <= 4]
-        return bytes(printer.status(n) for n in requests), commands
+        answers = bytes(printer.status(n) for n in requests)
+        for command in commands:
+            if command.name == "DLE ENQ":
+                printer.recover(command.args[0], background=self._send is not None)
+        return answers, commands
+
+    def deliver(self, data: bytes) -> None:
+        """What the printer sends back on this session (query answers, ASB)."""
+        if not data:
+            return
+        if self._send is None:
+            self._answers += data
+            return
+        with self._send_lock:
+            try:
+                self._send(data)
+            except OSError as exc:
+                log.info("answer not delivered, the session has gone: %s", exc)
 
     def execute(self, commands: Iterable[Command]) -> bytes:
-        """Print commands; returns the answers to ordinary (not real-time) queries."""
-        return self.printer._execute(commands)
+        """Print commands; returns the answers not yet sent (in-process sessions)."""
+        self.printer._execute(commands, self)
+        return self.take_answers()
+
+    def take_answers(self) -> bytes:
+        answers, self._answers = bytes(self._answers), bytearray()
+        return answers
 
     def feed(self, data: bytes) -> bytes:
         answers, commands = self.receive(data)
         return answers + self.execute(commands)
 
     def close(self) -> None:
-        """End of the session: a command cut short is logged and dropped, never fatal."""
+        """End of the session: a command cut short is logged and dropped, never fatal; what is
+        in the printer's buffer still prints."""
         self.execute(self._parser.finish())
+        self.printer.forget(self)
         self._tail = b""
 
 

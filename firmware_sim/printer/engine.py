@@ -29,11 +29,6 @@ LEFT, CENTER, RIGHT = 0, 1, 2
 _QR_ERROR_LEVELS = {48: "L", 49: "M", 50: "Q", 51: "H"}
 _FULL_CUTS = {0, 48, 65, 97, 103}
 _PARTIAL_CUTS = {1, 49, 66, 98, 104}
-# Commands that put dots on paper or move it: dropped (and counted) while the roll is out.
-_PRINTING = {
-    "TEXT", "LF", "HT", "FF", "ESC d", "ESC J", "ESC *", "ESC $", "ESC \\", "GS v 0", "GS k",
-    "GS ( k", "GS ( L", "GS V", "ESC i", "ESC m",
-}  # fmt: skip
 # Commands the engine accepts without a visible effect in this simulation.
 _ACCEPTED = {
     "ESC V", "ESC {", "ESC R", "ESC r", "ESC U", "ESC c", "ESC =", "ESC ?", "ESC L", "ESC S",
@@ -174,8 +169,10 @@ class PrintEngine:
         self._paper = paper
         self._on_receipt = on_receipt
         self._dots = profile.dots_per_line
-        self.dropped_bytes = 0
-        self.lost_cuts = 0
+        # Paper end stops the head: what was still to print waits here (lines, cuts) and comes
+        # out on the new roll, starting again with the line the paper ran out in.
+        self.stalled = False
+        self._backlog: list[tuple[Image.Image | None, str | None, bool, str | None]] = []
         self.unknown_commands = 0
         self.failed_commands = 0  # commands whose handler failed on their data (logged)
         self._modes = _Modes()
@@ -189,12 +186,6 @@ class PrintEngine:
 
     def execute(self, command: Command) -> None:
         name = command.name
-        if name in _PRINTING and self._paper.is_out():
-            self.dropped_bytes += command.size
-            if name in ("GS V", "ESC i", "ESC m"):
-                self.lost_cuts += 1
-                log.warning("cut while the paper is out: a receipt was not printed")
-            return
         handler = _HANDLERS.get(name)
         if handler is not None:
             try:
@@ -214,8 +205,35 @@ class PrintEngine:
 
     def paper_ran_out(self) -> None:
         """The roll ended mid-receipt: what was printed hangs out of the printer, uncut."""
-        self._reset_line()
         self._finish_receipt(cut="none", complete=False)
+
+    def resume(self) -> None:
+        """A new roll is in: print what waited (lines and cuts) in order, until done or the paper
+        runs out again."""
+        backlog, self._backlog = self._backlog, []
+        self.stalled = False
+        for index, (strip, text, inked, cut) in enumerate(backlog):
+            if self.stalled:
+                self._backlog.extend(backlog[index:])
+                return
+            if strip is None:
+                self._finish_receipt(cut=cut or "full", complete=True)
+                continue
+            self._inked = self._inked or inked
+            self._emit(strip, text)
+
+    def discard(self) -> int:
+        """Power off or DLE ENQ 2: the print buffer is cleared; returns how many cuts it held."""
+        cuts = sum(1 for strip, *_ in self._backlog if strip is None)
+        self._backlog = []
+        self.stalled = False
+        self._reset_line()
+        return cuts
+
+    @property
+    def lines_on_paper(self) -> int:
+        """Text lines printed on the piece of paper now in the printer (not yet cut)."""
+        return len(self._text_lines)
 
     # -- modes ------------------------------------------------------------------------------
 
@@ -554,18 +572,25 @@ class PrintEngine:
                 log.info("GS V %d treated as a full cut", mode)
         else:
             cut = "partial"
+        if self.stalled:
+            self._backlog.append((None, None, False, cut))
+            return
         self._finish_receipt(cut=cut, complete=True)
 
     def _emit(self, strip: Image.Image, text: str | None) -> None:
-        if self._paper.is_out():
+        if self.stalled:
+            self._backlog.append((strip, text, self._inked, None))
             return
         fed = self._paper.advance(strip.height)
         if fed < strip.height:
+            inked = self._inked
             if fed > 0:
                 self._strips.append(strip.crop((0, 0, strip.width, fed)))
                 self._height += fed
-            log.warning("paper ran out while printing")
+            log.warning("paper ran out while printing; the rest waits for a new roll")
             self.paper_ran_out()
+            self.stalled = True
+            self._backlog.append((strip, text, inked, None))
             return
         self._strips.append(strip)
         self._height += strip.height

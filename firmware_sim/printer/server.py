@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from firmware_sim.printer.device import PrinterStream, VirtualPrinter
+from firmware_sim.printer.device import VirtualPrinter
 from firmware_sim.printer.parser import Command
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,7 @@ class _Session:
     """Reader side and print side of one byte stream into the printer."""
 
     def __init__(self, printer: VirtualPrinter, send: Callable[[bytes], None], name: str) -> None:
-        self._stream = PrinterStream(printer)
-        self._send_raw = send
-        self._send_lock = threading.Lock()
+        self._stream = printer.open_stream(send)
         self._jobs: queue.Queue[list[Command] | None] = queue.Queue()
         self._printer_thread = threading.Thread(target=self._print_loop, name=name, daemon=True)
         self._pending = 0
@@ -51,8 +49,7 @@ class _Session:
 
     def receive(self, data: bytes) -> None:
         answers, commands = self._stream.receive(data)
-        if answers:
-            self._send(answers)
+        self._stream.deliver(answers)
         if commands:
             with self._pending_lock:
                 self._pending += 1
@@ -70,30 +67,21 @@ class _Session:
                 self._stream.close()
                 return
             try:
-                answers = self._stream.execute(commands)
+                self._stream.execute(commands)  # answers go back on the session as they come
             except Exception:
                 log.exception("printing failed; %d commands lost", len(commands))
-                answers = b""
-            if answers:
-                self._send(answers)
             with self._pending_lock:
                 self._pending -= 1
             with self._printer._changed:
                 self._printer._changed.notify_all()
 
-    def _send(self, data: bytes) -> None:
-        with self._send_lock:
-            try:
-                self._send_raw(data)
-            except OSError as exc:
-                log.info("status answer not delivered: %s", exc)
-
 
 class PrinterServer:
     """Raw TCP printing (port 9100): one connection printed at a time, like a real network card.
 
-    While the printer is offline (`printer.set_offline(True)`) the port is closed, so connecting
-    is refused; it reopens on the same port when the printer comes back.
+    While the printer is powered off or its cable is pulled (`set_power(False)`,
+    `set_unplugged()`) the port is closed, so connecting is refused and open connections drop; it
+    reopens on the same port when the printer comes back.
     """
 
     def __init__(self, printer: VirtualPrinter, host: str = "127.0.0.1", port: int = 9100) -> None:
@@ -184,7 +172,7 @@ class PrinterServer:
         while not self._stopping.is_set():
             if self.printer.refuses_connections:
                 if self._listener is not None:
-                    log.info("printer offline: port %d closed", self.port)
+                    log.info("printer off or unplugged: port %d closed", self.port)
                     self._close_listener()
                 self._stopping.wait(_POLL_SECONDS)
                 continue
@@ -233,7 +221,7 @@ class PrinterServer:
         try:
             while not self._stopping.is_set():
                 if self.printer.refuses_connections:
-                    log.info("printer went offline: dropping connection from %s:%d", *peer)
+                    log.info("printer off or unplugged: dropping connection from %s:%d", *peer)
                     break
                 try:
                     data = connection.recv(_READ_SIZE)

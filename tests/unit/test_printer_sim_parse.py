@@ -197,21 +197,35 @@ def test_ordinary_status_queries_are_answered_in_order() -> None:
     assert printer.feed(GS + b"I\x43") == b"_TM-T88V\x00"
 
 
-def test_paper_runs_out_mid_receipt_and_what_follows_is_counted_not_printed() -> None:
+def test_paper_runs_out_mid_receipt_and_the_rest_prints_on_the_new_roll() -> None:
     printer = VirtualPrinter(paper_mm=40, near_end_mm=20)
     lines = b"".join(f"Строка {i}\n".encode("cp866") for i in range(20))
-    printer.feed(ESC + b"t\x11" + lines + CUT)
-    second = b"never printed\n" + CUT
-    printer.feed(second)
-    partial = printer.receipts[0]
-    assert not partial.complete and partial.cut == "none"
-    assert 0 < len(partial.lines) < 20 and partial.lines[0] == "Строка 0"
-    assert printer.paper_out and printer.status(4) == 0x7E
-    assert printer.lost_cuts == 2
-    assert printer.dropped_bytes >= len(second)
+    assert printer.feed(ESC + b"t\x11" + lines + CUT + GS + b"r\x01") == b""  # not done yet
+    assert printer.feed(b"second\n" + CUT) == b""
+    torn = printer.receipts[0]
+    assert not torn.complete and torn.cut == "none"
+    assert 0 < len(torn.lines) < 20 and torn.lines[0] == "Строка 0"
+    assert printer.paper_out and printer.status(4) == 0x7E and printer.status(2) == 0x32
+    assert printer.receipt_count == 1 and printer.dropped_bytes == 0
     printer.refill(1_000)
-    printer.feed(b"after refill\n" + CUT)
-    assert printer.receipts[-1].lines == ["after refill"] and printer.receipts[-1].complete
+    rest, second = printer.receipts[1:]
+    # The line the paper ran out in (its top on the torn piece) prints again in full on the new
+    # roll, so between them the two pieces hold every line once.
+    assert torn.lines + rest.lines == [f"Строка {i}" for i in range(20)]
+    assert rest.complete and rest.cut == "full" and second.lines == ["second"]
+    # The GS r 1 placed after the first receipt is answered once that receipt is out.
+    assert printer.feed(b"") == b"\x00"
+
+
+def test_gs_r_is_answered_only_after_the_data_before_it_is_processed() -> None:
+    printer = VirtualPrinter()
+    stream = printer.open_stream()
+    printer.set_cover_open(True)
+    assert stream.feed(b"held\n" + CUT + GS + b"r\x01" + dle_eot(2)) == b"\x16"  # DLE EOT only
+    assert printer.receipts == []
+    printer.set_cover_open(False)
+    assert printer.receipts[0].lines == ["held"]
+    assert stream.take_answers() == b"\x00"  # the GS r answer, after the receipt
 
 
 def test_with_the_cover_open_the_job_waits_and_prints_when_it_closes() -> None:
@@ -223,11 +237,80 @@ def test_with_the_cover_open_the_job_waits_and_prints_when_it_closes() -> None:
     assert printer.receipts[0].lines == ["held"]
 
 
-def test_an_offline_printer_drops_what_is_fed_to_it() -> None:
+def test_an_offline_printer_answers_and_prints_when_back_online() -> None:
     printer = VirtualPrinter()
     printer.set_offline(True)
-    assert printer.feed(b"lost\n" + dle_eot(1) + CUT) == b"\x1a"  # status still says offline
-    assert printer.receipts == [] and printer.dropped_bytes == len(b"lost\n" + CUT)
+    assert printer.feed(b"kept\n" + dle_eot(1) + CUT) == b"\x1a"  # answers: offline
+    assert printer.receipts == [] and printer.buffered_commands == 3  # text, LF, cut
+    assert not printer.refuses_connections
+    printer.set_offline(False)
+    assert printer.receipts[0].lines == ["kept"]
+
+
+def test_power_off_loses_the_buffer_and_what_is_sent_while_off() -> None:
+    printer = VirtualPrinter()
+    printer.set_cover_open(True)
+    printer.feed(b"in the buffer\n" + CUT)
+    printer.set_power(False)
+    assert printer.refuses_connections
+    printer.feed(b"while off\n" + CUT)
+    printer.set_power(True)
+    assert printer.receipts == [] and printer.lost_cuts == 2
+    assert printer.dropped_bytes == 2 * len(CUT) + len(b"in the buffer\n") + len(b"while off\n")
+    assert statuses(printer) == [0x12, 0x12, 0x12, 0x12]
+
+
+def test_feed_button_sets_its_bit_and_holds_printing() -> None:
+    printer = VirtualPrinter()
+    printer.press_feed(True)
+    assert statuses(printer) == [0x1A, 0x1A, 0x12, 0x12]
+    printer.feed(b"after feed\n" + CUT)
+    assert printer.receipts == []
+    printer.press_feed(False)
+    assert printer.receipts[0].lines == ["after feed"]
+
+
+@pytest.mark.parametrize(("n", "printed"), [(1, ["one", "two"]), (2, [])])
+def test_an_autocutter_jam_waits_for_dle_enq_once_cleared(n: int, printed: list[str]) -> None:
+    printer = VirtualPrinter()
+    printer.arm_fault("autocutter")
+    printer.feed(b"one\ntwo\n" + CUT + GS + b"r\x01")
+    assert printer.receipts == [] and printer.error == "autocutter"
+    assert printer.feed(DLE + b"\x05\x01") == b""  # cause not removed: DLE ENQ does nothing
+    assert printer.error == "autocutter"
+    printer.remove_error_cause()
+    assert statuses(printer) == [0x3A, 0x52, 0x1A, 0x12]  # n=1 bit 5: waiting for recovery
+    answer = printer.feed(DLE + b"\x05" + bytes([n]))
+    assert printer.error is None and statuses(printer)[:3] == [0x12, 0x12, 0x12]
+    if printed:  # DLE ENQ 1: goes on from where it stopped, and the cut is made
+        assert printer.receipts[0].lines == printed and printer.receipts[0].cut == "full"
+        assert answer == b"\x00"  # and the GS r after the job is answered
+    else:  # DLE ENQ 2: the buffers are cleared; what was on paper stays uncut in the printer
+        assert printer.receipts == [] and printer.lost_cuts == 1
+
+
+def test_a_fault_armed_for_the_next_receipt_happens_part_way_through_it() -> None:
+    printer = VirtualPrinter()
+    printer.arm_fault("cover_open", after_lines=2)
+    printer.feed(b"".join(f"line {i}\n".encode() for i in range(5)) + CUT)
+    assert printer.cover_open and printer.receipts == []
+    printer.set_cover_open(False)
+    assert printer.receipts[0].lines == [f"line {i}" for i in range(5)]
+
+
+def test_automatic_status_back_reports_each_change_it_was_asked_for() -> None:
+    printer = VirtualPrinter(paper_mm=5_000, near_end_mm=1_000)
+    stream = printer.open_stream()
+    assert stream.feed(GS + b"a\xff") == b"\x10\x00\x00\x00"  # enabled: the status at once
+    printer.set_cover_open(True)
+    printer.set_paper_remaining(500)
+    printer.set_cover_open(False)
+    assert stream.take_answers() == (
+        b"\x38\x00\x00\x00" + b"\x38\x00\x03\x00" + b"\x10\x00\x03\x00"
+    )
+    stream.feed(GS + b"a\x00")
+    printer.set_cover_open(True)
+    assert stream.take_answers() == b""
 
 
 def test_drawer_kick_is_counted() -> None:
