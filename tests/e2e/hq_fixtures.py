@@ -171,6 +171,22 @@ class HeadOffice(Process):
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    def publish_http(self, program: str, **fields: Any) -> dict[str, Any]:
+        """`POST /v1/hq/bundles` with the program as JSON (what a console would send)."""
+        import tomllib
+
+        data = tomllib.loads(program)
+        section = {k: data[k] for k in ("points", "tiers", "rules") if k in data}
+        answer = httpx.post(
+            self.url + "/v1/hq/bundles",
+            json={"program": section, **fields},
+            headers={"Authorization": f"Bearer {self.key}"},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        published: dict[str, Any] = answer.json()
+        return published
+
     def fleet(self) -> list[dict[str, Any]]:
         answer = httpx.get(
             self.url + "/v1/hq/stores", headers={"Authorization": f"Bearer {self.key}"}, timeout=10
