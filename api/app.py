@@ -16,6 +16,7 @@ from api.routers import (
     coupons,
     customers,
     health,
+    hq,
     lanes,
     receipts,
     segments,
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(coupons.router)
     app.include_router(receipts.router)
     app.include_router(segments.router)
+    app.include_router(hq.router)
     return app
 
 

@@ -19,6 +19,7 @@ import phonenumbers
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pos_loyalty.hq.signing import parse_public_key
 from pos_loyalty.rules.config import (
     RULES_SECTION_KEYS,
     PointsConfig,
@@ -184,6 +185,30 @@ class LaneConfig(_Strict):
     printer: PrinterConfig | None = None
 
 
+class HqConfig(_Strict):
+    """`[hq]`: this store takes its program from head office instead of this file's rules."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    public_key: str  # head office's, as `pos-loyalty hq keys create` printed it
+    api_key: Annotated[str, Field(min_length=8)]  # this store's key of scope `store`
+    region: Annotated[str, Field(max_length=64)] = ""  # as head office's registry names it
+    interval_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    max_backoff_s: Annotated[float, Field(gt=0, le=86400)] = 900.0
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @field_validator("public_key")
+    @classmethod
+    def _ed25519_key(cls, value: str) -> str:
+        parse_public_key(value)
+        return value
+
+
+class HeadOfficeConfig(_Strict):
+    """`[head_office]`: this process is head office (`pos-loyalty hq serve`)."""
+
+    signing_key: str = "./hq-signing.key"  # Ed25519 private key, mode 0600
+
+
 class Settings(_Strict):
     """The whole validated configuration; `source` says which file it came from."""
 
@@ -200,6 +225,8 @@ class Settings(_Strict):
     tiers: list[TierConfig] = []
     rules: list[Rule] = []
     segments: SegmentsConfig = SegmentsConfig()  # RFM thresholds and who may be contacted
+    hq: HqConfig | None = None  # pull the program from head office
+    head_office: HeadOfficeConfig | None = None  # this process publishes bundles
 
     # Duplicate rule ids, tiers out of order …: refused with the rule id and key.
     _check_rules = model_validator(mode="after")(check_rules_section)

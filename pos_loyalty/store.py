@@ -88,6 +88,16 @@ class Store:
             settings=settings, engine=engine or make_engine(settings.database_url), secret=secret
         )
 
+    def activate(
+        self, rules: CompiledRules, *, category_names: dict[str, str] | None = None
+    ) -> None:
+        """Swap the program in one step, without a restart: each request reads `self.rules`
+        once, so a basket is priced wholly under the old program or wholly under the new."""
+        if category_names is not None:  # what receipts call a category, from the same bundle
+            names = self.settings.store.model_copy(update={"category_names": category_names})
+            self.settings = self.settings.model_copy(update={"store": names})
+        self.rules = rules
+
     def uow(self, *, write: bool = False) -> UnitOfWork:
         if write and self.engine.dialect.name == "sqlite":
             return _QueuedWrite(self.engine, self._write_lock)

@@ -14,6 +14,7 @@ class Scope(StrEnum):
     TILL = "till"
     HQ = "hq"
     ADMIN = "admin"
+    STORE = "store"  # a store pulling its rule bundles from head office
 
 
 class ApiKey(SQLModel, table=True):

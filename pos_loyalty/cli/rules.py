@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from pos_loyalty.cli.common import err_console
+from pos_loyalty.cli.common import ConfigOption, err_console, load_or_exit, open_store_or_exit
 from pos_loyalty.money import format_money, qty_to_json
 from pos_loyalty.rules import RulesConfig, RulesConfigError, compile_rules, evaluate
 from pos_loyalty.rules.config import DiscountRule, load_rules_file
@@ -26,9 +27,11 @@ from pos_loyalty.rules.inputs import PresentedCoupon
 from pos_loyalty.rules.payload import BasketIn, CouponIn, CustomerIn
 from pos_loyalty.rules.quote import Quote
 from pos_loyalty.settings import CONFIG_ENV, DEFAULT_CONFIG_PATH
+from pos_loyalty.store import Store
 
 rules_app = typer.Typer(
-    help="Loyalty rules: validate a file, explain a basket.", no_args_is_help=True
+    help="Loyalty rules: validate, explain, sync from head office, status, reload.",
+    no_args_is_help=True,
 )
 console = Console()
 
@@ -268,3 +271,95 @@ def _print_quote(quote: Quote, config: RulesConfig, locale: str, currency: str) 
         )
     for hint in quote.hints:
         console.print(f"[bold yellow]Hint[/] ({hint.rule_id}): {hint.message}", highlight=False)
+
+
+def _store_with_hq(config: Path | None) -> Store:
+    settings = load_or_exit(config)
+    if settings.hq is None:
+        err_console.print(
+            f"[bold red]No head office:[/] {settings.source} has no [hq] section; this store "
+            "runs the program in its config.toml (`rules reload` re-reads it)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    return open_store_or_exit(settings)
+
+
+@rules_app.command("sync")
+def sync(config: ConfigOption = None) -> None:
+    """Pull head office's current bundle now; the running service activates it at its moment."""
+    from pos_loyalty.hq.local import apply_active
+    from pos_loyalty.hq.sync import pull_once
+
+    store = _store_with_hq(config)
+    try:
+        outcome = pull_once(store=store)
+        apply_active(store=store, now=store.now())
+    finally:
+        store.close()
+    style = {"accepted": "green", "unchanged": "green"}.get(outcome.result, "red")
+    console.print(f"[bold {style}]{outcome.result}[/]: {escape(outcome.message)}", highlight=False)
+    if outcome.result in ("refused", "failed"):
+        raise typer.Exit(1)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "never"
+
+
+@rules_app.command("status")
+def status(config: ConfigOption = None) -> None:
+    """Which program runs: active bundle and since when, pending, last sync, last error."""
+    from pos_loyalty.hq.local import local_status
+
+    settings = load_or_exit(config)
+    if settings.hq is None:
+        version = compile_rules(
+            RulesConfig(points=settings.points, tiers=settings.tiers, rules=settings.rules)
+        ).version
+        console.print(
+            f"program from {settings.source} (version {version}); no head office", highlight=False
+        )
+        return
+    store = open_store_or_exit(settings)
+    try:
+        with store.uow() as uow:
+            st = local_status(uow=uow)
+    finally:
+        store.close()
+    active = (
+        f"v{st.active_version} since {_when(st.active_since)}"
+        if st.active_version
+        else (f"none from head office yet (program from {settings.source})")
+    )
+    pending = f"v{st.pending_version} from {_when(st.pending_from)}" if st.pending_version else "—"
+    console.print(f"active: {active}", highlight=False)
+    console.print(f"pending: {pending}", highlight=False)
+    console.print(
+        f"last sync: {_when(st.last_success_at)} (last attempt {_when(st.last_attempt_at)})",
+        highlight=False,
+    )
+    error = f"{escape(st.last_error)} at {_when(st.last_error_at)}" if st.last_error else "—"
+    console.print(f"last error: {error}", highlight=False)
+
+
+@rules_app.command("reload")
+def reload(config: ConfigOption = None) -> None:
+    """Check config.toml's program and make the running `serve` re-read it (SIGHUP)."""
+    import signal
+
+    from pos_loyalty.hq.reload import pid_file
+
+    settings = load_or_exit(config)  # a mistake stops here; the running program is untouched
+    path = pid_file(settings.source)
+    try:
+        pid = int(path.read_text(encoding="ascii").strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        err_console.print(
+            f"[bold red]No running service[/] for {settings.source} ({path} missing or stale)",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    what = "pull from head office now" if settings.hq else "re-read its program"
+    console.print(f"asked serve (pid {pid}) to {what}", highlight=False)

@@ -16,6 +16,7 @@ import typer
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
 from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.cli.simulation import simulated_devices, uses_simulation
+from pos_loyalty.hq.serving import program_updates
 from pos_loyalty.sales.housekeeping import Housekeeping
 
 SHUTDOWN_GRACE_S = 3
@@ -53,6 +54,7 @@ def serve(
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with ExitStack() as stack:
         stack.enter_context(Housekeeping(store))  # points and coupon expiry, hourly
+        stack.enter_context(program_updates(store))  # head office's bundles, or SIGHUP reloads
         if devices and settings.lanes:
             ports: dict[str, str] = {}
             printers: dict[str, str] = {}

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from pos_loyalty.apikeys.models import ApiKey
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.hq.models import AcceptedBundle, PublishedBundle, RegisteredStore, SyncState
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
@@ -21,6 +22,7 @@ from pos_loyalty.segments.models import CustomerSegment
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AcceptedBundle",
     "ApiKey",
     "Card",
     "Coupon",
@@ -28,12 +30,15 @@ __all__ = [
     "CustomerSegment",
     "IdempotencyRecord",
     "LedgerEntry",
+    "PublishedBundle",
     "ReceiptOutbox",
     "Refund",
     "RefundLine",
+    "RegisteredStore",
     "SaleTransaction",
     "StampCounter",
     "StoredQuote",
+    "SyncState",
     "TransactionLine",
     "metadata",
 ]

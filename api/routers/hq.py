@@ -1,0 +1,200 @@
+"""Head office: publish signed rule bundles, serve each store its current one, show the fleet.
+
+Stores pull `GET /v1/hq/bundles/current` with a key of scope `store`; everything else is for
+head office's own tools (scope `hq`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import HqScope, StoreDep, require_scope
+from api.errors import ApiError
+from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.errors import InvalidInput
+from pos_loyalty.hq.bundle import Bundle, Targets, program_from_json
+from pos_loyalty.hq.fleet import (
+    PullReport,
+    current_bundle_for,
+    envelope_etag,
+    fleet,
+    record_pull,
+    store_for_token,
+)
+from pos_loyalty.hq.publish import list_bundles, publish_bundle
+from pos_loyalty.hq.signing import SigningKeyError, load_signing_key
+from pos_loyalty.rules.config import RulesConfigError
+from pos_loyalty.store import Store
+
+router = APIRouter(prefix="/v1/hq", tags=["head office"])
+StoreScope = Annotated[Scope, Depends(require_scope(Scope.STORE))]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargetsIn(_In):
+    stores: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    regions: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+
+
+class PublishIn(_In):
+    program: dict[str, Any]  # [points], [[tiers]], [[rules]], category_names, as JSON
+    effective_from: datetime | None = None  # default: now
+    targets: TargetsIn = TargetsIn()
+    note: Annotated[str, Field(max_length=1000)] = ""
+
+
+class TargetsPublic(BaseModel):
+    stores: list[str]
+    regions: list[str]
+
+
+class BundlePublic(BaseModel):
+    version: int
+    published_at: datetime
+    effective_from: datetime
+    targets: TargetsPublic
+    note: str
+    rollback_of: int | None = None
+
+
+class SignedBundlePublic(BaseModel):
+    """The envelope as stored: the signature covers the canonical JSON of `bundle`."""
+
+    bundle: dict[str, Any]
+    signature: str
+
+
+class FleetStorePublic(BaseModel):
+    store_id: str
+    name: str
+    region: str
+    active_version: int | None
+    pending_version: int | None
+    target_version: int | None
+    behind: bool
+    last_error: str
+    software_version: str
+    last_seen_at: datetime | None
+
+
+def _signing_key(store: Store) -> Any:
+    office = store.settings.head_office
+    if office is None:
+        raise ApiError(
+            409, "not_head_office", "this service has no [head_office] section: it cannot publish"
+        )
+    try:
+        return load_signing_key(store.settings.resolve_path(office.signing_key))
+    except SigningKeyError as exc:
+        raise ApiError(503, "signing_key_unavailable", str(exc)) from None
+
+
+def _public(bundle: Bundle) -> BundlePublic:
+    return BundlePublic(
+        version=bundle.version,
+        published_at=bundle.published_at,
+        effective_from=bundle.effective_from,
+        targets=TargetsPublic(**bundle.targets.to_json()),
+        note=bundle.note,
+    )
+
+
+@router.post("/bundles", status_code=201, response_model=BundlePublic)
+def publish(body: PublishIn, store: StoreDep, _: HqScope) -> BundlePublic:
+    """Validate with the store's own compiler, sign, store: the next version."""
+    try:
+        program = program_from_json(body.program, source="program")
+    except RulesConfigError as exc:
+        raise InvalidInput(
+            "the program is not valid: " + "; ".join(exc.problems),
+            code="rules_invalid",
+            details={"problems": exc.problems},
+        ) from None
+    key = _signing_key(store)
+    with store.uow(write=True) as uow:
+        bundle = publish_bundle(
+            uow=uow,
+            key=key,
+            program=program,
+            now=store.now(),
+            effective_from=body.effective_from,
+            targets=Targets(tuple(body.targets.stores), tuple(body.targets.regions)),
+            note=body.note,
+        )
+    return _public(bundle)
+
+
+@router.get("/bundles", response_model=list[BundlePublic])
+def bundles(store: StoreDep, _: HqScope) -> list[BundlePublic]:
+    """Every published version, newest first."""
+    with store.uow() as uow:
+        return [
+            BundlePublic(
+                version=r.version,
+                published_at=r.published_at,
+                effective_from=r.effective_from,
+                targets=TargetsPublic(**r.targets),
+                note=r.note,
+                rollback_of=r.rollback_of,
+            )
+            for r in list_bundles(uow=uow)
+        ]
+
+
+def _version(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+@router.get(
+    "/bundles/current",
+    response_model=SignedBundlePublic,
+    responses={304: {"description": "the store already has this version"}},
+)
+def current(
+    request: Request,
+    store: StoreDep,
+    _: StoreScope,
+    store_id: Annotated[str, Query(alias="store", min_length=1, max_length=64)],
+    active: Annotated[str, Query(max_length=12)] = "",
+    pending: Annotated[str, Query(max_length=12)] = "",
+    error: Annotated[str, Query(max_length=500)] = "",
+    software: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """The newest bundle for the asking store, signed; its report is recorded for the fleet."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    with store.uow(write=True) as uow:
+        registered = store_for_token(uow=uow, token=token)
+        if registered is None or registered.id != store_id:
+            raise ApiError(
+                403,
+                "wrong_store",
+                f"this key does not belong to store {store_id!r}",
+            )
+        report = PullReport(_version(active), _version(pending), error, software)
+        row = current_bundle_for(uow=uow, store=registered)
+        etag, envelope = (envelope_etag(row), row.envelope) if row is not None else ("", "")
+        record_pull(uow=uow, store=registered, report=report, now=store.now())
+    if not etag:
+        raise ApiError(404, "no_bundle", f"no bundle published for store {store_id!r} yet")
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(
+        content=envelope.encode("utf-8"),
+        media_type="application/json",
+        headers={"ETag": etag},
+    )
+
+
+@router.get("/stores", response_model=list[FleetStorePublic])
+def stores(store: StoreDep, _: HqScope) -> list[FleetStorePublic]:
+    """Which store runs what, who is behind, who failed and why, when each was last seen."""
+    with store.uow() as uow:
+        rows = fleet(uow=uow)
+    return [FleetStorePublic(**asdict(row)) for row in rows]

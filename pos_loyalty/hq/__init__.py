@@ -1,0 +1,1 @@
+"""Head office: signed rule bundles, published once, pulled by every store."""
