@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from pos_loyalty.customers.service import CustomerProfile, IdMethod
+from pos_loyalty.plain_text import PlainText
 from pos_loyalty.rules.payload import BasketIn, QtyField
 
 
@@ -45,7 +46,8 @@ CardText = Annotated[
     Field(json_schema_extra={"pattern": CARD_PATTERN}),
 ]
 QrText = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-LaneId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+LaneId = Annotated[PlainText, StringConstraints(min_length=1, max_length=64)]
+ConsentName = Annotated[PlainText, StringConstraints(max_length=32)]
 
 
 def _date_as_text(value: Any) -> Any:
@@ -63,9 +65,7 @@ class CustomerCreate(Request):
     name: Name
     birthday: DateText | None = None
     card_number: CardText | None = None
-    consents: dict[Annotated[str, StringConstraints(max_length=32)], StrictBool] | None = Field(
-        default=None, max_length=16
-    )
+    consents: dict[ConsentName, StrictBool] | None = Field(default=None, max_length=16)
 
 
 class PointsExpiry(BaseModel):
@@ -157,14 +157,14 @@ Money = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 
 
 class Payment(Request):
-    method: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    method: Annotated[PlainText, StringConstraints(min_length=1, max_length=32)]
     paid: Money
 
 
 class QuoteCommit(Request):
     """`POST /v1/transactions` with a quote the till got from evaluate."""
 
-    quote_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quote_id: Annotated[PlainText, StringConstraints(min_length=1, max_length=64)]
     payment: Payment | None = None
 
 
@@ -175,7 +175,7 @@ class BasketCommit(BasketIn):
 
 
 class RefundLineIn(Request):
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    sku: Annotated[PlainText, StringConstraints(min_length=1, max_length=64)]
     qty: QtyField
 
 

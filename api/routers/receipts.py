@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import StoreDep, TillScope
 from api.errors import ApiError
+from pos_loyalty.plain_text import PlainText
 from pos_loyalty.receipts.build import build_receipt
 from pos_loyalty.receipts.document import ReceiptDocument
 from pos_loyalty.receipts.layout import SUPPORTED_COLUMNS, layout_receipt
@@ -30,8 +31,8 @@ TransactionId = Annotated[str, Field(min_length=1, max_length=64)]
 class ReprintRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lane_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    refund_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    lane_id: Annotated[PlainText, Field(min_length=1, max_length=64)] | None = None
+    refund_id: Annotated[PlainText, Field(min_length=1, max_length=64)] | None = None
 
 
 RefundId = Annotated[

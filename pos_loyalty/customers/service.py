@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -25,6 +24,7 @@ from pos_loyalty.identity.tokens import (
     phone_lookup_hash,
 )
 from pos_loyalty.ledger.service import lot_state
+from pos_loyalty.plain_text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.engine import tier_status
 from pos_loyalty.security import StoreSecret
@@ -97,9 +97,9 @@ def _check_name(raw: str) -> str:
     name = raw.strip()
     if not name:
         raise InvalidInput("name must not be empty", code="name_invalid", details={"field": "name"})
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
+    if has_control_characters(name):
         raise InvalidInput(
-            "name must not contain control characters",
+            f"name {CONTROL_CHARACTERS_MESSAGE}",
             code="name_invalid",
             details={"field": "name"},
         )

@@ -7,16 +7,43 @@ serves the JSON endpoint, plain text, ESC/POS and the PNG preview.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pos_loyalty.coupons.codes import format_code
 from pos_loyalty.money import Qty, qty_to_json
+from pos_loyalty.plain_text import printable
+
+# Store texts that keep their line breaks (each line is a paragraph on paper).
+_MULTI_LINE_FIELDS = frozenset({"footer"})
+
+
+class _PrintableText:
+    """The one place receipt text is made printable: every text field of every block (and every
+    text in a tuple field) is cleaned when the block is made, whatever built it — a sale, a
+    refund, a reprint of a row stored before the API refused control characters, a preview — so
+    the JSON, the .txt, the PNG and the printer's bytes all carry the same text, and no ESC/GS/
+    DLE/FS sequence in a line name, label, customer name or store text can reach a printer."""
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        for field in fields(cast(Any, self)):
+            name = field.name
+            value = getattr(self, name)
+            if isinstance(value, str):
+                cleaned: Any = printable(value, keep_newlines=name in _MULTI_LINE_FIELDS)
+            elif isinstance(value, tuple) and any(isinstance(v, str) for v in value):
+                cleaned = tuple(printable(v) if isinstance(v, str) else v for v in value)
+            else:
+                continue
+            if cleaned != value:
+                object.__setattr__(self, name, cleaned)
 
 
 @dataclass(frozen=True, slots=True)
-class StoreHeader:
+class StoreHeader(_PrintableText):
     store_id: str
     store_name: str
     lane_id: str | None
@@ -34,7 +61,7 @@ class StoreHeader:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiptItem:
+class ReceiptItem(_PrintableText):
     """One sold line: `total` = subtotal − discount − burn, the money paid for it."""
 
     sku: str
@@ -60,7 +87,7 @@ class ReceiptItem:
 
 
 @dataclass(frozen=True, slots=True)
-class DiscountEntry:
+class DiscountEntry(_PrintableText):
     """A money discount as printed: the rule's label and what it took off the basket."""
 
     rule_id: str
@@ -72,7 +99,7 @@ class DiscountEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
+class Totals(_PrintableText):
     subtotal: int
     discount_total: int
     points_burned: int  # points spent on this sale
@@ -96,7 +123,7 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class PointsExpiry:
+class PointsExpiry(_PrintableText):
     """The customer's next lot of points to expire: how many and when."""
 
     points: int
@@ -107,7 +134,7 @@ class PointsExpiry:
 
 
 @dataclass(frozen=True, slots=True)
-class StampCard:
+class StampCard(_PrintableText):
     """Stamp progress after this sale: `count` of `every` towards the next free unit."""
 
     rule_id: str
@@ -125,7 +152,7 @@ class StampCard:
 
 
 @dataclass(frozen=True, slots=True)
-class LoyaltyBlock:
+class LoyaltyBlock(_PrintableText):
     """What the receipt says about the customer; never the full name or phone."""
 
     customer_name: str  # "Иван П."
@@ -153,7 +180,7 @@ class LoyaltyBlock:
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedCoupon:
+class IssuedCoupon(_PrintableText):
     """A coupon this sale issued, printed with a QR of its `PLC1.` form and the typable code."""
 
     code: str  # canonical, 11 characters without hyphens
@@ -195,7 +222,7 @@ class IssuedCoupon:
 
 
 @dataclass(frozen=True, slots=True)
-class RefundBlock:
+class RefundBlock(_PrintableText):
     """What a refund took back: money returned, points reversed and returned, coupons voided.
 
     On a refund receipt `items` are the returned lines (`total` = money returned for the line)."""
@@ -223,7 +250,7 @@ class RefundBlock:
 
 
 @dataclass(frozen=True, slots=True)
-class ReceiptDocument:
+class ReceiptDocument(_PrintableText):
     """Every block of one receipt plus the locale, currency and time zone to show it in.
 
     A sale receipt has `refund` None; a refund receipt has it, with the returned lines as items."""

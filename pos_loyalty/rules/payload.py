@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from pos_loyalty.money import Qty, line_amount, parse_qty
+from pos_loyalty.plain_text import PlainText
 from pos_loyalty.rules.config import MAX_AMOUNT
 from pos_loyalty.rules.inputs import (
     Basket,
@@ -68,9 +69,10 @@ class _Strict(BaseModel):
 
 
 class BasketLineIn(_Strict):
-    sku: Annotated[str, Field(min_length=1, max_length=64)]
-    name: Annotated[str, Field(max_length=200)]
-    category: Annotated[str, Field(max_length=100)]
+    # Names are printed and every field is stored: no control characters (422 naming the field).
+    sku: Annotated[PlainText, Field(min_length=1, max_length=64)]
+    name: Annotated[PlainText, Field(max_length=200)]
+    category: Annotated[PlainText, Field(max_length=100)]
     qty: QtyField
     unit_price: MoneyField
 
@@ -86,12 +88,12 @@ class BasketLineIn(_Strict):
 class BasketIn(_Strict):
     """`POST /v1/baskets/evaluate` body; `customer` (a token) is resolved by the service."""
 
-    store_id: Annotated[str, Field(min_length=1, max_length=64)]
-    lane_id: Annotated[str, Field(min_length=1, max_length=64)]
-    customer: dict[str, str] | None = None
+    store_id: Annotated[PlainText, Field(min_length=1, max_length=64)]
+    lane_id: Annotated[PlainText, Field(min_length=1, max_length=64)]
+    customer: dict[PlainText, PlainText] | None = None
     lines: Annotated[list[BasketLineIn], Field(max_length=MAX_LINES)]
     coupons: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=20)
+        list[Annotated[PlainText, Field(min_length=1, max_length=64)]], Field(max_length=20)
     ] = []
     points_to_redeem: MoneyField = 0
 
