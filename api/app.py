@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
+from api.pages import install_pages
 from api.routers import (
     baskets,
     coupons,
@@ -70,8 +71,11 @@ def create_app(
         version=__version__,
         description="Loyalty engine for the store's tills: identify, evaluate, commit, print.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.pages from local files: a store has no internet
+        redoc_url=None,
     )
     metrics = Metrics()
+    metrics.watch(store=store, hub=hub)
     app.state.store = store
     app.state.metrics = metrics
     app.state.key_cache = KeyCache()
@@ -90,6 +94,7 @@ def create_app(
     app.include_router(coupons.router)
     app.include_router(receipts.router)
     app.include_router(segments.router)
+    install_pages(app)
     return app
 
 
