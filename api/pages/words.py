@@ -107,6 +107,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "store.coupons_issued": ("Купонов выдано", "Coupons issued"),
     "store.coupons_redeemed": ("Купонов погашено", "Coupons redeemed"),
     "store.live": ("обновляется сам", "live"),
+    # device states, as drivers report them (`state`); an unknown one is shown as it is
+    "state.ready": ("готов", "ready"),
+    "state.unknown": ("проверяется", "checking"),
+    "state.not_started": ("не запущено", "not started"),
+    "state.paper_out": ("нет бумаги", "out of paper"),
+    "state.cover_open": ("открыта крышка", "cover open"),
+    "state.printer_offline": ("принтер недоступен", "printer offline"),
+    "state.printer_error": ("ошибка принтера", "printer error"),
+    "state.printer_not_ready": ("принтер не готов", "printer not ready"),
+    "state.render_failed": ("чек не удалось подготовить", "receipt could not be rendered"),
+    "state.database_unavailable": ("нет связи с базой данных", "database unavailable"),
     "coupon.issued": ("действует", "valid"),
     "coupon.redeemed": ("погашен", "redeemed"),
     "coupon.expired": ("истёк", "expired"),
@@ -133,6 +144,11 @@ class Words:
         ru, en = CATALOGUE[key]
         text = ru if self.russian else en
         return text.format(**values) if values else text
+
+    def state(self, code: str) -> str:
+        """A device state code in words; codes this catalogue does not know are shown as sent."""
+        key = f"state.{code}"
+        return self(key) if key in CATALOGUE else code
 
     def money(self, amount: int | None) -> str:
         return format_money(int(amount or 0), self.currency, self.locale)
