@@ -23,7 +23,7 @@ from api.pages.session import checked_form, page_scope
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.customers.service import IdMethod, get_customer, identify_customer
 from pos_loyalty.errors import DomainError
-from pos_loyalty.lanes import LaneHub, Subscription
+from pos_loyalty.lanes import QUOTE, LaneHub, Subscription
 from pos_loyalty.ledger.service import entries_page
 from pos_loyalty.receipts.reprint import queue_reprint
 from pos_loyalty.reports.customer_coupons import customer_coupons
@@ -197,9 +197,11 @@ async def store_events(request: Request, _: StorePage) -> StreamingResponse:
                     event = task.result()
                     if event is None:  # the service is stopping
                         return
+                    pending[asyncio.ensure_future(sub.queue.get())] = sub
+                    if event.type == QUOTE:
+                        continue  # a till pricing a basket changes nothing on this page
                     body = json.dumps({"lane_id": event.lane_id, "type": event.type})
                     yield f"id: {event.id}\nevent: {event.type}\ndata: {body}\n\n".encode()
-                    pending[asyncio.ensure_future(sub.queue.get())] = sub
         finally:
             for task in pending:
                 task.cancel()

@@ -281,3 +281,15 @@ def test_metrics_export_business_and_device_series(
     assert 'pos_loyalty_device_up{device="lane-1/printer",kind="printer",lane="lane-1"} 0.0' in text
     assert 'pos_loyalty_print_queue_depth{lane="lane-1"} 2.0' in text
     assert f'pos_loyalty_rules_info{{version="{store.rules.version}"}} 1.0' in text
+
+
+def test_back_office_stream_merges_every_lane_but_not_quotes(browser: TestClient) -> None:
+    hub: LaneHub = browser.app.state.hub  # type: ignore[attr-defined]
+    with browser.stream("GET", "/store/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == ": connected"
+        hub.quote_evaluated("lane-1", {"quote_id": "q1", "total": 1, "lines": []})
+        hub.publish("lane-2", "device_fault", {"device": "lane-2/scanner", "message": "unplugged"})
+        event = [line for line in (next(lines) for _ in range(4)) if line]
+    assert event[1] == "event: device_fault"
+    assert event[2] == 'data: {"lane_id": "lane-2", "type": "device_fault"}'
