@@ -68,7 +68,6 @@ def _program(request: Request) -> dict[str, Any]:
     rules = store.rules
     return {
         "version": rules.version,
-        "since": getattr(rules, "activated_at", None),
         "rules": rules_in_words(list(rules.config.rules), words_for(request)),
     }
 

@@ -96,7 +96,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "store.program": ("Программа лояльности", "Loyalty program"),
     "store.version": ("Версия правил", "Rules version"),
-    "store.since": ("действует с", "active since"),
     "store.no_rules": ("Правил нет", "No rules"),
     "store.today": ("Сегодня", "Today"),
     "store.sales": ("Продажи", "Sales"),
