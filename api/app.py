@@ -11,6 +11,7 @@ from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
+from api.pages import install_pages
 from api.routers import (
     baskets,
     coupons,
@@ -73,8 +74,11 @@ def create_app(
         version=__version__,
         description="Loyalty engine for the store's tills: identify, evaluate, commit, print.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.pages from local files: a store has no internet
+        redoc_url=None,
     )
     metrics = Metrics()
+    metrics.watch(store=store, hub=hub)
     app.state.store = store
     app.state.metrics = metrics
     app.state.key_cache = KeyCache()
@@ -96,6 +100,7 @@ def create_app(
     app.include_router(receipts.router)
     app.include_router(segments.router)
     app.include_router(hq.router)
+    install_pages(app)
     return app
 
 

@@ -39,6 +39,11 @@ TOKEN_INVALID = "token_invalid"
 PRINT_RESULT = "print_result"
 DEVICE_FAULT = "device_fault"
 DEVICE_RESTORED = "device_restored"
+QUOTE = "quote"  # the till evaluated a basket: what the customer display shows
+CUSTOMER_CLEARED = "customer_cleared"  # the sale is done: the display goes back to idle
+
+# A quote event's body is for displays; the log line names the quote, not its basket.
+_LOGGED_QUOTE_KEYS = ("quote_id", "subtotal", "discount_total", "total")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,42 @@ def customer_summary(profile: CustomerProfile) -> dict[str, Any]:
     }
 
 
+def quote_for_display(result: dict[str, Any]) -> dict[str, Any]:
+    """What a customer display may see of a quote: the basket and its rewards, and of the
+    customer only their first name, masked phone, tier and balance."""
+    customer = result.get("customer")
+    shown = None
+    if customer is not None:
+        name = str(customer.get("name") or "")
+        shown = {
+            "id": customer.get("id"),
+            "first_name": name.split()[0] if name.split() else "",
+            "phone": customer.get("phone"),
+            "tier": customer.get("tier"),
+            "balance": customer.get("balance"),
+        }
+    lines = [
+        {k: line.get(k) for k in ("name", "qty", "subtotal", "discount", "total")}
+        for line in result.get("lines", ())
+    ]
+    return {
+        "quote_id": result.get("quote_id"),
+        "currency": result.get("currency"),
+        "customer": shown,
+        "lines": lines,
+        "subtotal": result.get("subtotal"),
+        "discount_total": result.get("discount_total"),
+        "total": result.get("total"),
+        "applied": result.get("applied", []),
+        "points": result.get("points"),
+        "coupons_to_issue": (result.get("coupons") or {}).get("to_issue", []),
+        "coupons_applied": (result.get("coupons") or {}).get("applied", []),
+        "hints": result.get("hints", []),
+        "tier": result.get("tier"),
+        "stamps": result.get("stamps", []),
+    }
+
+
 class LaneHub:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -159,9 +200,12 @@ class LaneHub:
                 listener(event)
             except Exception:
                 log.exception("lane event listener failed on %s", event.type)
-        log.info(
-            "lane %s: %s %s", lane_id, type_, {k: v for k, v in data.items() if k != "customer"}
+        logged = (
+            {k: data.get(k) for k in _LOGGED_QUOTE_KEYS}
+            if type_ == QUOTE
+            else {k: v for k, v in data.items() if k != "customer"}
         )
+        log.info("lane %s: %s %s", lane_id, type_, logged)
         return event
 
     def history(self, lane_id: str, *, after_id: int = 0) -> list[LaneEvent]:
@@ -221,9 +265,19 @@ class LaneHub:
         return current
 
     def clear_customer(self, lane_id: str) -> None:
-        """After the sale is committed the lane waits for the next customer."""
+        """After the sale is committed the lane waits for the next customer (displays go idle)."""
         with self._lock:
             self._current.pop(lane_id, None)
+        self.publish(lane_id, CUSTOMER_CLEARED, {})
+
+    # --- quotes --------------------------------------------------------------------------------
+
+    def quote_evaluated(self, lane_id: str | None, result: dict[str, Any]) -> LaneEvent | None:
+        """Tell the lane's customer display what the till just priced (a basket naming no lane,
+        or a lane this store does not have, is nobody's display: nothing is published)."""
+        if lane_id is None or not self.has_lane(lane_id):
+            return None
+        return self.publish(lane_id, QUOTE, quote_for_display(result))
 
     # --- identification from a reader ----------------------------------------------------------
 

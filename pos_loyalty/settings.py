@@ -65,6 +65,8 @@ class StoreConfig(_Strict):
     database_url: str = "sqlite:///./pos_loyalty.db"
     secret_file: str = "./secret.key"
     footer: Annotated[str, Field(max_length=500)] = ""
+    # Where a customer joins the program: the customer display's idle screen shows it as a QR.
+    enrol_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] = ""
     # What a receipt calls a category a coupon is for (`desserts = "Десерты"`); else its code.
     category_names: dict[
         Annotated[str, Field(min_length=1, max_length=64)],

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Create the virtualenv and install the project with its test tools.
 # System libraries come from apt when missing: python3-venv (Debian splits it out), libzbar0
-# (the zbar QR decoder behind pyzbar) and libusb-1.0-0 (behind pyusb, for usb:// receipt printers).
+# (the zbar QR decoder behind pyzbar), libusb-1.0-0 (behind pyusb, for usb:// receipt printers) and
+# chromium (the pages' browser tests drive it with Playwright; Playwright's own browser download
+# needs the internet, Debian's package does not).
 # Needs root or sudo only when something is missing.
 set -euo pipefail
 python="${1:-python3}"
@@ -29,6 +31,7 @@ for lib in zbar:libzbar0 usb-1.0:libusb-1.0-0; do
     "$python" -c "import ctypes.util, sys; sys.exit(not ctypes.util.find_library('${lib%%:*}'))" ||
         missing+=("${lib#*:}")
 done
+command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip

@@ -61,4 +61,5 @@ async def evaluate(
 
     priced = await run_reads(store, price)
     await written(request.app.state.quote_writer, quote_row(basket=basket, priced=priced, now=now))
+    request.app.state.hub.quote_evaluated(basket.lane_id, priced.result)  # the customer display
     return json_response(priced.result)

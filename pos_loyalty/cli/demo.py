@@ -634,6 +634,7 @@ def demo(
         ) as server,
     ):
         till = TillClient(f"http://127.0.0.1:{server.port}", api_key)
+        _print_pages(till.base_url, api_key, hub.lane_ids)
         day = DemoDay(till, sims, settings, out)
         customers = _enrolment(till, today=store.now().astimezone(settings.store.tz).date())
         _identification(till, customers)
@@ -651,6 +652,15 @@ def demo(
         day.summary()
     store.close()
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
+
+
+def _print_pages(base_url: str, api_key: str, lane_ids: list[str]) -> None:
+    """The screens this demo serves while it runs (sign in with the demo's till key)."""
+    lines = [f"back office      {base_url}/store"]
+    lines += [f"display {lane:<8} {base_url}/lanes/{lane}/display" for lane in lane_ids]
+    lines += [f"API docs         {base_url}/docs", f"metrics          {base_url}/metrics"]
+    lines.append(f"[dim]sign in with the demo till key {api_key}[/]")
+    console.print(Panel.fit("\n".join(lines), title="pages"), highlight=False)
 
 
 def _log_devices_to(path: Path) -> None:

@@ -52,6 +52,8 @@ def test_demo_tells_the_store_day(demo_run: tuple[subprocess.CompletedProcess[st
     assert "8 of 8 sales committed" in said  # the rush hour, 8 tills at once
     assert "every balance equals its ledger" in said
     assert "Demo finished." in said
+    assert re.search(r"back office +http://127\.0\.0\.1:\d+/store", said)  # the pages it serves
+    assert re.search(r"display lane-1 +http://127\.0\.0\.1:\d+/lanes/lane-1/display", said)
 
 
 def test_demo_prints_receipts_whose_coupons_scan(

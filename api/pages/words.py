@@ -1,0 +1,167 @@
+"""The pages' words, money, points and dates in the store's locale (Russian, or English).
+
+Money and plurals go through the project's own babel formatters (`money.format_money`,
+`rules.messages.points_word`), so a screen says "1 234,50 ₽" and "3 балла" as the receipt does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from babel.dates import format_datetime
+
+from pos_loyalty.money import format_money
+from pos_loyalty.rules.messages import is_russian, points_word
+
+# key: (Russian, English)
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "login.title": ("Вход", "Sign in"),
+    "login.key": ("API-ключ", "API key"),
+    "login.submit": ("Войти", "Sign in"),
+    "login.hint": (
+        "Ключ создаётся командой «pos-loyalty keys create --scope till».",
+        "Create a key with `pos-loyalty keys create --scope till`.",
+    ),
+    "login.bad_key": ("Ключ неверен или отозван.", "The key is not valid or was revoked."),
+    "login.wrong_scope": (
+        "Этому ключу эта страница недоступна (нужна область: {scopes}).",
+        "This key may not open this page (it needs scope {scopes}).",
+    ),
+    "logout": ("Выйти", "Sign out"),
+    "csrf.refused": (
+        "Форма устарела или отправлена с другого сайта. Обновите страницу и попробуйте снова.",
+        "The form is stale or came from another site. Reload the page and try again.",
+    ),
+    "display.title": ("Экран покупателя", "Customer display"),
+    "display.welcome": ("Добро пожаловать!", "Welcome!"),
+    "display.idle_join": (
+        "Станьте участником программы — наведите камеру телефона на код",
+        "Join our loyalty program: point your phone's camera at the code",
+    ),
+    "display.idle_ask": (
+        "Спросите кассира о карте покупателя",
+        "Ask the cashier about our loyalty card",
+    ),
+    "display.hello": ("Здравствуйте, {name}!", "Hello, {name}!"),
+    "display.balance": ("Баланс", "Balance"),
+    "display.earn": ("Начислим", "You earn"),
+    "display.burn": ("Спишем", "Paid with points"),
+    "display.tier": ("Уровень", "Tier"),
+    "display.no_tier": ("базовый", "base"),
+    "display.to_next": ("до уровня «{tier}» осталось {missing}", "{missing} to «{tier}»"),
+    "display.top_tier": ("высший уровень", "top tier"),
+    "display.stamps": ("Штампы", "Stamps"),
+    "display.subtotal": ("Сумма", "Subtotal"),
+    "display.discounts": ("Скидки", "Discounts"),
+    "display.total": ("К оплате", "To pay"),
+    "display.coupons_next": ("Купоны на следующую покупку", "Coupons for your next visit"),
+    "display.no_basket": ("Касса готова — покажите товары", "The till is ready"),
+    "display.offline": ("Нет связи с кассой, переподключаемся…", "Reconnecting…"),
+    "store.title": ("Магазин", "Store"),
+    "store.devices": ("Устройства", "Devices"),
+    "store.device": ("Устройство", "Device"),
+    "store.state": ("Состояние", "State"),
+    "store.queue": ("Очередь печати", "Print queue"),
+    "store.last_error": ("Последняя ошибка", "Last error"),
+    "store.connected": ("на связи", "connected"),
+    "store.disconnected": ("нет связи", "disconnected"),
+    "store.no_devices": ("Устройств нет", "No devices"),
+    "store.lanes": ("Кассы", "Lanes"),
+    "store.lane": ("Касса", "Lane"),
+    "store.current_customer": ("Покупатель", "Customer"),
+    "store.nobody": ("—", "—"),
+    "store.search": ("Поиск покупателя", "Find a customer"),
+    "store.search_hint": ("телефон или номер карты", "phone or card number"),
+    "store.find": ("Найти", "Find"),
+    "store.not_found": ("Покупатель не найден: {message}", "No customer found: {message}"),
+    "store.customer": ("Покупатель", "Customer"),
+    "store.phone": ("Телефон", "Phone"),
+    "store.cards": ("Карты", "Cards"),
+    "store.balance": ("Баланс", "Balance"),
+    "store.expiring": ("сгорит {points} {at}", "{points} expire {at}"),
+    "store.tier": ("Уровень", "Tier"),
+    "store.lifetime": ("Покупки за всё время", "Lifetime spend"),
+    "store.coupons": ("Купоны", "Coupons"),
+    "store.no_coupons": ("Купонов нет", "No coupons"),
+    "store.valid_until": ("до {date}", "until {date}"),
+    "store.ledger": ("История баллов", "Points history"),
+    "store.no_ledger": ("Операций нет", "No entries"),
+    "store.reprint": ("Повторить чек", "Reprint a receipt"),
+    "store.transaction": ("Номер продажи", "Sale id"),
+    "store.reprint_lane": ("Касса (пусто — та же)", "Lane (empty: the sale's)"),
+    "store.print": ("Печатать", "Print"),
+    "store.reprinted": (
+        "Чек {transaction} поставлен в очередь печати на кассе {lane}.",
+        "Receipt {transaction} is queued on lane {lane}'s printer.",
+    ),
+    "store.program": ("Программа лояльности", "Loyalty program"),
+    "store.version": ("Версия правил", "Rules version"),
+    "store.no_rules": ("Правил нет", "No rules"),
+    "store.today": ("Сегодня", "Today"),
+    "store.sales": ("Продажи", "Sales"),
+    "store.revenue": ("Выручка", "Revenue"),
+    "store.refunds": ("Возвраты", "Refunds"),
+    "store.points_issued": ("Баллов начислено", "Points issued"),
+    "store.points_burned": ("Баллов списано", "Points burned"),
+    "store.coupons_issued": ("Купонов выдано", "Coupons issued"),
+    "store.coupons_redeemed": ("Купонов погашено", "Coupons redeemed"),
+    "store.live": ("обновляется сам", "live"),
+    # device states, as drivers report them (`state`); an unknown one is shown as it is
+    "state.ready": ("готов", "ready"),
+    "state.unknown": ("проверяется", "checking"),
+    "state.not_started": ("не запущено", "not started"),
+    "state.paper_out": ("нет бумаги", "out of paper"),
+    "state.cover_open": ("открыта крышка", "cover open"),
+    "state.printer_offline": ("принтер недоступен", "printer offline"),
+    "state.printer_error": ("ошибка принтера", "printer error"),
+    "state.printer_not_ready": ("принтер не готов", "printer not ready"),
+    "state.render_failed": ("чек не удалось подготовить", "receipt could not be rendered"),
+    "state.database_unavailable": ("нет связи с базой данных", "database unavailable"),
+    "coupon.issued": ("действует", "valid"),
+    "coupon.redeemed": ("погашен", "redeemed"),
+    "coupon.expired": ("истёк", "expired"),
+    "coupon.cancelled": ("аннулирован", "cancelled"),
+    "entry.earn": ("начисление", "earned"),
+    "entry.burn": ("списание", "burned"),
+    "entry.expire": ("сгорание", "expired"),
+    "entry.adjust": ("корректировка", "adjusted"),
+    "entry.reverse": ("сторно", "reversed"),
+}
+
+
+class Words:
+    """One store's language on the pages: `w("key", name=...)`, `w.money(12345)`."""
+
+    def __init__(self, *, locale: str, currency: str, tz: tzinfo) -> None:
+        self.locale = locale
+        self.currency = currency
+        self.tz = tz
+        self.russian = is_russian(locale)
+        self.lang = "ru" if self.russian else "en"
+
+    def __call__(self, key: str, **values: object) -> str:
+        ru, en = CATALOGUE[key]
+        text = ru if self.russian else en
+        return text.format(**values) if values else text
+
+    def state(self, code: str) -> str:
+        """A device state code in words; codes this catalogue does not know are shown as sent."""
+        key = f"state.{code}"
+        return self(key) if key in CATALOGUE else code
+
+    def money(self, amount: int | None) -> str:
+        return format_money(int(amount or 0), self.currency, self.locale)
+
+    def points(self, count: int | None) -> str:
+        return points_word(int(count or 0), self.locale)
+
+    def when(self, moment: datetime | str | None) -> str:
+        """A moment in the store's time zone: "07.12.2026 14:05"."""
+        if moment is None:
+            return ""
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        return format_datetime(moment.astimezone(self.tz), "dd.MM.yyyy HH:mm", locale=self.locale)
+
+    def date(self, moment: datetime | str | None) -> str:
+        return self.when(moment)[:10]
