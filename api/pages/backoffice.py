@@ -21,14 +21,13 @@ from api.pages.program import rules_in_words
 from api.pages.render import render, words_for
 from api.pages.session import checked_form, page_scope
 from pos_loyalty.apikeys.models import Scope
-from pos_loyalty.customers.service import IdMethod, get_customer, identify_customer
+from pos_loyalty.customers.service import IdMethod, get_customer, identify_customer, loyalty_summary
 from pos_loyalty.errors import DomainError
 from pos_loyalty.lanes import QUOTE, LaneHub, Subscription
 from pos_loyalty.ledger.service import entries_page
 from pos_loyalty.receipts.reprint import queue_reprint
 from pos_loyalty.reports.customer_coupons import customer_coupons
 from pos_loyalty.reports.figures import local_day, store_figures
-from pos_loyalty.sales.service import loyalty_summary
 from pos_loyalty.store import Store
 
 router = APIRouter(include_in_schema=False)

@@ -13,10 +13,10 @@ from typing import Any
 
 import segno
 
-from pos_loyalty.customers.service import get_customer
+from pos_loyalty.customers.service import get_customer, loyalty_summary
 from pos_loyalty.errors import NotFound
 from pos_loyalty.lanes import CUSTOMER_CLEARED, CUSTOMER_IDENTIFIED, QUOTE, LaneHub
-from pos_loyalty.sales.service import loyalty_summary, tier_status
+from pos_loyalty.rules.engine import tier_status
 from pos_loyalty.store import Store
 
 
@@ -63,15 +63,15 @@ def _shown_customer(store: Store, customer_id: str) -> ShownCustomer | None:
     except NotFound:
         return None
     parts = profile.name.split()
-    tier, next_tier, missing = tier_status(store.rules.tiers, summary.lifetime_spend)
+    status = tier_status(store.rules.tiers, summary.lifetime_spend)
     return ShownCustomer(
         first_name=parts[0] if parts else "",
         phone=profile.phone_masked,
         balance=summary.balance,
-        tier=tier,
-        next_tier=next_tier,
-        missing=missing,
-        progress_percent=_progress(store, summary.lifetime_spend, next_tier),
+        tier=status.name,
+        next_tier=status.next,
+        missing=status.missing,
+        progress_percent=_progress(store, summary.lifetime_spend, status.next),
     )
 
 
