@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.deps import KeyCache
 from api.errors import install_error_handlers
+from api.guard import RequestGuard
 from api.metrics import Metrics, MetricsMiddleware
 from api.routers import (
     baskets,
@@ -74,13 +75,17 @@ def create_app(
     metrics = Metrics()
     app.state.store = store
     app.state.metrics = metrics
-    app.state.key_cache = KeyCache()
+    key_cache = KeyCache(settings.api.key_cache_s)
+    app.state.key_cache = key_cache
     app.state.quote_writer = quote_writer
     app.state.sale_writer = sale_writer
     app.state.hub = hub
     app.state.receipt_png = receipt_png
     hub.add_listener(lambda event: _count_reader_identification(metrics, event))
     install_error_handlers(app)
+    # Keys, body sizes and content types are checked before a route reads a byte of the body;
+    # the metrics middleware, added last, is outside it and counts the refusals too.
+    app.add_middleware(RequestGuard, config=settings.api, key_cache=key_cache, store=store)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(customers.router)

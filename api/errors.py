@@ -45,6 +45,15 @@ class ApiError(Exception):
         self.details, self.headers = details, headers
 
 
+class BodyRefused(StarletteHTTPException):
+    """Raised while a body streams in (too large, not UTF-8): FastAPI lets an HTTPException out of
+    its body read unchanged, and the handler below gives it the one error shape."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(status, message)
+        self.code, self.details = code, details
+
+
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: Any = None
 ) -> JSONResponse:
@@ -89,6 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyRefused):
+            return error_response(exc.status_code, exc.code, str(exc.detail), exc.details)
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
 
