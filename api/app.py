@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
+from api.identify_limits import IdentifyFailureLimiter
 from api.metrics import Metrics, MetricsMiddleware
 from api.routers import (
     baskets,
@@ -77,6 +78,7 @@ def create_app(
     app.state.metrics = metrics
     key_cache = KeyCache(settings.api.key_cache_s)
     app.state.key_cache = key_cache
+    app.state.identify_limiter = IdentifyFailureLimiter(settings.identity)
     app.state.quote_writer = quote_writer
     app.state.sale_writer = sale_writer
     app.state.hub = hub

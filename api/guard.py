@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import BAD_KEY, NO_KEY, KeyCache, bearer_token
 from api.errors import BodyRefused, error_response
+from pos_loyalty.security import hash_api_key
 from pos_loyalty.settings import ApiConfig
 from pos_loyalty.store import Store
 
@@ -124,7 +125,8 @@ class RequestGuard:
         key_scope = self.key_cache.scope(self.store, token)
         if key_scope is None:
             return error_response(401, "unauthorized", BAD_KEY, None, UNAUTHORIZED_HEADERS)
-        scope.setdefault("state", {})["api_key_scope"] = key_scope
+        state = scope.setdefault("state", {})
+        state["api_key_scope"], state["api_key_hash"] = key_scope, hash_api_key(token)
         return None
 
     # -- what may be sent ------------------------------------------------------------------
