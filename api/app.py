@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from api.deps import KeyCache
 from api.errors import install_error_handlers
+from api.guard import RequestGuard
+from api.identify_limits import IdentifyFailureLimiter
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.pages import install_pages
@@ -81,7 +83,9 @@ def create_app(
     metrics.watch(store=store, hub=hub)
     app.state.store = store
     app.state.metrics = metrics
-    app.state.key_cache = KeyCache()
+    key_cache = KeyCache(settings.api.key_cache_s)
+    app.state.key_cache = key_cache
+    app.state.identify_limiter = IdentifyFailureLimiter(settings.identity)
     app.state.quote_writer = quote_writer
     app.state.sale_writer = sale_writer
     app.state.hub = hub
@@ -89,6 +93,9 @@ def create_app(
     hub.add_listener(lambda event: _count_reader_identification(metrics, event))
     install_error_handlers(app)
     app.add_middleware(DiskSpaceMiddleware, store=store)
+    # Keys, body sizes and content types are checked before a route reads a byte of the body;
+    # the metrics middleware, added last, is outside it and counts the refusals too.
+    app.add_middleware(RequestGuard, config=settings.api, key_cache=key_cache, store=store)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_openapi(app)
     app.include_router(health.router)

@@ -30,6 +30,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -47,6 +48,15 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details, self.headers = details, headers
+
+
+class BodyRefused(StarletteHTTPException):
+    """Raised while a body streams in (too large, not UTF-8): FastAPI lets an HTTPException out of
+    its body read unchanged, and the handler below gives it the one error shape."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(status, message)
+        self.code, self.details = code, details
 
 
 def error_response(
@@ -93,6 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyRefused):
+            return error_response(exc.status_code, exc.code, str(exc.detail), exc.details)
         code = HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
 

@@ -83,11 +83,12 @@ class CustomerPublic(BaseModel):
     id: str
     name: str
     phone: str
-    card_number: str
+    # None (and no card numbers) in the answer to a till's phone look-up: see `/v1/identify`.
+    card_number: str | None
     card_numbers: list[str]
     birthday: date | None
     consents: dict[str, Any]
-    qr: str
+    qr: str | None
     balance: int
     lifetime_spend: int
     created_at: datetime

@@ -130,6 +130,12 @@ class IdentityConfig(_Strict):
     # 0 = the loyalty QR is static (printed on a card); otherwise the app rotates issued_at and a
     # QR older than this many seconds is refused, so screenshots stop working.
     qr_max_age_s: Annotated[int, Field(ge=0, le=10 * 365 * 86400)] = 0
+    # `POST /v1/identify` answers 429 (Retry-After) once a key, or a lane, has had this many
+    # failed identifications (unknown or invalid phone, card, QR) within `failure_window_s`:
+    # a cashier's typos pass, a script walking through phone numbers does not.
+    failures_per_key: Annotated[int, Field(ge=1, le=100_000)] = 20
+    failures_per_lane: Annotated[int, Field(ge=1, le=100_000)] = 10
+    failure_window_s: Annotated[int, Field(ge=1, le=86_400)] = 300
 
 
 class StorageConfig(_Strict):
@@ -149,6 +155,16 @@ class ReadinessConfig(_Strict):
 class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # Request bodies larger than this are refused with 413 before they are read whole; baskets
+    # (evaluate, transactions and refunds: up to 1000 lines) may be larger than the rest.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 64 * 2**10
+    max_basket_body_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 2**20
+    # /docs, /redoc, /openapi.json and /metrics: "loopback" (only from this machine, no key),
+    # "key" (any valid API key, from anywhere) or "open" (anyone who can reach the port).
+    open_docs: Literal["loopback", "key", "open"] = "loopback"
+    # A revoked key is refused by a running server within this many seconds (0: every request
+    # looks the key up); a revocation made in the server's own process takes effect at once.
+    key_cache_s: Annotated[float, Field(ge=0, le=300)] = 2.0
 
 
 class CameraConfig(_Strict):

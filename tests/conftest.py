@@ -143,6 +143,13 @@ def anon_client(store: Store) -> Iterator[TestClient]:
         yield c
 
 
+def from_this_machine(client: TestClient) -> TestClient:
+    """The same app and headers, asked from 127.0.0.1: TestClient's own peer is the name
+    "testclient", which is not loopback, so `/docs` and `/metrics` ([api] open_docs =
+    "loopback") refuse it as they refuse a till on the store's network."""
+    return TestClient(client.app, client=("127.0.0.1", 50000), headers=client.headers)
+
+
 @pytest.fixture
 def client(anon_client: TestClient, store: Store) -> TestClient:
     """A till's client: requests carry a `till` key."""

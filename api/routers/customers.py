@@ -6,9 +6,11 @@ import io
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import HubDep, MetricsDep, StoreDep, TillScope
+from api.errors import ApiError
+from api.identify_limits import IdentifyFailureLimiter
 from api.schemas import (
     CardCreate,
     CardPublic,
@@ -21,7 +23,9 @@ from api.schemas import (
     PointsExpiry,
     TierPublic,
 )
+from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.customers.service import (
+    IdMethod,
     add_card,
     enrol_customer,
     get_customer,
@@ -144,14 +148,35 @@ def ledger(
 
 @router.post("/identify", response_model=IdentifyResponse)
 def identify(
-    body: IdentifyRequest, store: StoreDep, hub: HubDep, metrics: MetricsDep, _: TillScope
+    request: Request,
+    body: IdentifyRequest,
+    store: StoreDep,
+    hub: HubDep,
+    metrics: MetricsDep,
+    scope: TillScope,
 ) -> IdentifyResponse:
-    """Who is this? With `lane_id`, the customer also becomes that lane's current customer."""
+    """Who is this? With `lane_id`, the customer also becomes that lane's current customer.
+
+    Failed identifications are limited per key and per lane (429 with Retry-After); a till key
+    that looks a customer up by phone gets no card number and no QR payload (hq, admin: all)."""
     if body.lane_id is not None and not hub.has_lane(body.lane_id):
         raise InvalidInput(
             f"lane_id: no lane {body.lane_id!r} in this store's configuration",
             code="lane_unknown",
             details={"field": "lane_id"},
+        )
+    limiter: IdentifyFailureLimiter = request.app.state.identify_limiter
+    key = str(getattr(request.state, "api_key_hash", ""))
+    refusal = limiter.refusal(key=key, lane=body.lane_id)
+    if refusal is not None:
+        metrics.identifications.labels(body.method.value, "rate_limited").inc()
+        raise ApiError(
+            429,
+            "too_many_failures",
+            f"too many failed identifications from this {refusal.by} ({refusal.limit} within "
+            f"{limiter.window_s} s); try again in {refusal.retry_after_s} s",
+            details={"by": refusal.by, "limit": refusal.limit, "window_s": limiter.window_s},
+            headers={"Retry-After": str(refusal.retry_after_s)},
         )
     try:
         with store.uow() as uow:
@@ -164,10 +189,16 @@ def identify(
                 now=store.now(),
             )
     except DomainError as exc:
+        limiter.failed(key=key, lane=body.lane_id)
         metrics.identifications.labels(body.method.value, exc.code).inc()
         raise
     metrics.identifications.labels(body.method.value, "identified").inc()
     if body.lane_id is not None:
         hub.customer_identified(body.lane_id, found, body.method.value, source="till")
-    qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
-    return IdentifyResponse(method=body.method, customer=CustomerPublic.from_profile(found, qr=qr))
+    customer = CustomerPublic.from_profile(
+        found, qr=loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
+    )
+    if body.method is IdMethod.PHONE and scope is Scope.TILL:
+        # A phone is typed, not carried: the card numbers and the QR (a credential) stay home.
+        customer = customer.model_copy(update={"card_number": None, "card_numbers": [], "qr": None})
+    return IdentifyResponse(method=body.method, customer=customer)

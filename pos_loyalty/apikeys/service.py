@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,16 @@ from pos_loyalty.apikeys.models import ApiKey, Scope
 from pos_loyalty.errors import NotFound
 from pos_loyalty.security import hash_api_key, new_api_key
 from pos_loyalty.storage import UnitOfWork
+
+# Revocations made by this process so far: key caches in this process compare it with the count
+# they saw when they cached a key, so a key revoked here is refused by them at once.
+_revocations = 0
+_revocations_lock = threading.Lock()
+
+
+def revocations_in_this_process() -> int:
+    """How many revocations this process has made; changes whenever one is made."""
+    return _revocations
 
 
 def create_key(*, uow: UnitOfWork, scope: Scope, label: str = "") -> str:
@@ -60,4 +71,7 @@ def revoke_key(*, uow: UnitOfWork, key_id: int, now: datetime) -> KeyInfo:
         uow.session.add(key)
     info = _info(key)
     uow.commit()
+    global _revocations
+    with _revocations_lock:
+        _revocations += 1
     return info

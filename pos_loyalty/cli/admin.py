@@ -94,6 +94,12 @@ def keys_revoke(
         f"key {key.id} ({key.scope}{', ' + key.label if key.label else ''}) revoked at "
         f"{key.revoked_at.isoformat(timespec='seconds')}"
     )
+    # The server keeps a key it checked for `key_cache_s`; a revocation made in its own process
+    # (not this one) is seen at once.
+    console.print(
+        f"a server running on this database refuses it within {settings.api.key_cache_s:g} s "
+        "([api] key_cache_s in the server's config)"
+    )
 
 
 @customers_app.command("enrol")

@@ -116,7 +116,9 @@ def _demo_settings(settings: Settings, out: Path) -> Settings:
 def _outcome(reply: Reply) -> str:
     if reply.status == 200:
         customer = reply.body["customer"]
-        return f"[green]{reply.status}[/] {customer['name']} ({customer['card_number']})"
+        # A phone look-up answers no card number to a till key (see /v1/identify).
+        card = f" ({customer['card_number']})" if customer.get("card_number") else ""
+        return f"[green]{reply.status}[/] {customer['name']}{card}"
     error = reply.body["error"] if isinstance(reply.body, dict) else {"code": "?", "message": ""}
     return f"[red]{reply.status} {error['code']}[/]: {error['message']}"
 

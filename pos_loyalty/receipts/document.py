@@ -17,6 +17,7 @@ from pos_loyalty.plain_text import printable
 
 # Store texts that keep their line breaks (each line is a paragraph on paper).
 _MULTI_LINE_FIELDS = frozenset({"footer"})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # per block class, filled on first use
 
 
 class _PrintableText:
@@ -29,8 +30,10 @@ class _PrintableText:
     __slots__ = ()
 
     def __post_init__(self) -> None:
-        for field in fields(cast(Any, self)):
-            name = field.name
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(cast(Any, self)))
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, str):
                 cleaned: Any = printable(value, keep_newlines=name in _MULTI_LINE_FIELDS)

@@ -8,6 +8,8 @@ PostgreSQL (a chain): psycopg 3 with pre-ping so a restarted server costs one re
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
 
 
+def _create_private(database: str) -> None:
+    """Create the database file 0600 before SQLite does (it would make it 0644): the ledger and
+    customers are as private as the secret file. SQLite gives the -wal and -shm files the
+    database file's mode, so they are private too. An existing file keeps the mode it has."""
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _create_private(database)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

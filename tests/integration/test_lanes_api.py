@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from pos_loyalty.lanes import LaneHub
 from pos_loyalty.store import Store
+from tests.conftest import from_this_machine
 from tests.serving import running_server, wait_until
 
 IVAN = {"phone": "8 (916) 123-45-67", "name": "Иван Петров"}
@@ -81,7 +82,7 @@ def test_reader_tokens_become_events(client: TestClient, store: Store) -> None:
         ("token_invalid", "token_unrecognised"),
         ("customer_identified", None),
     ]
-    metrics = client.get("/metrics").text
+    metrics = from_this_machine(client).get("/metrics").text
     assert 'pos_loyalty_identifications_total{method="qr",outcome="qr_forged"} 1.0' in metrics
     assert 'pos_loyalty_identifications_total{method="card",outcome="identified"} 1.0' in metrics
 
