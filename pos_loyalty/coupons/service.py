@@ -243,6 +243,7 @@ def issue_coupon(
     rule_id: str | None = None,
     transaction_id: str | None = None,
     stack_group: str | None = "coupon",
+    earned_at_subtotal: int | None = None,
     now: datetime,
 ) -> IssuedCoupon:
     """Create a coupon with a fresh code (50 random bits)."""
@@ -264,6 +265,7 @@ def issue_coupon(
             "expires_at": expires_at,
             "status": CouponStatus.ISSUED.value,
             "issued_by_transaction_id": transaction_id,
+            "earned_at_subtotal": earned_at_subtotal,
             "created_at": now,
         },
     )

@@ -192,17 +192,16 @@ def _record_refund(
     else:
         stamps_back = {}
 
-    issued_codes = list(
-        session.exec(
-            select(Coupon.code, Coupon.rule_id).where(
-                col(Coupon.issued_by_transaction_id) == transaction_id
-            )
+    issued = session.exec(
+        select(Coupon.code, Coupon.rule_id, Coupon.earned_at_subtotal).where(
+            col(Coupon.issued_by_transaction_id) == transaction_id
         )
-    )
+    ).all()
+    kept = _kept_after(sale_lines, done, take)
     to_cancel = [
         code
-        for code, rule_id in issued_codes
-        if full or _reward_lost(store, sale_lines, done, take, rule_id)
+        for code, rule_id, earned_at in issued
+        if full or kept < _earned_at(store, rule_id, earned_at)
     ]
     cancelled, already_used = cancel_unused(uow=uow, codes=to_cancel, now=now)
     returned = return_redeemed(uow=uow, transaction_id=transaction_id) if full else []
@@ -272,23 +271,29 @@ def _record_refund(
     return Outcome(200, result)
 
 
-def _reward_lost(
-    store: Store,
-    sale_lines: Sequence[TransactionLine],
-    done: Mapping[int, int],
-    take: Mapping[int, int],
-    rule_id: str | None,
-) -> bool:
-    """After a partial refund, does what the customer keeps still reach the coupon's threshold?"""
-    rule = next((r for r in store.rules.config.rules if r.id == rule_id), None)
-    if not isinstance(rule, ThresholdRule):
-        return True
+def _kept_after(
+    sale_lines: Sequence[TransactionLine], done: Mapping[int, int], take: Mapping[int, int]
+) -> int:
+    """What the customer keeps of the sale (after discounts) once this refund is done."""
     kept = 0
     for line in sale_lines:
         gone = done.get(line.position, 0) + take.get(line.position, 0)
         net = line.subtotal - line.discount
         kept += net - _share(net, gone, line.qty_milli)
-    return kept < rule.min_subtotal
+    return kept
+
+
+# Keeping less than this loses any coupon: personal offers go with any partial refund.
+_ALWAYS_LOST = 2**63
+
+
+def _earned_at(store: Store, rule_id: str | None, earned_at_subtotal: int | None) -> int:
+    """The spend a coupon the sale issued was earned at, as the sale's quote recorded it;
+    coupons issued before it was recorded (migration 0018) look their rule up as before."""
+    if earned_at_subtotal is not None:
+        return earned_at_subtotal
+    rule = next((r for r in store.rules.config.rules if r.id == rule_id), None)
+    return rule.min_subtotal if isinstance(rule, ThresholdRule) else _ALWAYS_LOST
 
 
 def _points_reversal(
