@@ -132,10 +132,6 @@ class LaneHub:
 
     # --- lanes ---------------------------------------------------------------------------------
 
-    @property
-    def lane_ids(self) -> list[str]:
-        return list(self._ttl)
-
     def has_lane(self, lane_id: str) -> bool:
         return lane_id in self._ttl
 

@@ -17,8 +17,8 @@ from pos_loyalty.coupons.service import (
     redeem_coupon,
 )
 from pos_loyalty.errors import InvalidInput
-from pos_loyalty.ledger.models import EntryKind, LedgerEntry
-from pos_loyalty.ledger.service import apply_to_customer, entry_row
+from pos_loyalty.ledger.models import EntryKind
+from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entries
 from pos_loyalty.money import qty_to_milli
 from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.sales.idempotency import IdempotentJob, Outcome, request_hash
@@ -272,8 +272,7 @@ def record_sale(
                         note=earned.label[:200],
                     )
                 )
-        if entries:
-            conn.execute(insert_into(LedgerEntry), entries)
+        insert_entries(uow=uow, rows=entries)
         for progress in quote.stamps:
             if progress.advance:
                 add_stamps(uow, customer_id, progress.rule_id, progress.advance, now)
