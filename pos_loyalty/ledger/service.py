@@ -21,7 +21,7 @@ from pos_loyalty.customers.models import Customer
 from pos_loyalty.errors import Conflict, NotFound
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.storage import UnitOfWork
-from pos_loyalty.storage.core import insert_into, table_of
+from pos_loyalty.storage.core import table_of
 
 
 class InsufficientPoints(Conflict):
@@ -183,10 +183,29 @@ def entry_row(
     }
 
 
+_ENTRY_COLUMNS = (
+    "customer_id",
+    "kind",
+    "points",
+    "created_at",
+    "expires_at",
+    "lot_id",
+    "expired_lot_id",
+    "reverses_id",
+    "transaction_id",
+    "refund_id",
+    "rule_id",
+    "note",
+)
+_INSERT_ENTRY = (
+    f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)})"
+)
+
+
 def insert_entries(*, uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert `entry_row` rows in one executemany (a sale's or a refund's entries)."""
-    if rows:
-        uow.session.connection().execute(insert_into(LedgerEntry), list(rows))
+    """Insert `entry_row` rows in one executemany on the driver (a sale's or a refund's)."""
+    uow.driver_many(_INSERT_ENTRY, [[row[c] for c in _ENTRY_COLUMNS] for row in rows])
 
 
 @dataclass(frozen=True, slots=True)

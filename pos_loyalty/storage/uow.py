@@ -55,13 +55,25 @@ class UnitOfWork:
         """Run `statement` (`?` placeholders) on the DB-API driver in this unit's transaction and
         return the cursor: for the hot statements, where SQLAlchemy Core costs ~10x the driver.
         Driver errors come out as SQLAlchemy's, so the API answers them as it answers Core's."""
+        return self._on_driver(statement, [params], many=False)
+
+    def driver_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`driver` for several rows at once (executemany)."""
+        if rows:
+            self._on_driver(statement, rows, many=True)
+
+    def _on_driver(self, statement: str, rows: Sequence[Sequence[Any]], *, many: bool) -> Any:
         connection = self.session.connection()
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         dialect = connection.dialect
         if dialect.name == "sqlite":
-            params = [_sqlite_value(v) for v in params]
+            rows = [[_sqlite_value(v) for v in row] for row in rows]
+        text = _placeholders(dialect.name, statement)
         try:
-            cursor.execute(_placeholders(dialect.name, statement), params)
+            if many:
+                cursor.executemany(text, rows)
+            else:
+                cursor.execute(text, rows[0])
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 statement, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True
