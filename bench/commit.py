@@ -29,14 +29,17 @@ from bench.common import (
     console,
     pg_server_url,
     results_table,
-    running_floor,
-    running_server,
     throwaway_database,
-    verdict,
     write_config,
 )
-from bench.evaluate_http import load_row
-from bench.sale_load import CLIENT, Call, concurrent, machine_note, rules_toml
+from bench.sale_load import (
+    CLIENT,
+    COMPARISON_COLUMNS,
+    Call,
+    machine_note,
+    rules_toml,
+    serve_against_floor,
+)
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.customers.service import enrol_customer
@@ -112,7 +115,6 @@ def run_backend(kind: str, per_client: int, rounds: int, rows: list[list[str]]) 
                 )
         store.close()
         raw = raw_insert_rate(url)
-        headers = {"Authorization": f"Bearer {key}"}
 
         def commit(till: int, i: int) -> Call:
             body = {
@@ -150,31 +152,18 @@ def run_backend(kind: str, per_client: int, rounds: int, rows: list[list[str]]) 
                 (("Idempotency-Key", uuid.uuid4().hex),),
             )
 
-        for _ in range(rounds):
-            with running_floor(config, hash_api_key(key)) as base:
-                floor = concurrent(base, headers, commit, per_client=per_client)
-            with running_server(config) as base:
-                sales = concurrent(base, headers, commit, per_client=per_client)
-            rows.append([*load_row(kind, "floor", floor), "", "", ""])
-            ratio = (sales.server_cpu_ms or 0) / (floor.server_cpu_ms or 1)
-            p99_target = TARGET_P99_SQLITE_MS if kind == "sqlite" else None
-            ok = (
-                ratio <= TARGET_CPU_RATIO
-                and (p99_target is None or sales.stats.p99_ms <= p99_target)
-                and not sales.errors
-                and not floor.errors
-            )
-            rows.append(
-                [
-                    *load_row(kind, "serve", sales),
-                    f"{ratio:.2f} (≤ {TARGET_CPU_RATIO:.0f})",
-                    f"p99 ≤ {p99_target:.0f}" if p99_target else "—",
-                    verdict(ok),
-                ]
-            )
-            for name, load in (("floor", floor), ("serve", sales)):
-                if load.errors:
-                    console.print(f"[red]{kind} {name}: {load.errors} commits failed[/]")
+        serve_against_floor(
+            kind=kind,
+            config=config,
+            key=key,
+            key_hash=hash_api_key(key),
+            request=commit,
+            per_client=per_client,
+            rounds=rounds,
+            cpu_target=TARGET_CPU_RATIO,
+            p99_target=TARGET_P99_SQLITE_MS if kind == "sqlite" else None,
+            rows=rows,
+        )
         rows.append([kind, "raw INSERT+COMMIT", f"{raw:,.0f}", "", "", "", "", "", ""])
 
 
@@ -194,17 +183,7 @@ def main() -> None:
         run_backend(kind, args.per_client, args.rounds, rows)
     results_table(
         "commit through HTTP, 8 concurrent tills; serve vs the floor",
-        [
-            "db",
-            "what",
-            "per s",
-            "p50 ms",
-            "p99 ms",
-            "server CPU ms/req",
-            "CPU serve ÷ floor",
-            "p99 target",
-            "",
-        ],
+        COMPARISON_COLUMNS,
         rows,
     )
     console.print(f"client: {CLIENT}; machine: {machine_note()}")

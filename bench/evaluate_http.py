@@ -12,6 +12,7 @@ both databases; p99 ≤ 15 ms on SQLite. The server's CPU time per request comes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -25,20 +26,23 @@ from bench.common import (
     console,
     pg_server_url,
     results_table,
-    running_floor,
-    running_server,
     throwaway_database,
-    verdict,
     write_config,
 )
 from bench.evaluate import bench_basket, bench_rules
-from bench.sale_load import CLIENT, Call, Load, concurrent, cpu_ms, machine_note, rules_toml
+from bench.sale_load import (
+    CLIENT,
+    COMPARISON_COLUMNS,
+    Call,
+    machine_note,
+    rules_toml,
+    serve_against_floor,
+)
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.customers.models import Customer
 from pos_loyalty.customers.service import enrol_customer
-from pos_loyalty.money import qty_to_json
-from pos_loyalty.rules.payload import BasketIn
+from pos_loyalty.rules.payload import BasketIn, BasketLineIn
 from pos_loyalty.sales.pricing import basket_request_json
 from pos_loyalty.security import hash_api_key
 from pos_loyalty.settings import load_settings
@@ -50,37 +54,16 @@ TARGET_P99_SQLITE_MS = 15.0
 
 
 def basket_body(customer_id: str) -> bytes:
+    """The bench basket as a till sends it (the JSON the quotes row keeps as the request)."""
     basket = bench_basket()
-    body = BasketIn.model_validate(
-        {
-            "store_id": "bench-001",
-            "lane_id": "lane-1",
-            "customer": {"id": customer_id},
-            "lines": [
-                {
-                    "sku": ln.sku,
-                    "name": ln.name,
-                    "category": ln.category,
-                    "qty": qty_to_json(ln.qty),
-                    "unit_price": ln.unit_price,
-                }
-                for ln in basket.lines
-            ],
-            "points_to_redeem": basket.points_to_redeem,
-        }
+    body = BasketIn(
+        store_id="bench-001",
+        lane_id="lane-1",
+        customer={"id": customer_id},
+        lines=[BasketLineIn.model_validate(dataclasses.asdict(ln)) for ln in basket.lines],
+        points_to_redeem=basket.points_to_redeem,
     )
     return json.dumps(basket_request_json(body), ensure_ascii=False).encode()
-
-
-def load_row(kind: str, what: str, load: Load) -> list[str]:
-    return [
-        kind,
-        what,
-        f"{load.per_second:,.0f}",
-        f"{load.stats.median_ms:.2f}",
-        f"{load.stats.p99_ms:.2f}",
-        cpu_ms(load),
-    ]
 
 
 def run_backend(kind: str, per_client: int, rounds: int, rows: list[list[str]]) -> None:
@@ -103,36 +86,22 @@ def run_backend(kind: str, per_client: int, rounds: int, rows: list[list[str]]) 
             uow.commit()
         store.close()
         call = Call("POST", "/v1/baskets/evaluate", basket_body(customer_id))
-        headers = {"Authorization": f"Bearer {key}"}
 
         def evaluate(till: int, i: int) -> Call:
             return call
 
-        for _ in range(rounds):
-            with running_floor(config, hash_api_key(key)) as base:
-                floor = concurrent(base, headers, evaluate, per_client=per_client)
-            with running_server(config) as base:
-                served = concurrent(base, headers, evaluate, per_client=per_client)
-            rows.append([*load_row(kind, "floor", floor), "", "", ""])
-            ratio = (served.server_cpu_ms or 0) / (floor.server_cpu_ms or 1)
-            p99_target = TARGET_P99_SQLITE_MS if kind == "sqlite" else None
-            ok = (
-                ratio <= TARGET_CPU_RATIO
-                and (p99_target is None or served.stats.p99_ms <= p99_target)
-                and not served.errors
-                and not floor.errors
-            )
-            rows.append(
-                [
-                    *load_row(kind, "serve", served),
-                    f"{ratio:.2f} (≤ {TARGET_CPU_RATIO:.0f})",
-                    f"p99 ≤ {p99_target:.0f}" if p99_target else "—",
-                    verdict(ok),
-                ]
-            )
-            for name, load in (("floor", floor), ("serve", served)):
-                if load.errors:
-                    console.print(f"[red]{kind} {name}: {load.errors} evaluations failed[/]")
+        serve_against_floor(
+            kind=kind,
+            config=config,
+            key=key,
+            key_hash=hash_api_key(key),
+            request=evaluate,
+            per_client=per_client,
+            rounds=rounds,
+            cpu_target=TARGET_CPU_RATIO,
+            p99_target=TARGET_P99_SQLITE_MS if kind == "sqlite" else None,
+            rows=rows,
+        )
 
 
 def main() -> None:
@@ -151,17 +120,7 @@ def main() -> None:
         run_backend(kind, args.per_client, args.rounds, rows)
     results_table(
         "evaluate through HTTP: 30 lines, 200 rules, 8 concurrent tills; serve vs the floor",
-        [
-            "db",
-            "what",
-            "per s",
-            "p50 ms",
-            "p99 ms",
-            "server CPU ms/req",
-            "CPU serve ÷ floor",
-            "p99 target",
-            "",
-        ],
+        COMPARISON_COLUMNS,
         rows,
     )
     console.print(f"client: {CLIENT}; machine: {machine_note()}")

@@ -31,12 +31,13 @@ from pydantic import ValidationError
 
 from pos_loyalty.coupons.codes import coupon_qr, format_code, new_code
 from pos_loyalty.customers.models import short_name
-from pos_loyalty.money import qty_to_json, qty_to_milli
+from pos_loyalty.money import qty_to_milli
 from pos_loyalty.rules.compiled import compile_rules
 from pos_loyalty.rules.config import RulesConfig
 from pos_loyalty.rules.engine import evaluate, tier_status
 from pos_loyalty.rules.inputs import CustomerSnapshot
 from pos_loyalty.rules.payload import BasketIn
+from pos_loyalty.sales.pricing import basket_request_json
 from pos_loyalty.security import load_or_create_secret
 from pos_loyalty.settings import load_settings
 
@@ -180,26 +181,6 @@ def price(cur: Any, basket: BasketIn, now: datetime) -> tuple[Any, dict[str, Any
     return quote, answer, snap.id if snap else None
 
 
-def request_json(basket: BasketIn) -> dict[str, Any]:
-    return {
-        "store_id": basket.store_id,
-        "lane_id": basket.lane_id,
-        "customer": basket.customer,
-        "lines": [
-            {
-                "sku": ln.sku,
-                "name": ln.name,
-                "category": ln.category,
-                "qty": qty_to_json(ln.qty),
-                "unit_price": ln.unit_price,
-            }
-            for ln in basket.lines
-        ],
-        "coupons": list(basket.coupons),
-        "points_to_redeem": basket.points_to_redeem,
-    }
-
-
 def evaluate_route(body: bytes) -> tuple[int, bytes]:
     basket = BasketIn.model_validate_json(body)
     now = datetime.now(UTC)
@@ -215,7 +196,7 @@ def evaluate_route(body: bytes) -> tuple[int, bytes]:
             quote.rules_version,
             customer_id,
             basket.lane_id,
-            dumps(request_json(basket)),
+            dumps(basket_request_json(basket)),
             dumps(quote.to_stored(answer)),
         ),
     )
