@@ -124,6 +124,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The histogram's child per (method, route, status), looked up once: `labels()` takes a
+        # lock and builds a key on every call, a noticeable part of a 1 ms request.
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,6 +146,9 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - start
-            )
+            key = (scope["method"], template, status)
+            child = self._children.get(key)
+            if child is None:
+                child = self.metrics.request_seconds.labels(key[0], template, str(status))
+                self._children[key] = child
+            child.observe(time.perf_counter() - start)

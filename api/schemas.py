@@ -17,7 +17,7 @@ from pydantic import (
 
 from pos_loyalty.customers.service import CustomerProfile, IdMethod
 from pos_loyalty.plain_text import PlainText
-from pos_loyalty.rules.payload import BasketIn, QtyField
+from pos_loyalty.rules.payload import BasketIn, MoneyField, QtyField
 
 
 class Request(BaseModel):
@@ -154,12 +154,10 @@ class IdentifyResponse(BaseModel):
 
 # --- sale path: evaluate, commit, refund, coupons, ledger -----------------------------------
 
-Money = Annotated[int, Field(strict=True, ge=0, le=10**12)]
-
 
 class Payment(Request):
     method: Annotated[PlainText, StringConstraints(min_length=1, max_length=32)]
-    paid: Money
+    paid: MoneyField
 
 
 class QuoteCommit(Request):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 @dataclass
@@ -119,17 +119,49 @@ def process_cpu_seconds(pid: int) -> float:
 @contextmanager
 def running_server(config: Path, *, workers_env: dict[str, str] | None = None) -> Iterator[str]:
     """`pos-loyalty serve` as a separate process (so the client does not share its GIL)."""
-    port = free_port()
     exe = Path(sys.executable).with_name("pos-loyalty")
+    with _serving(
+        lambda port: [str(exe), "serve", "--config", str(config), "--port", str(port)],
+        {**os.environ, **(workers_env or {})},
+    ) as base:
+        yield base
+
+
+@contextmanager
+def running_floor(config: Path, key_hash: str) -> Iterator[str]:
+    """The floor (`bench/floor.py`) under uvicorn, as `serve` runs, on the same config."""
+    env = {
+        **os.environ,
+        "POS_FLOOR_CONFIG": str(config),
+        "POS_FLOOR_KEY_HASH": key_hash,
+        "PYTHONPATH": str(REPO),
+    }
+    with _serving(
+        lambda port: [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.floor:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+    ) as base:
+        yield base
+
+
+@contextmanager
+def _serving(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
     proc = subprocess.Popen(
-        [str(exe), "serve", "--config", str(config), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(workers_env or {})},
+        command(port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO
     )
     base = f"http://127.0.0.1:{port}"
     SERVER_PIDS[base] = proc.pid
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a busy 2-core machine starts slowly
     try:
         while True:
             try:

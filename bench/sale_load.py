@@ -17,10 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import SERVER_PIDS, Stats, process_cpu_seconds
+from bench.common import (
+    SERVER_PIDS,
+    Stats,
+    console,
+    process_cpu_seconds,
+    running_floor,
+    running_server,
+    verdict,
+)
 
 CLIENT = "raw HTTP/1.1 keep-alive sockets, one per till, in threads"
 
@@ -185,3 +194,69 @@ def rules_toml(section: dict[str, Any]) -> str:
             out += ["", f"[[{table}]]"]
             out += [f'"{k}" = {toml_value(v)}' for k, v in item.items() if v is not None]
     return "\n".join(out) + "\n"
+
+
+def load_row(kind: str, what: str, load: Load) -> list[str]:
+    return [
+        kind,
+        what,
+        f"{load.per_second:,.0f}",
+        f"{load.stats.median_ms:.2f}",
+        f"{load.stats.p99_ms:.2f}",
+        cpu_ms(load),
+    ]
+
+
+def serve_against_floor(
+    *,
+    kind: str,
+    config: Path,
+    key: str,
+    key_hash: str,
+    request: Callable[[int, int], Call],
+    per_client: int,
+    rounds: int,
+    cpu_target: float,
+    p99_target: float | None,
+    rows: list[list[str]],
+) -> None:
+    """`rounds` times: the floor, then `serve`, under the same load; a row each, the second
+    with serve ÷ floor (server CPU per request) and whether the targets are met."""
+    headers = {"Authorization": f"Bearer {key}"}
+    for _ in range(rounds):
+        with running_floor(config, key_hash) as base:
+            floor = concurrent(base, headers, request, per_client=per_client)
+        with running_server(config) as base:
+            served = concurrent(base, headers, request, per_client=per_client)
+        rows.append([*load_row(kind, "floor", floor), "", "", ""])
+        ratio = (served.server_cpu_ms or 0) / (floor.server_cpu_ms or 1)
+        ok = (
+            ratio <= cpu_target
+            and (p99_target is None or served.stats.p99_ms <= p99_target)
+            and not served.errors
+            and not floor.errors
+        )
+        rows.append(
+            [
+                *load_row(kind, "serve", served),
+                f"{ratio:.2f} (≤ {cpu_target:.0f})",
+                f"p99 ≤ {p99_target:.0f}" if p99_target else "—",
+                verdict(ok),
+            ]
+        )
+        for name, load in (("floor", floor), ("serve", served)):
+            if load.errors:
+                console.print(f"[red]{kind} {name}: {load.errors} requests failed[/]")
+
+
+COMPARISON_COLUMNS = [
+    "db",
+    "what",
+    "per s",
+    "p50 ms",
+    "p99 ms",
+    "server CPU ms/req",
+    "CPU serve ÷ floor",
+    "p99 target",
+    "",
+]

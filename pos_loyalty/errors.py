@@ -2,7 +2,8 @@
 the API answers with, also what an idempotency record keeps for a refused sale.
 
 Families: `InvalidInput` (the caller sent something unusable: 422), `NotFound` (404),
-`Conflict` (409), `Unavailable` (the database or a device went away: 503).
+`Conflict` (409). A database or device that went away is not a domain error: the API answers
+those 503 from the driver's own exceptions.
 """
 
 from __future__ import annotations
@@ -35,8 +36,3 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
-
-
-class Unavailable(DomainError):
-    code = "unavailable"
-    status = 503

@@ -175,6 +175,7 @@ class LaneHub:
 
     @property
     def lane_ids(self) -> list[str]:
+        """The store's lanes, as config declares them (the back office and the demo list them)."""
         return list(self._ttl)
 
     def has_lane(self, lane_id: str) -> bool:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pos_loyalty.hq.signing import parse_public_key
 from pos_loyalty.rules.config import (
@@ -26,9 +26,11 @@ from pos_loyalty.rules.config import (
     Rule,
     TierConfig,
     check_rules_section,
+    describe_location,
     format_rules_error,
 )
 from pos_loyalty.segments.models import SegmentsConfig
+from pos_loyalty.strict import StrictModel
 
 CONFIG_ENV = "POS_LOYALTY_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -51,11 +53,7 @@ class ConfigError(Exception):
         super().__init__(f"{source}: invalid configuration\n{lines}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StoreConfig(_Strict):
+class StoreConfig(StrictModel):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "RUB"
@@ -115,18 +113,18 @@ class StoreConfig(_Strict):
         return ZoneInfo(self.timezone)
 
 
-class PrivacyConfig(_Strict):
+class PrivacyConfig(StrictModel):
     # Off by default: phones are found by a keyed hash and shown masked; the plain number is kept
     # only when the store needs it (e.g. to send SMS) and says so here.
     store_plain_phone: bool = False
 
 
-class CardsConfig(_Strict):
+class CardsConfig(StrictModel):
     prefix: Annotated[str, Field(pattern=r"^[0-9]{1,10}$")] = "2775"
     length: Annotated[int, Field(ge=12, le=19)] = 16
 
 
-class IdentityConfig(_Strict):
+class IdentityConfig(StrictModel):
     # 0 = the loyalty QR is static (printed on a card); otherwise the app rotates issued_at and a
     # QR older than this many seconds is refused, so screenshots stop working.
     qr_max_age_s: Annotated[int, Field(ge=0, le=10 * 365 * 86400)] = 0
@@ -138,7 +136,7 @@ class IdentityConfig(_Strict):
     failure_window_s: Annotated[int, Field(ge=1, le=86_400)] = 300
 
 
-class StorageConfig(_Strict):
+class StorageConfig(StrictModel):
     # Below this much free space on the SQLite database's disk, new work is refused (503) and
     # the WAL is checkpointed and cut; service resumes by itself when space returns.
     min_free_mb: Annotated[float, Field(ge=0, le=1_000_000)] = 64
@@ -147,12 +145,12 @@ class StorageConfig(_Strict):
     reserve_mb: Annotated[float, Field(ge=0, le=10_000)] = 8
 
 
-class ReadinessConfig(_Strict):
+class ReadinessConfig(StrictModel):
     # A receipt queued longer than this makes /readyz report the print queue as stuck.
     print_stuck_after_s: Annotated[int, Field(ge=1, le=86400)] = 300
 
 
-class ApiConfig(_Strict):
+class ApiConfig(StrictModel):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     # Request bodies larger than this are refused with 413 before they are read whole; baskets
@@ -167,14 +165,14 @@ class ApiConfig(_Strict):
     key_cache_s: Annotated[float, Field(ge=0, le=300)] = 2.0
 
 
-class CameraConfig(_Strict):
+class CameraConfig(StrictModel):
     source: str | int
     decoder: Literal["zxing", "zbar", "opencv"] = "zxing"
     loop: bool = False
     debounce_s: Annotated[float, Field(ge=0, le=60)] = 3.0
 
 
-class ScannerConfig(_Strict):
+class ScannerConfig(StrictModel):
     port: str
     baudrate: Annotated[int, Field(ge=300, le=921600)] = 9600
     framing: Literal["cr", "lf", "crlf", "tab", "stx-etx", "stx-etx-lrc"] = "crlf"
@@ -185,7 +183,7 @@ class ScannerConfig(_Strict):
     suffix: Annotated[str, Field(max_length=16)] = ""
 
 
-class PrinterConfig(_Strict):
+class PrinterConfig(StrictModel):
     connection: str
     profile: str = "TM-T88V"
     width_mm: Literal[58, 80] = 80
@@ -195,7 +193,7 @@ class PrinterConfig(_Strict):
     retry_max_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
 
-class LaneConfig(_Strict):
+class LaneConfig(StrictModel):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     customer_ttl_s: Annotated[int, Field(ge=1, le=3600)] = 120
     camera: CameraConfig | None = None
@@ -203,7 +201,7 @@ class LaneConfig(_Strict):
     printer: PrinterConfig | None = None
 
 
-class HqConfig(_Strict):
+class HqConfig(StrictModel):
     """`[hq]`: this store takes its program from head office instead of this file's rules."""
 
     url: Annotated[str, Field(pattern=r"^https?://")]
@@ -221,13 +219,13 @@ class HqConfig(_Strict):
         return value
 
 
-class HeadOfficeConfig(_Strict):
+class HeadOfficeConfig(StrictModel):
     """`[head_office]`: this process is head office (`pos-loyalty hq serve`)."""
 
     signing_key: str = "./hq-signing.key"  # Ed25519 private key, mode 0600
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     """The whole validated configuration; `source` says which file it came from."""
 
     source: str = "<defaults>"
@@ -283,30 +281,6 @@ class Settings(_Strict):
         return self.resolve_path(self.store.secret_file)
 
 
-def _describe(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
-    """`rules[2] (id "gold-10").percent` from a pydantic error location."""
-    parts: list[str] = []
-    node: Any = data
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and 0 <= item < len(node):
-                node = node[item]
-                if isinstance(node, dict) and isinstance(node.get("id"), str):
-                    label += f' (id "{node["id"]}")'
-            else:
-                node = None
-            parts.append(label)
-        else:
-            if item in {"function-after", "function-before", "function-wrap"}:
-                continue
-            if isinstance(node, dict) and node.get("kind") == item:
-                continue  # a rule's discriminated-union tag, not a key in the file
-            parts.append(("." if parts else "") + str(item))
-            node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
-
-
 def format_validation_error(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     """One readable line per problem: the key, what was expected and what was found."""
     lines = []
@@ -314,7 +288,7 @@ def format_validation_error(exc: ValidationError, data: dict[str, Any]) -> list[
         if err["loc"] and err["loc"][0] in RULES_SECTION_KEYS:
             lines.append(format_rules_error(err, data))  # the same words as `rules validate`
             continue
-        key = _describe(tuple(err["loc"]), data)
+        key = describe_location(tuple(err["loc"]), data)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key (check the spelling against config.toml in the repository)"

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, insert, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from pos_loyalty.coupons.codes import (
@@ -29,6 +28,7 @@ from pos_loyalty.errors import Conflict, InvalidInput, NotFound
 from pos_loyalty.rules.inputs import CouponSnapshot, PresentedCoupon
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.storage import UnitOfWork
+from pos_loyalty.storage.core import insert_into
 
 
 class CouponAlreadyRedeemed(Conflict):
@@ -222,13 +222,6 @@ class IssuedCoupon:
         return out
 
 
-@cache
-def _coupon_insert() -> Insert:
-    """Built once: constructing `insert(...).values(...)` per sale cost more than running it."""
-    model: type[Any] = Coupon
-    return insert(model.__table__)
-
-
 def issue_coupon(
     *,
     uow: UnitOfWork,
@@ -243,12 +236,13 @@ def issue_coupon(
     rule_id: str | None = None,
     transaction_id: str | None = None,
     stack_group: str | None = "coupon",
+    earned_at_subtotal: int | None = None,
     now: datetime,
 ) -> IssuedCoupon:
     """Create a coupon with a fresh code (50 random bits)."""
     code = new_code()  # a clash (1 in 10^15) fails the primary key and the whole commit
     uow.session.connection().execute(
-        _coupon_insert(),
+        insert_into(Coupon),
         {
             "code": code,
             "owner_customer_id": owner_customer_id,
@@ -264,6 +258,7 @@ def issue_coupon(
             "expires_at": expires_at,
             "status": CouponStatus.ISSUED.value,
             "issued_by_transaction_id": transaction_id,
+            "earned_at_subtotal": earned_at_subtotal,
             "created_at": now,
         },
     )

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from functools import lru_cache
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Select
-
-from pos_loyalty.customers.models import Card, Customer, short_name
+from pos_loyalty.customers.models import short_name
 from pos_loyalty.errors import NotFound
 from pos_loyalty.identity.tokens import normalise_phone, parse_card, phone_lookup_hash, verify_qr
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.inputs import CustomerSnapshot
-from pos_loyalty.sales.models import SaleTransaction, StampCounter
 from pos_loyalty.security import StoreSecret
-from pos_loyalty.segments.models import CustomerSegment
 from pos_loyalty.segments.service import load_customer_history
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork
-from pos_loyalty.storage.core import table_of
 
 # What names a customer: the kinds `identify` takes.
 TOKEN_KINDS = ("phone", "card", "qr", "id")
@@ -48,48 +40,34 @@ class CustomerRow:
         return short_name(self.name)
 
 
-@lru_cache(maxsize=4)
-def _customer_query(by: str) -> Select[Any]:
-    """The customer matched by `:key` (`by` is "id", "phone_hash" or "card"), one row per stamp
-    counter. Built once per kind: building the statement costs more than running it."""
-    c, s = table_of(Customer), table_of(StampCounter)
-    t, seg, card = table_of(SaleTransaction), table_of(CustomerSegment), table_of(Card)
-    key: sa.BindParameter[str] = sa.bindparam("key")
-    card_owner = sa.select(card.c.customer_id).where(card.c.number == key).scalar_subquery()
-    match = {
-        "id": c.c.id == key,
-        "phone_hash": c.c.phone_hash == key,
-        "card": c.c.id == card_owner,
-    }[by]
-    return (
-        sa.select(
-            c.c.id,
-            c.c.name,
-            c.c.phone_masked,
-            c.c.birthday,
-            c.c.lifetime_spend,
-            c.c.points_balance,
-            sa.exists().where(t.c.customer_id == c.c.id).label("bought_before"),
-            sa.select(seg.c.segment).where(seg.c.customer_id == c.c.id).scalar_subquery(),
-            s.c.rule_id,
-            s.c.count,
-        )
-        .select_from(c.outerjoin(s, s.c.customer_id == c.c.id))
-        .where(match)
-    )
+# The customer matched by one `?`, one row per stamp counter; run on the driver (the customer
+# read is on every evaluate and commit: ~0.05 ms there against ~0.3 ms through a Session).
+_CUSTOMER = (
+    "SELECT c.id, c.name, c.phone_masked, c.birthday, c.lifetime_spend, c.points_balance,"
+    " EXISTS (SELECT 1 FROM transactions t WHERE t.customer_id = c.id),"
+    " (SELECT g.segment FROM customer_segments g WHERE g.customer_id = c.id),"
+    " s.rule_id, s.count"
+    " FROM customers c LEFT JOIN stamp_counters s ON s.customer_id = c.id WHERE "
+)
+_CUSTOMER_BY = {
+    "id": _CUSTOMER + "c.id = ?",
+    "phone_hash": _CUSTOMER + "c.phone_hash = ?",
+    "card": _CUSTOMER + "c.id = (SELECT k.customer_id FROM cards k WHERE k.number = ?)",
+}
 
 
 def load_customer(*, uow: UnitOfWork, by: str, key: str) -> CustomerRow | None:
     """The customer whose `by` ("id", "phone_hash" or "card") is `key`, in one query."""
-    rows = uow.session.connection().execute(_customer_query(by), {"key": key}).all()
+    rows = uow.driver(_CUSTOMER_BY[by], (key,)).fetchall()
     if not rows:
         return None
     first = rows[0]
+    birthday = first[3]
     return CustomerRow(
         id=first[0],
         name=first[1],
         phone_masked=first[2],
-        birthday=first[3],
+        birthday=date.fromisoformat(birthday) if isinstance(birthday, str) else birthday,
         lifetime_spend=int(first[4]),
         points_balance=int(first[5]),
         stamps={row[8]: int(row[9]) for row in rows if row[8] is not None},

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, Update, and_, bindparam, exists, func, update
+from sqlalchemy import Update, and_, bindparam, exists, func, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -21,6 +21,7 @@ from pos_loyalty.customers.models import Customer
 from pos_loyalty.errors import Conflict, NotFound
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.storage import UnitOfWork
+from pos_loyalty.storage.core import table_of
 
 
 class InsufficientPoints(Conflict):
@@ -101,7 +102,7 @@ def ledger_balance(*, uow: UnitOfWork, customer_id: str) -> int:
 @lru_cache(maxsize=4)
 def _balance_update(dialect: str, check_burn: bool) -> Update:
     """The UPDATE of `apply_to_customer`, built once per dialect and kind (a commit's hot path)."""
-    customers: Table = Customer.__table__  # type: ignore[attr-defined]
+    customers = table_of(Customer)
     conditions = [customers.c.id == bindparam("cid")]
     if check_burn:
         conditions.append(customers.c.points_balance >= bindparam("burn"))
@@ -180,6 +181,31 @@ def entry_row(
         "rule_id": rule_id,
         "note": note,
     }
+
+
+_ENTRY_COLUMNS = (
+    "customer_id",
+    "kind",
+    "points",
+    "created_at",
+    "expires_at",
+    "lot_id",
+    "expired_lot_id",
+    "reverses_id",
+    "transaction_id",
+    "refund_id",
+    "rule_id",
+    "note",
+)
+_INSERT_ENTRY = (
+    f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)})"
+)
+
+
+def insert_entries(*, uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `entry_row` rows in one executemany on the driver (a sale's or a refund's)."""
+    uow.driver_many(_INSERT_ENTRY, [[row[c] for c in _ENTRY_COLUMNS] for row in rows])
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,14 +18,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from pos_loyalty.strict import StrictModel
 
 MAX_AMOUNT = 10**12
 """Amounts beyond 10^12 minor units are refused: no store sells that, and it bounds arithmetic."""
@@ -55,11 +55,7 @@ RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class PointsConfig(_Strict):
+class PointsConfig(StrictModel):
     """`[points]`: what a point is worth and how much of a bill points may pay."""
 
     point_value_minor: PositiveInt = 100
@@ -67,14 +63,14 @@ class PointsConfig(_Strict):
     expire_days: Annotated[int, Field(ge=0, le=36500)] = 365
 
 
-class TierConfig(_Strict):
+class TierConfig(StrictModel):
     """`[[tiers]]`: the highest tier whose `min_spend` the lifetime paid spend reached applies."""
 
     name: Name
     min_spend: Amount
 
 
-class When(_Strict):
+class When(StrictModel):
     """Conditions that must all hold. Line filters (categories, skus, exclude_skus) also choose
     the lines a rule works on; an empty list means no restriction."""
 
@@ -88,7 +84,7 @@ class When(_Strict):
     first_purchase: bool | None = None
 
 
-class Active(_Strict):
+class Active(StrictModel):
     """When a rule runs, in the store's local time: dates inclusive, weekdays 1=Mon..7=Sun,
     hours `HH:MM-HH:MM` (end exclusive; `22:00-02:00` crosses midnight and belongs to the day
     it starts on, for both the weekday and the date checks)."""
@@ -136,7 +132,7 @@ class Active(_Strict):
         return h1 * 60 + m1, h2 * 60 + m2
 
 
-class _RuleBase(_Strict):
+class _RuleBase(StrictModel):
     id: RuleId
     label: Label
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
@@ -189,7 +185,7 @@ class PointsRule(_RuleBase):
         return self.points if self.points is not None else 1
 
 
-class CouponReward(_Strict):
+class CouponReward(StrictModel):
     """A coupon for the next purchase, issued when the sale is committed."""
 
     amount_off: Amount | None = None
@@ -209,7 +205,7 @@ class CouponReward(_Strict):
         return self
 
 
-class ThresholdReward(_Strict):
+class ThresholdReward(StrictModel):
     coupon: CouponReward | None = None
     amount_off: PositiveInt | None = None
     points: PositiveInt | None = None
@@ -433,7 +429,7 @@ def check_rules_section(section: Any) -> Any:
     return section
 
 
-class RulesConfig(_Strict):
+class RulesConfig(StrictModel):
     """The rules section on its own: `[points]`, `[[tiers]]`, `[[rules]]`."""
 
     points: PointsConfig = PointsConfig()
@@ -458,7 +454,7 @@ class RulesConfigError(Exception):
         super().__init__(f"{source}: invalid rules\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def _describe(loc: tuple[int | str, ...], data: Any) -> str:
+def describe_location(loc: tuple[int | str, ...], data: Any) -> str:
     """`rules[2] (id "gold-10").percent` from a pydantic location (union tags left out)."""
     parts: list[str] = []
     node: Any = data
@@ -518,7 +514,7 @@ def format_rules_error(err: Any, data: Any) -> str:
     loc = tuple(err["loc"])
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         loc += ("kind",)  # the problem is the `kind` key itself
-    return f"{_describe(loc, data)}: {_message(err)}"
+    return f"{describe_location(loc, data)}: {_message(err)}"
 
 
 def format_rules_errors(exc: ValidationError, data: Any) -> list[str]:

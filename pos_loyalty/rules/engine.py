@@ -282,6 +282,31 @@ class _Evaluation:
             }
         return None
 
+    def gate(
+        self, rule: CompiledRule, measured: int, *, need_lines: bool = True
+    ) -> list[_Line] | None:
+        """The lines `rule` may work on, or None when it cannot apply (the reason noted when
+        explaining): its conditions (time, store, customer), `measured` against its minimum
+        subtotal, and its line filters (with `need_lines`, selecting nothing skips it)."""
+        reason = self.static_reason(rule)
+        if reason:
+            self.skip(rule.id, rule.label, reason[0], **reason[1])
+            return None
+        if measured < rule.min_subtotal:
+            self.skip(
+                rule.id,
+                rule.label,
+                "below_min_subtotal",
+                min_subtotal=rule.min_subtotal,
+                missing=rule.min_subtotal - measured,
+            )
+            return None
+        eligible = self.eligible_lines(rule)
+        if need_lines and not eligible:
+            self.skip(rule.id, rule.label, "no_matching_lines")
+            return None
+        return eligible
+
     def eligible_lines(self, rule: CompiledRule) -> list[_Line]:
         """Lines the rule's line filters select, in canonical order (one list per filter: rules
         that filter alike share it, and `run_money_steps` relies on that)."""
@@ -669,28 +694,19 @@ def evaluate(
     # 1. item-level money rules
     item_actors: list[_Actor] = []
     for rule in ev.candidates(rules.item_rules, rules.item_by_sku, rules.item_unindexed):
-        reason = ev.static_reason(rule)
-        if reason:
-            ev.skip(rule.id, rule.label, reason[0], **reason[1])
-            continue
-        if ev.subtotal < rule.min_subtotal:
-            ev.skip(
-                rule.id,
-                rule.label,
-                "below_min_subtotal",
-                min_subtotal=rule.min_subtotal,
-                missing=rule.min_subtotal - ev.subtotal,
-            )
-            continue
-        eligible = ev.eligible_lines(rule)
-        if not eligible:
-            ev.skip(rule.id, rule.label, "no_matching_lines")
-            continue
-        item_actors.append(ev.money_actor(rule, eligible))
+        eligible = ev.gate(rule, ev.subtotal)
+        if eligible is not None:
+            item_actors.append(ev.money_actor(rule, eligible))
     stamps: list[StampProgress] = []
+    line_stamps: dict[int, dict[str, int]] = {}  # by basket index: units each rule counted
     for actor in item_actors:
         if actor.applies_to == "stamps":
-            stamps.append(_stamp_progress(actor, customer))
+            progress = _stamp_progress(actor, customer)
+            stamps.append(progress)
+            if progress.advance:
+                for ln in actor.eligible:
+                    if isinstance(ln.qty, int):
+                        line_stamps.setdefault(ln.index, {})[actor.id] = ln.qty
     ev.run_money_steps(item_actors)
     for progress in stamps:
         progress.free_units = ev.stamps_granted.get(progress.rule_id, 0)
@@ -701,20 +717,9 @@ def evaluate(
     rewards: list[tuple[CompiledRule, int]] = []  # (rule, value in minor units)
     hints: list[Hint] = []
     for rule in rules.threshold_rules:
-        reason = ev.static_reason(rule)
-        if reason:
-            ev.skip(rule.id, rule.label, reason[0], **reason[1])
+        eligible = ev.gate(rule, after_item, need_lines=False)
+        if eligible is None:
             continue
-        if after_item < rule.min_subtotal:
-            ev.skip(
-                rule.id,
-                rule.label,
-                "below_min_subtotal",
-                min_subtotal=rule.min_subtotal,
-                missing=rule.min_subtotal - after_item,
-            )
-            continue
-        eligible = ev.eligible_lines(rule)
         if eligible is ev.lines:
             measured = after_item
         else:
@@ -741,24 +746,9 @@ def evaluate(
     # 3. basket-level money rules, then coupons
     basket_actors: list[_Actor] = []
     for rule in ev.candidates(rules.basket_rules, rules.basket_by_sku, rules.basket_unindexed):
-        reason = ev.static_reason(rule)
-        if reason:
-            ev.skip(rule.id, rule.label, reason[0], **reason[1])
-            continue
-        if after_item < rule.min_subtotal:
-            ev.skip(
-                rule.id,
-                rule.label,
-                "below_min_subtotal",
-                min_subtotal=rule.min_subtotal,
-                missing=rule.min_subtotal - after_item,
-            )
-            continue
-        eligible = ev.eligible_lines(rule)
-        if not eligible:
-            ev.skip(rule.id, rule.label, "no_matching_lines")
-            continue
-        basket_actors.append(ev.money_actor(rule, eligible))
+        eligible = ev.gate(rule, after_item)
+        if eligible is not None:
+            basket_actors.append(ev.money_actor(rule, eligible))
     if reached_now:
         basket_actors = sorted(
             basket_actors + reached_now, key=lambda a: (-a.rule.priority if a.rule else 0, a.id)
@@ -817,6 +807,7 @@ def evaluate(
                     expires_at=coupon_expiry(now, coupon.valid_days, rules.tz or now.tzinfo or UTC),
                     stack_group=coupon.stack_group or None,
                     bearer=coupon.bearer,
+                    earned_at_subtotal=spec.min_subtotal,
                 )
             )
 
@@ -826,22 +817,8 @@ def evaluate(
     points_candidates: list[tuple[CompiledRule, int]] = []
     paid_everywhere = _paid_by_category(ev.lines) if rules.points_rules else {}
     for rule in rules.points_rules:
-        reason = ev.static_reason(rule)
-        if reason:
-            ev.skip(rule.id, rule.label, reason[0], **reason[1])
-            continue
-        if after_item < rule.min_subtotal:
-            ev.skip(
-                rule.id,
-                rule.label,
-                "below_min_subtotal",
-                min_subtotal=rule.min_subtotal,
-                missing=rule.min_subtotal - after_item,
-            )
-            continue
-        eligible = ev.eligible_lines(rule)
-        if not eligible:
-            ev.skip(rule.id, rule.label, "no_matching_lines")
+        eligible = ev.gate(rule, after_item)
+        if eligible is None:
             continue
         paid = paid_everywhere if eligible is ev.lines else _paid_by_category(eligible)
         points_candidates.append((rule, _earn(rule, paid, point_value)))
@@ -888,6 +865,7 @@ def evaluate(
             tuple([LineApplication(rid, amount) for rid, amount in ln.applied])
             if ln.applied
             else (),
+            line_stamps.get(ln.index, {}) if line_stamps else {},
         )
         for ln in ev.original_order
     )

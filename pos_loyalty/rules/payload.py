@@ -13,8 +13,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     PlainValidator,
     StrictBool,
@@ -35,6 +33,7 @@ from pos_loyalty.rules.inputs import (
     CustomerSnapshot,
     PresentedCoupon,
 )
+from pos_loyalty.strict import StrictModel
 
 MAX_LINES = 1000
 
@@ -64,11 +63,7 @@ MoneyField = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BasketLineIn(_Strict):
+class BasketLineIn(StrictModel):
     # Names are printed and every field is stored: no control characters (422 naming the field).
     sku: Annotated[PlainText, Field(min_length=1, max_length=64)]
     name: Annotated[PlainText, Field(max_length=200)]
@@ -85,7 +80,7 @@ class BasketLineIn(_Strict):
         return self
 
 
-class BasketIn(_Strict):
+class BasketIn(StrictModel):
     """`POST /v1/baskets/evaluate` body; `customer` (a token) is resolved by the service."""
 
     store_id: Annotated[PlainText, Field(min_length=1, max_length=64)]
@@ -118,7 +113,7 @@ class BasketIn(_Strict):
         )
 
 
-class CustomerIn(_Strict):
+class CustomerIn(StrictModel):
     """A customer snapshot as JSON, for dry runs (`rules explain --customer-json`) and tests."""
 
     id: Text
@@ -141,7 +136,7 @@ class CustomerIn(_Strict):
         )
 
 
-class CouponIn(_Strict):
+class CouponIn(StrictModel):
     """A coupon as storage would return it, for dry runs."""
 
     code: Text

@@ -3,15 +3,19 @@
 `Quote.to_dict()` is the JSON of `POST /v1/baskets/evaluate` minus what the service adds
 (`quote_id`, `expires_at`, `customer`). Amounts are minor units; times RFC 3339 with offset;
 `qty` is a JSON integer for whole units and a JSON number with at most 3 places for weighed goods.
+
+`Quote.to_stored()` adds what the till never sees but commit and refund need (each line's stamp
+units by rule, the condition a coupon to issue was earned under); `Quote.from_stored()` reads it
+back typed, so a stored quote commits exactly as it was priced, whatever the rules are by then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
-from pos_loyalty.money import Qty, qty_to_json
+from pos_loyalty.money import Qty, parse_qty, qty_to_json
 
 
 @dataclass(slots=True)  # not frozen: built per line per basket, and frozen init is slow
@@ -34,6 +38,8 @@ class QuoteLine:
     burn: int  # value of points spread onto this line (largest remainder)
     total: int
     applied: tuple[LineApplication, ...]
+    # Stamp-card units this line adds, by rule (kept with the sale so a refund takes them back).
+    stamps: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +54,23 @@ class QuoteLine:
             "total": self.total,
             "applied": [{"rule_id": a.rule_id, "amount": a.amount} for a in self.applied],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], stamps: dict[str, int] | None = None) -> QuoteLine:
+        qty = d["qty"]
+        return cls(
+            d["sku"],
+            d["name"],
+            d["category"],
+            parse_qty(qty if isinstance(qty, int) else str(qty)),
+            d["unit_price"],
+            d["subtotal"],
+            d["discount"],
+            d["burn"],
+            d["total"],
+            tuple(LineApplication(a["rule_id"], a["amount"]) for a in d["applied"]),
+            dict(stamps or {}),
+        )
 
 
 @dataclass(slots=True)
@@ -68,6 +91,10 @@ class AppliedRule:
             "amount": self.amount,
             "capped": self.capped,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AppliedRule:
+        return cls(d["rule_id"], d["label"], d["kind"], d["amount"], d["capped"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +134,22 @@ class PointsSummary:
             ],
             "earn_expires_at": _time(self.earn_expires_at),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PointsSummary:
+        return cls(
+            earn=d["earn"],
+            burn=d["burn"],
+            balance=d["balance"],
+            balance_after=d["balance_after"],
+            burn_requested=d["burn_requested"],
+            burn_limited_by=d["burn_limited_by"],
+            burn_limited_message=d["burn_limited_message"],
+            burn_value=d["burn_value"],
+            point_value_minor=d["point_value_minor"],
+            earned=tuple(EarnedPoints(e["rule_id"], e["label"], e["points"]) for e in d["earned"]),
+            earn_expires_at=_parse_time(d["earn_expires_at"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +195,9 @@ class CouponToIssue:
     reason: str | None = None
     stack_group: str | None = "coupon"  # the coupon's when presented; None stacks with all
     bearer: bool = False  # anyone may present it, not only the customer who earned it
+    # The condition it was earned under, for refunds: a partial refund leaving the sale below
+    # this many minor units cancels it; None (personal offers): any partial refund does.
+    earned_at_subtotal: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule_id": self.rule_id, "label": self.label}
@@ -176,6 +222,25 @@ class CouponToIssue:
             out["bearer"] = True
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], earned_at_subtotal: int | None = None) -> CouponToIssue:
+        return cls(
+            rule_id=d["rule_id"],
+            label=d["label"],
+            amount_off=d.get("amount_off"),
+            percent_off=d.get("percent_off"),
+            min_subtotal=d["min_subtotal"],
+            valid_from=datetime.fromisoformat(d["valid_from"]),
+            expires_at=datetime.fromisoformat(d["expires_at"]),
+            skus=tuple(d.get("skus", ())),
+            categories=tuple(d.get("categories", ())),
+            trigger=d.get("trigger"),
+            reason=d.get("reason"),
+            stack_group=d.get("stack_group", "coupon"),
+            bearer=d.get("bearer", False),
+            earned_at_subtotal=earned_at_subtotal,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CouponsSummary:
@@ -194,6 +259,25 @@ class CouponsSummary:
             ],
             "to_issue": [c.to_dict() for c in self.to_issue],
         }
+
+    @classmethod
+    def from_dict(
+        cls, d: dict[str, Any], earned_at: list[int | None] | None = None
+    ) -> CouponsSummary:
+        conditions = earned_at or [None] * len(d["to_issue"])
+        return cls(
+            applied=tuple(
+                AppliedCoupon(c["code"], c["rule_id"], c["label"], c["amount"])
+                for c in d["applied"]
+            ),
+            rejected=tuple(
+                RejectedCoupon(c["code"], c["reason"], c["message"]) for c in d["rejected"]
+            ),
+            to_issue=tuple(
+                CouponToIssue.from_dict(c, at)
+                for c, at in zip(d["to_issue"], conditions, strict=True)
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +386,52 @@ class Quote:
             out["not_applied"] = [n.to_dict() for n in self.not_applied]
         return out
 
+    def to_stored(self, answer: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`to_dict()` (or the answer built on it) plus `kept`: what the till does not see and
+        commit and refund need, so they never re-derive it from the rules active by then."""
+        return {
+            **(answer if answer is not None else self.to_dict()),
+            "kept": {
+                "line_stamps": [line.stamps for line in self.lines],
+                "earned_at_subtotal": [c.earned_at_subtotal for c in self.coupons.to_issue],
+            },
+        }
+
+    @classmethod
+    def from_stored(cls, d: dict[str, Any]) -> Quote:
+        """The Quote `to_stored` (or `to_dict`, without what is kept) wrote."""
+        kept = d.get("kept") or {}
+        line_stamps = kept.get("line_stamps") or [None] * len(d["lines"])
+        tier = d["tier"]
+        return cls(
+            rules_version=d["rules_version"],
+            currency=d["currency"],
+            evaluated_at=datetime.fromisoformat(d["evaluated_at"]),
+            customer_id=d["customer_id"],
+            lines=tuple(
+                QuoteLine.from_dict(line, stamps)
+                for line, stamps in zip(d["lines"], line_stamps, strict=True)
+            ),
+            subtotal=d["subtotal"],
+            discount_total=d["discount_total"],
+            total=d["total"],
+            applied=tuple(AppliedRule.from_dict(a) for a in d["applied"]),
+            points=PointsSummary.from_dict(d["points"]),
+            coupons=CouponsSummary.from_dict(d["coupons"], kept.get("earned_at_subtotal")),
+            hints=tuple(
+                Hint(h["type"], h["rule_id"], h["missing"], h["message"]) for h in d["hints"]
+            ),
+            tier=TierStatus(tier["name"], tier["next"], tier["missing"]) if tier else None,
+            stamps=tuple(StampProgress(**p) for p in d["stamps"]),
+            not_applied=(
+                tuple(NotApplied(**n) for n in d["not_applied"]) if "not_applied" in d else None
+            ),
+        )
+
 
 def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None

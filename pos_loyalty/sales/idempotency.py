@@ -13,17 +13,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Select, insert, update
+import orjson
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from pos_loyalty.errors import Conflict, DomainError, InvalidInput, NotFound
-from pos_loyalty.sales.models import IdempotencyRecord
 from pos_loyalty.storage import UnitOfWork
-from pos_loyalty.storage.core import table_of
+from pos_loyalty.storage.engine import json_dumps
 from pos_loyalty.store import Store
 
 IDEMPOTENCY_RETENTION = timedelta(days=7)  # the issue asks for at least 24 h
@@ -77,70 +74,71 @@ class _InFlight:
 IN_FLIGHT = _InFlight()
 
 
-@lru_cache(maxsize=1)
-def _idempotency_statements() -> tuple[Select[Any], sa.Insert, sa.Update]:
-    """(find, claim, finish) for `idempotency_keys`, built once."""
-    records = table_of(IdempotencyRecord)
-    same_key = (
-        records.c.key_owner == sa.bindparam("owner"),
-        records.c.key == sa.bindparam("idem_key"),
-    )
-    find = sa.select(
-        records.c.endpoint, records.c.request_hash, records.c.status_code, records.c.response
-    ).where(*same_key)
-    finish = (
-        update(records)
-        .where(*same_key)
-        .values(status_code=sa.bindparam("status"), response=sa.bindparam("body"))
-    )
-    return find, insert(records), finish
+# The idempotency record's statements, on the driver (each runs on every commit and refund).
+_FIND = (
+    "SELECT endpoint, request_hash, status_code, response FROM idempotency_keys"
+    " WHERE key_owner = ? AND key = ?"
+)
+# PostgreSQL, one round trip: try the key's advisory lock (held to the end of the transaction)
+# and read its record; the first column is false while another process works on the key.
+_PG_HOLD_AND_FIND = (
+    "SELECT pg_try_advisory_xact_lock(?), k.endpoint, k.request_hash, k.status_code, k.response"
+    " FROM (SELECT 1) AS one LEFT JOIN idempotency_keys k ON k.key_owner = ? AND k.key = ?"
+)
+_CLAIM = (
+    "INSERT INTO idempotency_keys (key_owner, key, endpoint, request_hash, status_code,"
+    " response, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_FINISH = (
+    "UPDATE idempotency_keys SET status_code = ?, response = ? WHERE key_owner = ? AND key = ?"
+)
 
 
-def _find_key(uow: UnitOfWork, owner: str, key: str) -> sa.Row[Any] | None:
-    find = _idempotency_statements()[0]
-    return uow.session.connection().execute(find, {"owner": owner, "idem_key": key}).first()
+@dataclass(frozen=True, slots=True)
+class _Record:
+    endpoint: str
+    request_hash: str
+    status_code: int
+    response: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> _Record:
+        response = row[3]
+        if isinstance(response, str | bytes):
+            response = orjson.loads(response)
+        return cls(row[0], row[1], int(row[2]), response)
 
 
-@lru_cache(maxsize=1)
-def _pg_hold_and_find() -> Select[Any]:
-    """PostgreSQL, one round trip: try the key's advisory lock (held to the end of the
-    transaction) and read its record; `free` is false while another process works on the key."""
-    records = table_of(IdempotencyRecord)
-    one_row = sa.select(sa.literal(1).label("one")).subquery()
-    same_key = sa.and_(
-        records.c.key_owner == sa.bindparam("owner"), records.c.key == sa.bindparam("idem_key")
-    )
-    free = sa.func.pg_try_advisory_xact_lock(sa.bindparam("lock", type_=sa.BigInteger))
-    return sa.select(
-        free.label("free"),
-        records.c.endpoint,
-        records.c.request_hash,
-        records.c.status_code,
-        records.c.response,
-    ).select_from(one_row.outerjoin(records, same_key))
+def _find_key(uow: UnitOfWork, owner: str, key: str) -> _Record | None:
+    row = uow.driver(_FIND, (owner, key)).fetchone()
+    return _Record.of(row) if row is not None else None
 
 
-def _find_and_hold_key(uow: UnitOfWork, owner: str, key: str) -> sa.Row[Any] | None:
+def _find_and_hold_key(uow: UnitOfWork, owner: str, key: str) -> _Record | None:
     """The key's record, if any, in the write transaction that will claim it. On PostgreSQL a
     twin being processed by another API worker is refused at once (409) instead of waiting."""
     if uow.session.get_bind().dialect.name != "postgresql":
         return _find_key(uow, owner, key)
     digest = hashlib.sha256(f"{owner}\0{key}".encode()).digest()
     lock = int.from_bytes(digest[:8], "big", signed=True)
-    params = {"owner": owner, "idem_key": key, "lock": lock}
-    row = uow.session.connection().execute(_pg_hold_and_find(), params).one()
-    if not row.free:
+    row = uow.driver(_PG_HOLD_AND_FIND, (lock, owner, key)).fetchone()
+    if not row[0]:
         raise IdempotencyInFlight(IN_FLIGHT_MESSAGE)
-    return row if row.endpoint is not None else None
+    return _Record.of(row[1:]) if row[1] is not None else None
 
 
-def _replay(record: sa.Row[Any], digest: str, endpoint: str) -> Outcome:
+def _replay(record: _Record, digest: str, endpoint: str) -> Outcome:
     if record.request_hash != digest or record.endpoint != endpoint:
         raise IdempotencyMismatch(
             "this Idempotency-Key was used with a different request; use a new key",
             details={"endpoint": record.endpoint},
         )
     return Outcome(record.status_code, dict(record.response), replayed=True)
+
+
+def _claim(uow: UnitOfWork, job: IdempotentJob, now: datetime, status: int, body: Any) -> None:
+    params = (job.key_owner, job.key, job.endpoint, job.digest, status, json_dumps(body), now)
+    uow.driver(_CLAIM, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,33 +192,19 @@ def run_idempotent(store: Store, job: IdempotentJob) -> Outcome:
 
 
 def _run_job(uow: UnitOfWork, job: IdempotentJob, now: datetime) -> Outcome:
-    _, claim, finish = _idempotency_statements()
     found = _find_and_hold_key(uow, job.key_owner, job.key)
     if found is not None:
         return _replay(found, job.digest, job.endpoint)
-    record = {
-        "key_owner": job.key_owner,
-        "key": job.key,
-        "endpoint": job.endpoint,
-        "request_hash": job.digest,
-        "created_at": now,
-    }
     savepoint = uow.session.begin_nested()
     try:
-        uow.session.connection().execute(claim, {**record, "status_code": 0, "response": {}})
+        _claim(uow, job, now, 0, {})
         outcome = job.work(uow, now)
-        uow.session.execute(  # through the session: pending ORM rows flush first
-            finish,
-            {
-                "owner": job.key_owner,
-                "idem_key": job.key,
-                "status": outcome.status,
-                "body": outcome.body,
-            },
-        )
+        uow.session.flush()  # pending ORM rows (a refund's) first: their errors are this job's
+        body = json_dumps(outcome.body)
+        uow.driver(_FINISH, (outcome.status, body, job.key_owner, job.key))
     except (InvalidInput, NotFound, Conflict) as refusal:
         savepoint.rollback()
-        _record_refusal(uow=uow, record=record, refusal=refusal)
+        _record_refusal(uow=uow, job=job, now=now, refusal=refusal)
         raise
     except BaseException:
         if savepoint.is_active:
@@ -246,12 +230,11 @@ def _committed_elsewhere(uow: UnitOfWork, job: IdempotentJob) -> JobResult:
         return exc
 
 
-def _record_refusal(*, uow: UnitOfWork, record: dict[str, Any], refusal: DomainError) -> None:
+def _record_refusal(
+    *, uow: UnitOfWork, job: IdempotentJob, now: datetime, refusal: DomainError
+) -> None:
     """Keep a refused sale's answer under its key, as Stripe does: a retry with the same body
     gets the same refusal (never a second try that might now succeed), another body a 422.
     Database outages are not refusals: the till retries those and the sale goes through."""
-    _, claim, _ = _idempotency_statements()
     error = {"code": refusal.code, "message": refusal.message, "details": refusal.details}
-    uow.session.connection().execute(
-        claim, {**record, "status_code": refusal.status, "response": {"error": error}}
-    )
+    _claim(uow, job, now, refusal.status, {"error": error})

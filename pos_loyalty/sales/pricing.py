@@ -18,6 +18,7 @@ from pos_loyalty.money import qty_to_json
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.engine import evaluate, tier_status
 from pos_loyalty.rules.payload import BasketIn
+from pos_loyalty.rules.quote import Quote
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 
@@ -84,9 +85,22 @@ def customer_json(customer: CustomerRow, rules: CompiledRules) -> dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Priced:
+    """A priced basket: the engine's typed quote, and the answer the till gets for it."""
+
     quote_id: str
-    result: dict[str, Any]  # the response body
+    quote: Quote
     customer_id: str | None
+    result: dict[str, Any]  # the response body: the quote's JSON with id, expiry and customer
+
+    def stored(self) -> dict[str, Any]:
+        """What the `quotes` row keeps: the answer, plus what commit needs and the till never
+        sees (`Quote.to_stored`); `from_stored` reads it back typed."""
+        return self.quote.to_stored(self.result)
+
+    @classmethod
+    def from_stored(cls, *, quote_id: str, customer_id: str | None, stored: Any) -> Priced:
+        result = {key: value for key, value in stored.items() if key != "kept"}
+        return cls(quote_id, Quote.from_stored(stored), customer_id, result)
 
 
 def price(
@@ -138,7 +152,7 @@ def price(
         "customer": customer_json(customer, rules) if customer else None,
         **quote.to_dict(),
     }
-    return Priced(quote_id, result, customer.id if customer else None)
+    return Priced(quote_id, quote, customer.id if customer else None, result)
 
 
 def basket_request_json(basket: BasketIn) -> dict[str, Any]:

@@ -9,6 +9,7 @@ whoever submits waits for `done`, so a restart loses no quote a till was given.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -42,7 +43,7 @@ def quote_row(*, basket: BasketIn, priced: Priced, now: datetime) -> dict[str, A
         "customer_id": priced.customer_id,
         "lane_id": basket.lane_id,
         "request": basket_request_json(basket),
-        "result": priced.result,
+        "result": priced.stored(),
     }
 
 
@@ -82,7 +83,15 @@ def _quote_query() -> Select[Any]:
     ).where(quotes.c.id == sa.bindparam("quote_id"))
 
 
-def load_quote(*, uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -> sa.Row[Any]:
+@dataclass(frozen=True, slots=True)
+class QuoteToCommit:
+    """A stored quote a commit takes: typed as it was priced, and the lane it was priced for."""
+
+    priced: Priced
+    lane_id: str | None
+
+
+def load_quote(*, uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -> QuoteToCommit:
     """The quote a commit names, refused when unknown, expired, priced under other rules or
     already committed."""
     stored = uow.session.connection().execute(_quote_query(), {"quote_id": quote_id}).first()
@@ -107,4 +116,7 @@ def load_quote(*, uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -
             code="quote_already_committed",
             details={"transaction_id": stored.committed_as},
         )
-    return stored
+    priced = Priced.from_stored(
+        quote_id=quote_id, customer_id=stored.customer_id, stored=stored.result
+    )
+    return QuoteToCommit(priced, stored.lane_id)

@@ -16,7 +16,7 @@ from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.coupons.service import cancel_unused, return_redeemed
 from pos_loyalty.errors import InvalidInput, NotFound
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
-from pos_loyalty.ledger.service import apply_to_customer, post_entries
+from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entries
 from pos_loyalty.money import milli_to_json, qty_to_milli
 from pos_loyalty.rules.config import ThresholdRule
 from pos_loyalty.sales.idempotency import IdempotentJob, Outcome, request_hash, run_idempotent
@@ -28,7 +28,7 @@ from pos_loyalty.sales.models import (
     TransactionLine,
     TransactionStatus,
 )
-from pos_loyalty.sales.stamps import take_back_stamps
+from pos_loyalty.sales.stamps import add_stamps
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 
@@ -158,7 +158,7 @@ def _record_refund(
 
     earn_reversed = burn_returned = 0
     balance_after: int | None = None
-    entries: list[LedgerEntry] = []
+    entries: list[dict[str, Any]] = []
     if sale.customer_id is not None:
         entries, earn_reversed, burn_returned = _points_reversal(
             uow=uow,
@@ -176,7 +176,7 @@ def _record_refund(
             points_delta=burn_returned - earn_reversed,
             spend_delta=-amount,
         )
-        post_entries(uow=uow, entries=entries)
+        insert_entries(uow=uow, rows=entries)
         stamps_back: dict[str, int] = {}
         for line in sale_lines:
             step = take.get(line.position, 0)
@@ -188,21 +188,20 @@ def _record_refund(
                 if back:
                     stamps_back[rule_id] = stamps_back.get(rule_id, 0) + back
         for rule_id, back in stamps_back.items():
-            take_back_stamps(uow, sale.customer_id, rule_id, -back, now)
+            add_stamps(uow, sale.customer_id, rule_id, -back, now)
     else:
         stamps_back = {}
 
-    issued_codes = list(
-        session.exec(
-            select(Coupon.code, Coupon.rule_id).where(
-                col(Coupon.issued_by_transaction_id) == transaction_id
-            )
+    issued = session.exec(
+        select(Coupon.code, Coupon.rule_id, Coupon.earned_at_subtotal).where(
+            col(Coupon.issued_by_transaction_id) == transaction_id
         )
-    )
+    ).all()
+    kept = _kept_after(sale_lines, done, take)
     to_cancel = [
         code
-        for code, rule_id in issued_codes
-        if full or _reward_lost(store, sale_lines, done, take, rule_id)
+        for code, rule_id, earned_at in issued
+        if full or kept < _earned_at(store, rule_id, earned_at)
     ]
     cancelled, already_used = cancel_unused(uow=uow, codes=to_cancel, now=now)
     returned = return_redeemed(uow=uow, transaction_id=transaction_id) if full else []
@@ -272,23 +271,29 @@ def _record_refund(
     return Outcome(200, result)
 
 
-def _reward_lost(
-    store: Store,
-    sale_lines: Sequence[TransactionLine],
-    done: Mapping[int, int],
-    take: Mapping[int, int],
-    rule_id: str | None,
-) -> bool:
-    """After a partial refund, does what the customer keeps still reach the coupon's threshold?"""
-    rule = next((r for r in store.rules.config.rules if r.id == rule_id), None)
-    if not isinstance(rule, ThresholdRule):
-        return True
+def _kept_after(
+    sale_lines: Sequence[TransactionLine], done: Mapping[int, int], take: Mapping[int, int]
+) -> int:
+    """What the customer keeps of the sale (after discounts) once this refund is done."""
     kept = 0
     for line in sale_lines:
         gone = done.get(line.position, 0) + take.get(line.position, 0)
         net = line.subtotal - line.discount
         kept += net - _share(net, gone, line.qty_milli)
-    return kept < rule.min_subtotal
+    return kept
+
+
+# Keeping less than this loses any coupon: personal offers go with any partial refund.
+_ALWAYS_LOST = 2**63
+
+
+def _earned_at(store: Store, rule_id: str | None, earned_at_subtotal: int | None) -> int:
+    """The spend a coupon the sale issued was earned at, as the sale's quote recorded it;
+    coupons issued before it was recorded (migration 0018) look their rule up as before."""
+    if earned_at_subtotal is not None:
+        return earned_at_subtotal
+    rule = next((r for r in store.rules.config.rules if r.id == rule_id), None)
+    return rule.min_subtotal if isinstance(rule, ThresholdRule) else _ALWAYS_LOST
 
 
 def _points_reversal(
@@ -301,7 +306,7 @@ def _points_reversal(
     full: bool,
     paid_after: int,
     burn_after: int,
-) -> tuple[list[LedgerEntry], int, int]:
+) -> tuple[list[dict[str, Any]], int, int]:
     """Reverse earn and return burn in proportion to what is refunded (cumulatively, so a
     series of partial refunds ends exactly where a full one would)."""
     assert sale.customer_id is not None
@@ -327,7 +332,7 @@ def _points_reversal(
                 expired[lot_id] = -int(points)
     basis = sale.total if sale.total > 0 else sale.subtotal
     expire_days = store.rules.points.expire_days
-    entries: list[LedgerEntry] = []
+    entries: list[dict[str, Any]] = []
     earn_reversed = burn_returned = 0
     for original in originals:
         assert original.id is not None
@@ -339,11 +344,11 @@ def _points_reversal(
             if amount:
                 earn_reversed += amount
                 entries.append(
-                    LedgerEntry(
+                    entry_row(
                         customer_id=sale.customer_id,
-                        kind=EntryKind.REVERSE.value,
+                        kind=EntryKind.REVERSE,
                         points=-amount,
-                        created_at=now,
+                        now=now,
                         lot_id=original.id,
                         reverses_id=original.id,
                         transaction_id=sale.id,
@@ -360,11 +365,11 @@ def _points_reversal(
             if amount:
                 burn_returned += amount
                 entries.append(
-                    LedgerEntry(
+                    entry_row(
                         customer_id=sale.customer_id,
-                        kind=EntryKind.REVERSE.value,
+                        kind=EntryKind.REVERSE,
                         points=amount,
-                        created_at=now,
+                        now=now,
                         expires_at=now + timedelta(days=expire_days) if expire_days else None,
                         reverses_id=original.id,
                         transaction_id=sale.id,

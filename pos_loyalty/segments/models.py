@@ -9,22 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from sqlalchemy import BigInteger, Index, SmallInteger
 from sqlmodel import Field as SqlField
 from sqlmodel import SQLModel
 
 from pos_loyalty.storage.types import UTCDateTime
+from pos_loyalty.strict import StrictModel
 
 Score = Annotated[int, Field(ge=1, le=5)]
 SegmentName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SegmentDefinition(_Strict):
+class SegmentDefinition(StrictModel):
     """`[[segments.definitions]]`: all given conditions must hold; none given = everyone."""
 
     name: SegmentName
@@ -70,7 +67,7 @@ SEGMENT_TITLES_RU = {
 }
 
 
-class SegmentsConfig(_Strict):
+class SegmentsConfig(StrictModel):
     """`[segments]`: how RFM scores become named segments, and who may be contacted."""
 
     # Frequency and monetary count the sales of the last `window_days`; recency is the last sale.

@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pos_loyalty.ledger.service import adjust_points, verify_ledger
+from pos_loyalty.rules.compiled import compile_rules
+from pos_loyalty.rules.config import RulesConfig
 from pos_loyalty.store import Store
 from tests.factories import SALE_RULES, basket_json, enrol_json, line_json, sell_json
 
@@ -184,3 +186,37 @@ def test_refund_sequences_never_reverse_more_than_the_sale(
     )
     with store.uow() as uow:
         assert verify_ledger(uow=uow)[1] == []
+
+
+def test_a_partial_refund_judges_the_coupon_by_the_rules_of_its_sale(
+    client: TestClient, store: Store
+) -> None:
+    """The 70 ₽ coupon was earned at 700 ₽; the store raises that threshold to 1 500 ₽ before
+    the refund. Keeping 1 000 ₽ of the sale still deserves the coupon the sale earned, and the
+    stamps the sale counted go back although the stamp card rule is gone by then."""
+    customer_id = new_customer(client, store)
+    sale = sell_json(
+        client,
+        basket_json(
+            line_json("milk", 10000, 4),
+            line_json("cof", 15000, 6, category="coffee"),
+            customer={"id": customer_id},
+        ),
+    )
+    [coupon] = sale["coupons_issued"]
+    rules = []
+    for rule in SALE_RULES["rules"]:
+        if rule["kind"] == "threshold":
+            rules.append({**rule, "min_subtotal": 150000})
+        elif rule["kind"] != "stamps":
+            rules.append(rule)
+    config = RulesConfig.from_dict({**SALE_RULES, "rules": rules})
+    store.rules = compile_rules(config, tz=store.settings.store.tz)
+
+    partial = refund(client, sale["transaction_id"], {"lines": [{"sku": "milk", "qty": 4}]})
+    assert partial.status_code == 200, partial.text
+    assert partial.json()["coupons"]["cancelled"] == []  # 750 ₽ kept ≥ the sale's 700 ₽
+    assert client.get(f"/v1/coupons/{coupon['code']}").json()["status"] == "issued"
+    rest = refund(client, sale["transaction_id"], {"lines": [{"sku": "cof", "qty": 3}]}).json()
+    assert rest["coupons"]["cancelled"] == [coupon["code"]]  # 375 ₽ kept < 700 ₽
+    assert rest["stamps_reversed"] == [{"rule_id": "coffee-6th-free", "units": 3}]

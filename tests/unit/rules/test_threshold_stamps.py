@@ -1,5 +1,6 @@
 """Spend thresholds (coupon, discount now, points, upsell hint) and stamp cards."""
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -156,3 +157,29 @@ def test_a_coupon_lasts_to_the_end_of_the_local_day_its_days_run_out() -> None:
     berlin = ZoneInfo("Europe/Berlin")
     spring = datetime(2026, 3, 15, 10, 0, tzinfo=berlin)
     assert coupon_expiry(spring, 14, berlin) == datetime(2026, 3, 30, tzinfo=berlin)
+
+
+def test_a_stored_quote_reads_back_typed_with_what_commit_and_refund_need() -> None:
+    """What the quotes row keeps (`to_stored`) is the till's JSON plus each line's stamp units
+    and the threshold a coupon was earned at; `from_stored` gives back the same typed Quote."""
+    who = customer(stamps={"coffee-6th-free": 4})
+    quote = quote_for(
+        threshold_rule(),
+        stamps_rule(),
+        discount_rule(percent=10, when={"categories": ["dairy"]}),
+        lines=(
+            line("cof", 15000, 3, category="coffee"),
+            line("cheese", 59990, Decimal("0.355"), category="dairy"),
+            line("milk", 8990, 5, category="dairy"),
+        ),
+        who=who,
+    )
+    assert [ln.stamps for ln in quote.lines] == [{"coffee-6th-free": 3}, {}, {}]
+    (issued,) = quote.coupons.to_issue
+    assert issued.earned_at_subtotal == 70000
+    stored = quote.to_stored()
+    assert {k: v for k, v in stored.items() if k != "kept"} == quote.to_dict()
+    assert "stamps" not in stored["lines"][0]  # the till's JSON is unchanged
+    back = type(quote).from_stored(json.loads(json.dumps(stored)))
+    assert back == quote
+    assert back.lines[1].qty == Decimal("0.355")
