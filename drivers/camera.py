@@ -219,8 +219,9 @@ class CameraReader:
                 decoder=self.decoder.name,
                 connected=self._connected,
                 ended=self._ended,
-                fps=_rate(self._grab_times),
-                decode_fps=_rate(self._decode_times),
+                # A camera that is not delivering has no frame rate, whatever it had before.
+                fps=_rate(self._grab_times) if self._connected else 0.0,
+                decode_fps=_rate(self._decode_times) if self._connected else 0.0,
                 decode_ms_median=statistics.median(decode_ms) if decode_ms else 0.0,
                 decode_ms_max=max(decode_ms, default=0.0),
                 frames_grabbed=self._grabbed,
@@ -312,6 +313,8 @@ class CameraReader:
         with self._lock:
             self._connected = False
             self._last_error = error
+            self._grab_times.clear()  # a rate measured before the outage says nothing now
+            self._decode_times.clear()
 
     # --- decoding ------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import StoreDep, TillScope
+from api.deps import HubDep, StoreDep, TillScope
 from api.errors import ApiError
 from pos_loyalty.receipts.build import build_receipt
 from pos_loyalty.receipts.document import ReceiptDocument
@@ -130,6 +130,7 @@ def receipt_document(
 def reprint(
     transaction_id: str,
     store: StoreDep,
+    hub: HubDep,
     _: TillScope,
     body: Annotated[ReprintRequest | None, Body()] = None,
 ) -> dict[str, Any]:
@@ -142,4 +143,5 @@ def reprint(
             lane_id=body.lane_id if body else None,
             refund_id=body.refund_id if body else None,
         )
+    hub.receipt_queued(queued.lane_id)
     return queued.to_dict()

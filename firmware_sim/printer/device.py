@@ -373,10 +373,9 @@ class VirtualPrinter:
         else:
             self._engine.execute(command)
             armed = self._armed
-            if armed is not None and armed[0] != "autocutter":
-                if self._engine.lines_on_paper >= armed[1]:
-                    self._armed = None
-                    self._fire(armed[0])
+            if armed and armed[0] != "autocutter" and self._engine.lines_on_paper >= armed[1]:
+                self._armed = None
+                self._fire(armed[0])
 
     def _fire(self, kind: str) -> None:
         log.warning("fault part-way through a receipt: %s", kind)
@@ -538,6 +537,9 @@ class PrinterStream:
             return
         if self._send is None:
             self._answers += data
+            return
+        if self.printer.refuses_connections:
+            log.info("answer not delivered: the printer is off or its cable is out")
             return
         with self._send_lock:
             try:
