@@ -383,8 +383,9 @@ class VirtualPrinter:
             self._cover_open = True
         elif kind == "offline":
             self._offline = True
-        elif kind == "paper_out":
+        elif kind == "paper_out":  # the roll ends here: what is printed comes off as a piece
             self._paper_remaining_mm = 0.0
+            self._engine.paper_ran_out()
         elif kind == "power_off":
             self._power_off()
         elif kind == "unplug":

@@ -123,14 +123,14 @@ class Follower:
 class Service:
     """One `pos-loyalty serve` process on the store's config file."""
 
-    def __init__(self, workdir: Path, config: Path, token: str) -> None:
+    def __init__(self, workdir: Path, config: Path, token: str, *options: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
         self.proc = subprocess.Popen(
-            [EXE, "serve", "--config", str(config), "--port", str(self.port)],
+            [EXE, "serve", "--config", str(config), "--port", str(self.port), *options],
             cwd=workdir,
             env=env,
             stdout=subprocess.PIPE,
