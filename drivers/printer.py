@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from pos_loyalty.receipts.media import print_width
 from pos_loyalty.settings import PrinterConfig
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,6 @@ PAPER_NEAR_END = 0x0C  # n=4 bits 2-3
 PAPER_END = 0x60  # n=4 bits 5-6
 # GS r 1 reply: bits 0-1 near end, bits 2-3 paper end.
 GS_R_PAPER_END = 0x0C
-
-# Printable width by roll width (Epson TM-T88 class).
-_PRINTABLE_MM = {80: 72.0, 58: 50.8}
 
 # Machine codes for why a printer cannot take a job now (events, `last_error`, outbox rows).
 PRINTER_OFFLINE_CODE = "printer_offline"
@@ -318,18 +316,6 @@ def _escpos_module(transport: Transport) -> Any:
     return printers
 
 
-def media_width_pixels(profile_data: dict[str, Any], width_mm: int) -> int | None:
-    """Dots per line for the roll width on this profile (its own figure when the width is its)."""
-    media = profile_data.get("media", {})
-    width = media.get("width", {})
-    dpi = media.get("dpi")
-    if width.get("mm") == width_mm and isinstance(width.get("pixels"), int):
-        return int(width["pixels"])
-    if not isinstance(dpi, int) or width_mm not in _PRINTABLE_MM:
-        return None
-    return int(round(_PRINTABLE_MM[width_mm] / 25.4 * dpi / 8) * 8)
-
-
 # --- the printer -----------------------------------------------------------------------------
 
 
@@ -433,11 +419,10 @@ class EscPosPrinter:
         # python-escpos keeps profile data per class: copy before changing it for this printer.
         data = dict(device.profile.profile_data)
         media = dict(data.get("media", {}))
-        pixels = media_width_pixels(data, self.width_mm)
-        if pixels is not None:
-            media["width"] = {"mm": self.width_mm, "pixels": pixels}
-            data["media"] = media
-            device.profile.profile_data = data
+        pixels = print_width(self.profile, self.width_mm).dots
+        media["width"] = {"mm": self.width_mm, "pixels": pixels}
+        data["media"] = media
+        device.profile.profile_data = data
 
     def _check_device_node(self) -> None:
         """A file:// printer whose node is gone is unplugged: python-escpos would open the path

@@ -16,6 +16,7 @@ from api.errors import ApiError
 from pos_loyalty.receipts.build import build_receipt
 from pos_loyalty.receipts.document import ReceiptDocument
 from pos_loyalty.receipts.layout import SUPPORTED_COLUMNS, layout_receipt
+from pos_loyalty.receipts.media import print_width
 from pos_loyalty.receipts.preview import DEFAULT_PREVIEW_PROFILE, ReceiptPngRenderer
 from pos_loyalty.receipts.reprint import queue_reprint
 from pos_loyalty.receipts.text import render_text
@@ -63,7 +64,8 @@ def receipt_text(
     _: TillScope,
     refund_id: RefundId = None,
     columns: Annotated[
-        int | None, Query(description="32, 42 or 48; default: 32 on a 58 mm lane, else 42")
+        int | None,
+        Query(description="30, 32, 42 or 48; default: what the lane's printer and roll fit"),
     ] = None,
 ) -> Response:
     if columns is not None and columns not in SUPPORTED_COLUMNS:
@@ -76,7 +78,11 @@ def receipt_text(
     document = _document(store, transaction_id, refund_id)
     if columns is None:
         printer = _lane_printer(store, document.header.lane_id)
-        columns = 32 if printer is not None and printer.width_mm == 58 else 42
+        columns = (
+            print_width(printer.profile, printer.width_mm).layout_columns
+            if printer is not None
+            else 42
+        )
     text = render_text(layout_receipt(document, columns))
     return Response(text, media_type="text/plain; charset=utf-8")
 
