@@ -93,7 +93,7 @@ _UPC_E_PARITY = ["EEEOOO", "EEOEOO", "EEOOEO", "EEOOOE", "EOEEOO",
 
 def upc_e_to_upc_a(number_system: str, six: str) -> str:
     """The 11 UPC-A digits (without check digit) a zero-suppressed UPC-E stands for."""
-    d1, d2, d3, d4, d5, d6 = six
+    d1, d2, d3, d4, d5, d6 = tuple(six)
     if d6 in "012":
         return f"{number_system}{d1}{d2}{d6}0000{d3}{d4}{d5}"
     if d6 == "3":
