@@ -276,12 +276,15 @@ class PrintWorker:
             job = next_print_job(uow=uow, lane_id=self.lane_id)
             if job is None:
                 return self._idle()
-            if not job.sent_unconfirmed:
-                rendered = self._render(uow, job)
+            rendered = None if job.sent_unconfirmed else self._render(uow, job)
+
         # SQLite: no transaction stays open while the printer works (sales must not wait on it).
-        if job.sent_unconfirmed:
-            return self._lost_part_way(job, _UNCONFIRMED, lambda: self.store.uow(write=True))
-        return self._deliver(job, rendered, lambda: self.store.uow(write=True))
+        def record() -> AbstractContextManager[UnitOfWork]:
+            return self.store.uow(write=True)
+
+        if rendered is None:
+            return self._lost_part_way(job, _UNCONFIRMED, record)
+        return self._deliver(job, rendered, record)
 
     def _idle(self) -> StepOutcome:
         self._queue_length = 0
@@ -315,12 +318,18 @@ class PrintWorker:
 
         try:
             status = self.printer.print_job(
-                rendered, on_sent=sent, on_progress=lambda st: self._held_by_printer(job, st)
+                rendered,
+                on_sent=sent,
+                on_progress=lambda st: self._held_by_printer(job, st),
+                stop=self._stop,
             )
         except PrinterNotReady as exc:
             self._contact(exc.status)
             return self._waiting(job, _Problem(exc.code, exc.status.message), record)
         except JobInterrupted as exc:
+            if self._stop.is_set():  # the row keeps its "sent" note: the next start prints a copy
+                log.warning("%s: stopping with outbox row %d in the printer", self.name, job.id)
+                return StepOutcome.WAITING
             self._lost_contact(PRINTER_OFFLINE_CODE, str(exc))
             return self._lost_part_way(job, str(exc), record)
         except (PrinterUnavailable, InvalidStatusReply) as exc:

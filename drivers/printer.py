@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -477,10 +478,12 @@ class EscPosPrinter:
         *,
         on_sent: Callable[[], None] | None = None,
         on_progress: Callable[[PrinterStatus], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> PrinterStatus:
         """Check, send once, confirm: returns the status once the printer has printed the whole
         job. `on_sent` runs just before the bytes go (the job may be on paper from then on);
-        `on_progress` gets each status asked while the printer holds the job (a fault part-way).
+        `on_progress` gets each status asked while the printer holds the job (a fault part-way);
+        `stop` set (the service stopping) gives the job up as interrupted.
         Raises `PrinterNotReady` (nothing sent), `PrinterUnavailable` (nothing sent) or
         `JobInterrupted` (sent, lost part-way)."""
         with self._opened() as link:
@@ -497,14 +500,17 @@ class EscPosPrinter:
                 on_sent()
             try:
                 link.write(data + TRANSMIT_PAPER_STATUS)
-                return self._await_completion(link, on_progress)
+                return self._await_completion(link, on_progress, stop)
             except JobInterrupted:
                 raise
             except (PrinterUnavailable, InvalidStatusReply, OSError) as exc:
                 raise JobInterrupted(f"the job was lost part-way: {exc}") from exc
 
     def _await_completion(
-        self, link: _Link, on_progress: Callable[[PrinterStatus], None] | None
+        self,
+        link: _Link,
+        on_progress: Callable[[PrinterStatus], None] | None,
+        stop: threading.Event | None,
     ) -> PrinterStatus:
         """Wait for the GS r answer that follows the job; ask DLE EOT meanwhile and recover a
         recoverable error whose cause the cashier removed."""
@@ -512,6 +518,8 @@ class EscPosPrinter:
         while True:
             if link.await_paper_status(self.progress_interval_s):
                 return link.status(self.timeout_s)
+            if stop is not None and stop.is_set():
+                raise JobInterrupted(f"the service stopped while printer {self.url} had the job")
             status = link.status(self.timeout_s)
             if link.paper_status_seen:
                 return status

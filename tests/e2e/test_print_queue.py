@@ -525,3 +525,45 @@ def test_a_usb_printer_without_pyusb_is_reported_naming_what_to_install(
             assert fault.type == "device_fault" and "libusb" in fault.data["message"]
     finally:
         store.close()
+
+
+def test_a_service_stopped_while_the_printer_holds_a_job_prints_a_copy_on_restart(
+    settings: Settings, printer: VirtualPrinter
+) -> None:
+    printer.arm_fault("cover_open", after_lines=5)
+    first = Lane(settings)
+    row_id = queue_sale(first.store, "t-1")
+    first.wait_for(lambda e: e.type == "print_result" and e.data["status"] == "held")
+    first.close()  # stops without waiting for the cover: the job stays in the printer
+    row = outbox_row_after_restart(settings, row_id)
+    assert row.status == OutboxStatus.QUEUED.value
+    assert row.last_error is not None and row.last_error.startswith("sent:")
+    printer.set_cover_open(False)  # the original finishes on paper
+    printer.wait_for_receipts(1)
+
+    second = Lane(settings)
+    try:
+        lost = second.wait_for(
+            lambda e: e.type == "print_result" and e.data["status"] == "interrupted"
+        )
+        copy_id = lost.data["copy_outbox_id"]
+        second.wait_for(lambda e: printed(e) and e.data["outbox_id"] == copy_id)
+    finally:
+        second.close()
+    assert [r.lines[0] for r in printer.wait_for_receipts(2)] == ["RECEIPT t-1", "RECEIPT t-1"]
+    store = Store.open(settings)
+    try:
+        closed = outbox_row(store, row_id)
+        assert closed.status == OutboxStatus.PRINTED.value
+        assert closed.last_error is not None and closed.last_error.startswith("interrupted")
+        assert outbox_row(store, copy_id).status == OutboxStatus.PRINTED.value
+    finally:
+        store.close()
+
+
+def outbox_row_after_restart(settings: Settings, row_id: int) -> ReceiptOutbox:
+    store = Store.open(settings)
+    try:
+        return outbox_row(store, row_id)
+    finally:
+        store.close()
