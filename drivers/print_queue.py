@@ -276,15 +276,15 @@ class PrintWorker:
             job = next_print_job(uow=uow, lane_id=self.lane_id)
             if job is None:
                 return self._idle()
-            rendered = None if job.sent_unconfirmed else self._render(uow, job)
+            outcome = None if job.sent_unconfirmed else self._render(uow, job)
 
         # SQLite: no transaction stays open while the printer works (sales must not wait on it).
         def record() -> AbstractContextManager[UnitOfWork]:
             return self.store.uow(write=True)
 
-        if rendered is None:
+        if outcome is None:
             return self._lost_part_way(job, _UNCONFIRMED, record)
-        return self._deliver(job, rendered, record)
+        return self._deliver(job, outcome, record)
 
     def _idle(self) -> StepOutcome:
         self._queue_length = 0
