@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from drivers.decoders import Decoder, load_decoder
-from drivers.reading import PayloadCallback, Reading, ReadingOutlet
+from drivers.reading import Debouncer, PayloadCallback, Reading, ReadingOutlet
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class CameraReader:
         self._grab_times: deque[float] = deque(maxlen=30)
         self._decode_times: deque[float] = deque(maxlen=30)
         self._decode_ms: deque[float] = deque(maxlen=100)
-        self._last_seen: dict[str, float] = {}
+        self._debouncer = Debouncer(debounce_s)
         self._connected = False
         self._ended = False
         self._grabbed = self._decoded = self._skipped = self._readings = self._reconnects = 0
@@ -352,13 +352,7 @@ class CameraReader:
                     self._report(symbol.text, symbol.symbology, now, captured)
 
     def _is_new(self, payload: str, now: float) -> bool:
-        """Debounce: a payload is new unless it was seen within `debounce_s` of now."""
-        last = self._last_seen.get(payload)
-        self._last_seen[payload] = now
-        if len(self._last_seen) > 256:
-            cutoff = now - self.debounce_s
-            self._last_seen = {p: t for p, t in self._last_seen.items() if t >= cutoff}
-        return last is None or now - last > self.debounce_s
+        return self._debouncer.is_new(payload, now)
 
     def _report(self, payload: str, symbology: str, now: float, captured: float) -> None:
         at = datetime.now(UTC)

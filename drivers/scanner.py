@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from drivers.reading import PayloadCallback, Reading, ReadingOutlet
+from drivers.reading import Debouncer, PayloadCallback, Reading, ReadingOutlet
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ class SerialScanner:
         is one scan (a reader in continuous mode, a card held in the beam), as the camera does."""
         self.port = port
         self.debounce_s = debounce_s
-        self._last_seen: dict[str, float] = {}
+        self._debouncer = Debouncer(debounce_s)
         self.baudrate = baudrate
         self.framing = framing or ScannerFraming()
         self.name = name
@@ -435,13 +435,7 @@ class SerialScanner:
         )
 
     def _is_new(self, payload: str, now: float) -> bool:
-        """Debounce: a payload is new unless it was read within `debounce_s` of now."""
-        last = self._last_seen.get(payload)
-        self._last_seen[payload] = now
-        if len(self._last_seen) > 256:
-            cutoff = now - self.debounce_s
-            self._last_seen = {p: t for p, t in self._last_seen.items() if t >= cutoff}
-        return last is None or now - last > self.debounce_s
+        return self._debouncer.is_new(payload, now)
 
     def _drop(self, reason: str, content: bytes) -> None:
         # Digits are masked: a bank card swiped by mistake must not leave its number in a log.

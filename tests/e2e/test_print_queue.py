@@ -47,7 +47,11 @@ class Lane:
     """A store, its hub and the lane's print worker, with the lane's events to wait on."""
 
     def __init__(
-        self, settings: Settings, render: Any = text_receipt, connection: str | None = None
+        self,
+        settings: Settings,
+        render: Any = text_receipt,
+        connection: str | None = None,
+        poll_interval_s: float = 0.05,
     ) -> None:
         self.store = Store.open(settings)
         self.hub = LaneHub(self.store)
@@ -62,7 +66,7 @@ class Lane:
             render=render,
             hub=self.hub,
             connection=connection,
-            poll_interval_s=0.05,
+            poll_interval_s=poll_interval_s,
             probe_interval_s=None,
         ).start()
 
@@ -567,3 +571,16 @@ def outbox_row_after_restart(settings: Settings, row_id: int) -> ReceiptOutbox:
         return outbox_row(store, row_id)
     finally:
         store.close()
+
+
+def test_a_receipt_queued_through_the_lane_hub_prints_without_waiting_for_a_poll(
+    settings: Settings, printer: VirtualPrinter
+) -> None:
+    lane = Lane(settings, poll_interval_s=3600.0)  # it would look at the queue once an hour
+    try:
+        queue_sale(lane.store, "t-1")
+        lane.hub.receipt_queued("lane-1")  # what the commit, refund and reprint routes do
+        lane.wait_for(printed)
+        assert [r.lines[0] for r in printer.wait_for_receipts(1)] == ["RECEIPT t-1"]
+    finally:
+        lane.close()
