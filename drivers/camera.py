@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from drivers.decoders import Decoder, load_decoder
-from drivers.reading import PayloadCallback, Reading, ReadingOutlet
+from drivers.reading import Debouncer, PayloadCallback, Reading, ReadingOutlet
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class CameraReader:
         self._grab_times: deque[float] = deque(maxlen=30)
         self._decode_times: deque[float] = deque(maxlen=30)
         self._decode_ms: deque[float] = deque(maxlen=100)
-        self._last_seen: dict[str, float] = {}
+        self._debouncer = Debouncer(debounce_s)
         self._connected = False
         self._ended = False
         self._grabbed = self._decoded = self._skipped = self._readings = self._reconnects = 0
@@ -219,8 +219,9 @@ class CameraReader:
                 decoder=self.decoder.name,
                 connected=self._connected,
                 ended=self._ended,
-                fps=_rate(self._grab_times),
-                decode_fps=_rate(self._decode_times),
+                # A camera that is not delivering has no frame rate, whatever it had before.
+                fps=_rate(self._grab_times) if self._connected else 0.0,
+                decode_fps=_rate(self._decode_times) if self._connected else 0.0,
                 decode_ms_median=statistics.median(decode_ms) if decode_ms else 0.0,
                 decode_ms_max=max(decode_ms, default=0.0),
                 frames_grabbed=self._grabbed,
@@ -312,6 +313,8 @@ class CameraReader:
         with self._lock:
             self._connected = False
             self._last_error = error
+            self._grab_times.clear()  # a rate measured before the outage says nothing now
+            self._decode_times.clear()
 
     # --- decoding ------------------------------------------------------------------------------
 
@@ -349,13 +352,7 @@ class CameraReader:
                     self._report(symbol.text, symbol.symbology, now, captured)
 
     def _is_new(self, payload: str, now: float) -> bool:
-        """Debounce: a payload is new unless it was seen within `debounce_s` of now."""
-        last = self._last_seen.get(payload)
-        self._last_seen[payload] = now
-        if len(self._last_seen) > 256:
-            cutoff = now - self.debounce_s
-            self._last_seen = {p: t for p, t in self._last_seen.items() if t >= cutoff}
-        return last is None or now - last > self.debounce_s
+        return self._debouncer.is_new(payload, now)
 
     def _report(self, payload: str, symbology: str, now: float, captured: float) -> None:
         at = datetime.now(UTC)

@@ -148,6 +148,7 @@ class DeviceManager:
                 framing=scanner_framing(lane.scanner),
                 on_payload=self._on_reading(lane.id),
                 name=f"{lane.id}/scanner",
+                debounce_s=lane.scanner.debounce_s,
             )
             self._add(scanner, f"{lane.id}/scanner", lane.id, "scanner", scanner.state)
         if lane.printer is not None:

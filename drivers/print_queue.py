@@ -1,12 +1,16 @@
 """The durable print queue: one worker thread per lane prints the lane's receipt outbox.
 
-The queue IS the `receipt_outbox` table. The sale writes a row in its own transaction; the lane's
-worker takes queued rows oldest first, renders each to ESC/POS, checks the printer, sends, and
-marks the row printed only once the printer has taken the job. A printer that is offline, out of
-paper or open leaves the row queued: the worker retries with exponential backoff and tells the
-lane why (`print_result` with status `waiting`, `device_fault` / `device_restored`). Nothing lives
-only in memory, so a restart loses nothing; a reprint is a new outbox row
-(`pos_loyalty.receipts.reprint.queue_reprint`).
+The queue IS the `receipt_outbox` table (its queries: `pos_loyalty.receipts.outbox`). The sale
+writes a row in its own transaction and tells the lane hub, which wakes the lane's worker; the
+worker takes queued rows oldest first, renders each to ESC/POS, checks the printer, sends the job
+once, and marks the row printed when the printer has printed all of it. A printer that cannot
+print leaves the row queued and unsent: the worker retries with exponential backoff and tells the
+lane why (`print_result` with status `waiting`, `device_fault` / `device_restored`). A fault part-
+way through a job (cover opened, paper out, cutter jam) stops the printer with the rest of the job
+in its buffer: the worker says so and waits, and the receipt goes on when the cashier fixes it. A
+job lost part-way (power cut, cable pulled) is not sent again as an original: its row is closed and
+a copy queued, which prints marked «КОПИЯ». Nothing lives only in memory, so a restart loses
+nothing; a reprint is a new outbox row (`pos_loyalty.receipts.reprint.queue_reprint`).
 
 On PostgreSQL the row is claimed with `SELECT … FOR UPDATE SKIP LOCKED` for the whole job, so
 several service processes can run workers for one lane; SQLite has one writer and one service, so
@@ -22,131 +26,45 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, Self
 
-from sqlalchemy import Update, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col
 
 from drivers.printer import (
     PRINTER_NOT_READY_CODE,
     PRINTER_OFFLINE_CODE,
     EscPosPrinter,
     InvalidStatusReply,
+    JobInterrupted,
     PrinterNotReady,
     PrinterStatus,
     PrinterUnavailable,
 )
 from pos_loyalty.lanes import DEVICE_FAULT, DEVICE_RESTORED, PRINT_RESULT, LaneHub
-from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox
+from pos_loyalty.receipts.outbox import (
+    LAST_ERROR_MAX,
+    PrintJob,
+    close_interrupted,
+    mark_failed,
+    mark_printed,
+    next_print_job,
+    note_attempt,
+    note_sent,
+    queued_count,
+)
 from pos_loyalty.settings import PrinterConfig
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 
 log = logging.getLogger(__name__)
 
-LAST_ERROR_MAX = 500  # receipt_outbox.last_error's length
+__all__ = ["PrintJob", "PrintWorker", "ReceiptRenderer", "StepOutcome", "store_receipt_renderer"]
+
 RENDER_FAILED_CODE = "render_failed"
+JOB_INTERRUPTED_CODE = "job_interrupted"
+_UNCONFIRMED = "the service stopped before the printer had finished the receipt"
 DATABASE_UNAVAILABLE_CODE = "database_unavailable"
-
-
-# --- the queue (receipt_outbox) ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PrintJob:
-    """A queued outbox row as the worker and the renderer see it (no session attached)."""
-
-    id: int
-    transaction_id: str
-    refund_id: str | None
-    kind: str  # sale | refund
-    lane_id: str | None
-    attempts: int
-    created_at: datetime
-
-
-def next_print_job(*, uow: UnitOfWork, lane_id: str, lock: bool = False) -> PrintJob | None:
-    """The lane's oldest queued receipt; `lock` claims the row (`FOR UPDATE SKIP LOCKED`) until
-    the unit of work ends, so two workers never print one row at the same time."""
-    statement = (
-        select(ReceiptOutbox)
-        .where(
-            col(ReceiptOutbox.status) == OutboxStatus.QUEUED.value,
-            col(ReceiptOutbox.lane_id) == lane_id,
-        )
-        .order_by(col(ReceiptOutbox.id))
-        .limit(1)
-    )
-    if lock:
-        statement = statement.with_for_update(skip_locked=True)
-    row = uow.session.execute(statement).scalars().first()
-    if row is None:
-        return None
-    assert row.id is not None
-    return PrintJob(
-        id=row.id,
-        transaction_id=row.transaction_id,
-        refund_id=row.refund_id,
-        kind=row.kind,
-        lane_id=row.lane_id,
-        attempts=row.attempts,
-        created_at=row.created_at,
-    )
-
-
-def queued_count(*, uow: UnitOfWork, lane_id: str) -> int:
-    statement = select(func.count()).where(
-        col(ReceiptOutbox.status) == OutboxStatus.QUEUED.value,
-        col(ReceiptOutbox.lane_id) == lane_id,
-    )
-    return int(uow.session.execute(statement).scalar_one())
-
-
-def _still_queued(job_id: int) -> Update:
-    return update(ReceiptOutbox).where(
-        col(ReceiptOutbox.id) == job_id, col(ReceiptOutbox.status) == OutboxStatus.QUEUED.value
-    )
-
-
-def mark_printed(*, uow: UnitOfWork, job_id: int, now: datetime) -> bool:
-    """The printer took the job. False when the row was no longer queued (printed elsewhere)."""
-    result = uow.session.execute(
-        _still_queued(job_id).values(
-            status=OutboxStatus.PRINTED.value,
-            attempts=ReceiptOutbox.attempts + 1,
-            last_error=None,
-            updated_at=now,
-        )
-    )
-    uow.commit()
-    return bool(getattr(result, "rowcount", 1))
-
-
-def note_attempt(*, uow: UnitOfWork, job_id: int, error: str, now: datetime) -> None:
-    """The printer could not take the job this time: it stays queued, with the reason kept."""
-    uow.session.execute(
-        _still_queued(job_id).values(
-            attempts=ReceiptOutbox.attempts + 1, last_error=error[:LAST_ERROR_MAX], updated_at=now
-        )
-    )
-    uow.commit()
-
-
-def mark_failed(*, uow: UnitOfWork, job_id: int, error: str, now: datetime) -> None:
-    """The job can never print as it is (it cannot be rendered): it leaves the queue so the
-    receipts behind it still print; a reprint can be asked for once the cause is fixed."""
-    uow.session.execute(
-        _still_queued(job_id).values(
-            status=OutboxStatus.FAILED.value,
-            attempts=ReceiptOutbox.attempts + 1,
-            last_error=error[:LAST_ERROR_MAX],
-            updated_at=now,
-        )
-    )
-    uow.commit()
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -259,10 +177,13 @@ class PrintWorker:
         self._printed = 0
         self._failed = 0
         self._waiting_job: int | None = None
+        self._interrupted = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> Self:
+        if self.hub is not None:
+            self.hub.add_print_waker(self.lane_id, self.wake)
         self._thread = threading.Thread(target=self._run, name=f"print-{self.lane_id}", daemon=True)
         self._thread.start()
         return self
@@ -271,6 +192,8 @@ class PrintWorker:
         """Finish the job in hand (bounded by the printer's timeouts), then stop."""
         self._stop.set()
         self._wake.set()
+        if self.hub is not None:
+            self.hub.remove_print_waker(self.lane_id, self.wake)
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -296,6 +219,7 @@ class PrintWorker:
             "waiting_job": self._waiting_job,
             "printed": self._printed,
             "failed": self._failed,
+            "interrupted": self._interrupted,
             "paper_near_end": self._paper_near_end,
             "connection": self.printer.url,
             "profile": self.config.profile,
@@ -343,15 +267,24 @@ class PrintWorker:
                 job = next_print_job(uow=uow, lane_id=self.lane_id, lock=True)
                 if job is None:
                     return self._idle()
+                same = lambda: contextlib.nullcontext(uow)  # noqa: E731
+                if job.sent_unconfirmed:
+                    return self._lost_part_way(job, _UNCONFIRMED, same)
                 rendered = self._render(uow, job)
-                return self._deliver(job, rendered, lambda: contextlib.nullcontext(uow))
+                return self._deliver(job, rendered, same)
         with self.store.uow() as uow:
             job = next_print_job(uow=uow, lane_id=self.lane_id)
             if job is None:
                 return self._idle()
-            rendered = self._render(uow, job)
+            outcome = None if job.sent_unconfirmed else self._render(uow, job)
+
         # SQLite: no transaction stays open while the printer works (sales must not wait on it).
-        return self._deliver(job, rendered, lambda: self.store.uow(write=True))
+        def record() -> AbstractContextManager[UnitOfWork]:
+            return self.store.uow(write=True)
+
+        if outcome is None:
+            return self._lost_part_way(job, _UNCONFIRMED, record)
+        return self._deliver(job, outcome, record)
 
     def _idle(self) -> StepOutcome:
         self._queue_length = 0
@@ -378,14 +311,27 @@ class PrintWorker:
             return self._failed_to_render(job, rendered, record)
         if job.id in self._printed_unrecorded:
             return StepOutcome.WAITING  # printed already; only the database has to hear of it
+
+        def sent() -> None:
+            with record() as uow:  # PostgreSQL: the claim's transaction; a commit would free it
+                note_sent(uow=uow, job_id=job.id, now=self.store.now(), commit=not self._lock_rows)
+
         try:
-            status = self.printer.print_job(rendered)
+            status = self.printer.print_job(
+                rendered,
+                on_sent=sent,
+                on_progress=lambda st: self._held_by_printer(job, st),
+                stop=self._stop,
+            )
         except PrinterNotReady as exc:
             self._contact(exc.status)
-            message = exc.status.message
-            if exc.sent:
-                message += "; the receipt will be printed again in full"
-            return self._waiting(job, _Problem(exc.code, message), record)
+            return self._waiting(job, _Problem(exc.code, exc.status.message), record)
+        except JobInterrupted as exc:
+            if self._stop.is_set():  # the row keeps its "sent" note: the next start prints a copy
+                log.warning("%s: stopping with outbox row %d in the printer", self.name, job.id)
+                return StepOutcome.WAITING
+            self._lost_contact(PRINTER_OFFLINE_CODE, str(exc))
+            return self._lost_part_way(job, str(exc), record)
         except (PrinterUnavailable, InvalidStatusReply) as exc:
             code = (
                 PRINTER_OFFLINE_CODE
@@ -448,6 +394,50 @@ class PrintWorker:
                     "retry_in_s": round(retry_in, 3),
                 },
             )
+        return StepOutcome.WAITING
+
+    def _held_by_printer(self, job: PrintJob, status: PrinterStatus) -> None:
+        """The printer stopped part-way through the job; the rest waits in its buffer."""
+        self._contact(status)
+        code = status.fault or PRINTER_NOT_READY_CODE
+        self._waiting_job = job.id
+        if self._last_waiting == (job.id, code):
+            return
+        self._last_waiting = (job.id, code)
+        self._publish(
+            PRINT_RESULT,
+            {
+                "status": "held",
+                **self._job_fields(job),
+                "code": code,
+                "message": f"{status.message}; the rest of the receipt prints once it is fixed",
+            },
+        )
+
+    def _lost_part_way(
+        self,
+        job: PrintJob,
+        reason: str,
+        record: Callable[[], AbstractContextManager[UnitOfWork]],
+    ) -> StepOutcome:
+        """Sent, then lost part-way: never sent again as an original; a marked copy follows."""
+        with record() as uow:
+            copy_id = close_interrupted(uow=uow, job=job, reason=reason, now=self.store.now())
+            self._queue_length = queued_count(uow=uow, lane_id=self.lane_id)
+        self._interrupted += 1
+        self._waiting_job = None
+        self._last_waiting = None
+        log.warning("%s: outbox row %d lost part-way (%s); copy queued", self.name, job.id, reason)
+        self._publish(
+            PRINT_RESULT,
+            {
+                "status": "interrupted",
+                **self._job_fields(job),
+                "code": JOB_INTERRUPTED_CODE,
+                "message": f"{reason}; the receipt prints again marked as a copy",
+                "copy_outbox_id": copy_id,
+            },
+        )
         return StepOutcome.WAITING
 
     def _failed_to_render(

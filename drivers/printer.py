@@ -1,9 +1,14 @@
 """ESC/POS receipt printers through python-escpos, opened from a connection URL.
 
-`EscPosPrinter` asks the printer for its real-time status (DLE EOT 1-4) before a job, sends the
-job's bytes, then waits for the answer to a status query placed after them (GS r 1: the printer
-answers it only once everything before it is processed) and asks DLE EOT again, so a caller knows
-the printer took the job rather than merely that the bytes left this machine.
+`EscPosPrinter.print_job` asks the printer for its real-time status (DLE EOT 1-4) before a job and
+sends nothing to a printer that cannot print; it then sends the job once, followed by a status
+query (GS r 1) that the printer answers only after everything before it is processed, and waits
+for that answer: that is the job on paper. While it waits it asks DLE EOT every
+`progress_interval_s`: a cover opened, paper run out or a cutter jam mid-job stops the printer
+with the rest of the job in its buffer, and the job goes on when the cashier fixes it (the
+caller is told meanwhile; a recoverable error whose cause is removed is recovered with DLE ENQ 1).
+A connection that drops, or a printer that stops answering, before the answer means the job was
+lost part-way (`JobInterrupted`): it must not be sent again as if nothing had printed.
 
 Connections: `tcp://host[:9100]`, `serial:///dev/ttyUSB0?baudrate=38400` (a bare path such as
 a pseudo-terminal means serial too), `usb://04b8:0202`, `file:///dev/usb/lp0` (write only: no
@@ -16,18 +21,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from pos_loyalty.receipts.media import print_width
 from pos_loyalty.settings import PrinterConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TCP_PORT = 9100
 DLE_EOT = b"\x10\x04"
+# DLE ENQ 1: recover from a recoverable error and go on from the line where it stopped.
+RECOVER_AND_RESUME = b"\x10\x05\x01"
 # GS r 1: transmit paper sensor status. Not real-time: answered in order, after the job.
 TRANSMIT_PAPER_STATUS = b"\x1dr\x01"
 
@@ -51,9 +60,6 @@ PAPER_END = 0x60  # n=4 bits 5-6
 # GS r 1 reply: bits 0-1 near end, bits 2-3 paper end.
 GS_R_PAPER_END = 0x0C
 
-# Printable width by roll width (Epson TM-T88 class).
-_PRINTABLE_MM = {80: 72.0, 58: 50.8}
-
 # Machine codes for why a printer cannot take a job now (events, `last_error`, outbox rows).
 PRINTER_OFFLINE_CODE = "printer_offline"
 COVER_OPEN_CODE = "cover_open"
@@ -76,6 +82,10 @@ class PrinterUnavailable(OSError):
     code = PRINTER_OFFLINE_CODE
 
 
+class JobInterrupted(PrinterUnavailable):
+    """The job was sent and then lost part-way: part of it may be on paper, the rest never."""
+
+
 class InvalidStatusReply(ValueError):
     """A byte that cannot be a DLE EOT reply (not an Epson-compatible printer, or line noise)."""
 
@@ -90,6 +100,8 @@ class PrinterStatus:
     paper_out: bool = False
     error: str | None = None  # autocutter | unrecoverable | auto_recoverable | recoverable
     drawer_pin_high: bool = False
+    feed_button: bool = False
+    waiting_recovery: bool = False  # the error's cause is gone; DLE ENQ brings it back
     known: bool = True
 
     @classmethod
@@ -118,6 +130,8 @@ class PrinterStatus:
             paper_out=bool(paper & PAPER_END or offline & OFFLINE_PAPER_END_STOP),
             error=error_kind,
             drawer_pin_high=bool(printer & PRINTER_DRAWER_PIN_HIGH),
+            feed_button=bool(offline & OFFLINE_FEED_BUTTON),
+            waiting_recovery=bool(printer & PRINTER_WAITING_RECOVERY),
         )
 
     @classmethod
@@ -153,10 +167,14 @@ class PrinterStatus:
             return "the printer's cover is open"
         if fault == PAPER_OUT_CODE:
             return "the printer is out of paper"
+        if fault == PRINTER_ERROR_CODE and self.waiting_recovery:
+            return f"the printer is recovering from an error ({self.error})"
         if fault == PRINTER_ERROR_CODE:
             return f"the printer reports an error ({self.error})"
+        if fault == PRINTER_NOT_READY_CODE and self.feed_button:
+            return "the printer is offline (its FEED button is held)"
         if fault == PRINTER_NOT_READY_CODE:
-            return "the printer is offline (feed button held or recovering)"
+            return "the printer is offline"
         if not self.known:
             return "the connection reports no status"
         return "ready, paper near its end" if self.paper_near_end else "ready"
@@ -168,6 +186,8 @@ class PrinterStatus:
             "paper_near_end": self.paper_near_end,
             "paper_out": self.paper_out,
             "error": self.error,
+            "feed_button": self.feed_button,
+            "waiting_recovery": self.waiting_recovery,
             "known": self.known,
         }
 
@@ -297,18 +317,6 @@ def _escpos_module(transport: Transport) -> Any:
     return printers
 
 
-def media_width_pixels(profile_data: dict[str, Any], width_mm: int) -> int | None:
-    """Dots per line for the roll width on this profile (its own figure when the width is its)."""
-    media = profile_data.get("media", {})
-    width = media.get("width", {})
-    dpi = media.get("dpi")
-    if width.get("mm") == width_mm and isinstance(width.get("pixels"), int):
-        return int(width["pixels"])
-    if not isinstance(dpi, int) or width_mm not in _PRINTABLE_MM:
-        return None
-    return int(round(_PRINTABLE_MM[width_mm] / 25.4 * dpi / 8) * 8)
-
-
 # --- the printer -----------------------------------------------------------------------------
 
 
@@ -327,14 +335,17 @@ class EscPosPrinter:
         width_mm: int = 80,
         timeout_s: float = 5.0,
         job_timeout_s: float = 30.0,
+        progress_interval_s: float = 0.5,
     ) -> None:
-        """`timeout_s` bounds connecting and each status answer; `job_timeout_s` how long the
-        printer may take to print a job before it is counted as not taken."""
+        """`timeout_s` bounds connecting and each status answer; `job_timeout_s` how long a
+        printer that reports no fault may take to print a job before it counts as lost;
+        `progress_interval_s` how often a job in the printer is followed with DLE EOT."""
         self.connection = parse_connection(connection)
         self.profile = profile
         self.width_mm = width_mm
         self.timeout_s = timeout_s
         self.job_timeout_s = job_timeout_s
+        self.progress_interval_s = progress_interval_s
         self._validate_profile()
         _escpos_module(self.connection.transport)  # a missing library is a start-up error
 
@@ -409,11 +420,10 @@ class EscPosPrinter:
         # python-escpos keeps profile data per class: copy before changing it for this printer.
         data = dict(device.profile.profile_data)
         media = dict(data.get("media", {}))
-        pixels = media_width_pixels(data, self.width_mm)
-        if pixels is not None:
-            media["width"] = {"mm": self.width_mm, "pixels": pixels}
-            data["media"] = media
-            device.profile.profile_data = data
+        pixels = print_width(self.profile, self.width_mm).dots
+        media["width"] = {"mm": self.width_mm, "pixels": pixels}
+        data["media"] = media
+        device.profile.profile_data = data
 
     def _check_device_node(self) -> None:
         """A file:// printer whose node is gone is unplugged: python-escpos would open the path
@@ -462,27 +472,69 @@ class EscPosPrinter:
         with self._opened() as link:
             link.write(data)
 
-    def print_job(self, data: bytes) -> PrinterStatus:
-        """Check, send, confirm: returns the status once the printer has taken and printed the
-        job. Raises `PrinterNotReady` (with `.sent`) or `PrinterUnavailable`; after either the
-        job must be counted as not printed."""
+    def print_job(
+        self,
+        data: bytes,
+        *,
+        on_sent: Callable[[], None] | None = None,
+        on_progress: Callable[[PrinterStatus], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> PrinterStatus:
+        """Check, send once, confirm: returns the status once the printer has printed the whole
+        job. `on_sent` runs just before the bytes go (the job may be on paper from then on);
+        `on_progress` gets each status asked while the printer holds the job (a fault part-way);
+        `stop` set (the service stopping) gives the job up as interrupted.
+        Raises `PrinterNotReady` (nothing sent), `PrinterUnavailable` (nothing sent) or
+        `JobInterrupted` (sent, lost part-way)."""
         with self._opened() as link:
             if not self.reports_status:
+                if on_sent is not None:
+                    on_sent()
                 link.write(data)
                 link.flush()
                 return PrinterStatus.unknown()
             before = link.status(self.timeout_s)
             if not before.ready:
                 raise PrinterNotReady(before, sent=False)
-            link.write(data + TRANSMIT_PAPER_STATUS)
-            # The GS r answer comes after the printer has processed every byte of the job.
-            confirmation = link.read(1, self.job_timeout_s, what="the job's completion")[0]
-            after = link.status(self.timeout_s)
-            if confirmation & GS_R_PAPER_END and not after.paper_out:
-                after = PrinterStatus(**{**after.to_dict(), "paper_out": True})
-            if not after.ready:
-                raise PrinterNotReady(after, sent=True)
-            return after
+            if on_sent is not None:
+                on_sent()
+            try:
+                link.write(data + TRANSMIT_PAPER_STATUS)
+                return self._await_completion(link, on_progress, stop)
+            except JobInterrupted:
+                raise
+            except (PrinterUnavailable, InvalidStatusReply, OSError) as exc:
+                raise JobInterrupted(f"the job was lost part-way: {exc}") from exc
+
+    def _await_completion(
+        self,
+        link: _Link,
+        on_progress: Callable[[PrinterStatus], None] | None,
+        stop: threading.Event | None,
+    ) -> PrinterStatus:
+        """Wait for the GS r answer that follows the job; ask DLE EOT meanwhile and recover a
+        recoverable error whose cause the cashier removed."""
+        printing_since = time.monotonic()
+        while True:
+            if link.await_paper_status(self.progress_interval_s):
+                return link.status(self.timeout_s)
+            if stop is not None and stop.is_set():
+                raise JobInterrupted(f"the service stopped while printer {self.url} had the job")
+            status = link.status(self.timeout_s)
+            if link.paper_status_seen:
+                return status
+            if status.ready:
+                if time.monotonic() - printing_since > self.job_timeout_s:
+                    raise JobInterrupted(
+                        f"printer {self.url} is ready but has not finished the job within "
+                        f"{self.job_timeout_s:g} s"
+                    )
+                continue
+            printing_since = time.monotonic()  # stopped: the printing time starts again after
+            if status.waiting_recovery and not status.cover_open and not status.paper_out:
+                link.write(RECOVER_AND_RESUME)
+            if on_progress is not None:
+                on_progress(status)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -498,6 +550,8 @@ class _Link:
         self.transport = transport
         self.url = url
         self._raw_device = device.device
+        self.paper_status_seen = False  # the GS r answer that follows the job has come
+        self._replies = bytearray()  # DLE EOT answers received, in order
 
     def write(self, data: bytes) -> None:
         self.device._raw(data)
@@ -522,17 +576,37 @@ class _Link:
             finally:
                 raw.setblocking(True)
 
+    def _take(self, chunk: bytes) -> None:
+        """Sort what came in: a DLE EOT answer has bit 4 set, the GS r 1 answer has it clear."""
+        for byte in chunk:
+            if byte & 0x10:
+                self._replies.append(byte)
+            else:
+                self.paper_status_seen = True
+
     def read(self, count: int, timeout_s: float, *, what: str) -> bytes:
+        """The next `count` DLE EOT answers (a GS r answer among them is noted, not returned)."""
         deadline = time.monotonic() + timeout_s
-        received = bytearray()
-        while len(received) < count:
+        while len(self._replies) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PrinterUnavailable(
                     f"printer {self.url} did not answer ({what}) within {timeout_s:g} s"
                 )
-            received += self._read_some(count - len(received), min(remaining, 0.25))
-        return bytes(received)
+            self._take(self._read_some(count, min(remaining, 0.25)))
+        replies = bytes(self._replies[:count])
+        del self._replies[:count]
+        return replies
+
+    def await_paper_status(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for the GS r answer that follows the job."""
+        deadline = time.monotonic() + timeout_s
+        while not self.paper_status_seen:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._take(self._read_some(1, min(remaining, 0.25)))
+        return True
 
     def _read_some(self, wanted: int, timeout_s: float) -> bytes:
         raw = self._raw_device

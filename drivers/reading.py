@@ -64,3 +64,20 @@ class ReadingOutlet:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
+
+
+class Debouncer:
+    """A payload is new unless the same one was read within `debounce_s` of now (a code held in
+    front of a camera, a scanner in continuous mode): both readers report it once."""
+
+    def __init__(self, debounce_s: float) -> None:
+        self.debounce_s = debounce_s
+        self._last_seen: dict[str, float] = {}
+
+    def is_new(self, payload: str, now: float) -> bool:
+        last = self._last_seen.get(payload)
+        self._last_seen[payload] = now
+        if len(self._last_seen) > 256:
+            cutoff = now - self.debounce_s
+            self._last_seen = {p: t for p, t in self._last_seen.items() if t >= cutoff}
+        return last is None or now - last > self.debounce_s

@@ -20,7 +20,6 @@ from escpos.printer import Dummy
 
 from pos_loyalty.receipts.document import ReceiptDocument
 from pos_loyalty.receipts.layout import (
-    SUPPORTED_COLUMNS,
     Cut,
     Feed,
     LaidOutReceipt,
@@ -28,39 +27,25 @@ from pos_loyalty.receipts.layout import (
     TextLine,
     layout_receipt,
 )
+from pos_loyalty.receipts.media import UnknownPrinterProfile, print_width
+from pos_loyalty.receipts.media import profile_data as _profile_data
+
+__all__ = ["UnknownPrinterProfile", "document_to_escpos", "receipt_columns", "render_escpos"]
 
 DEFAULT_PROFILE = "TM-T88V"
 # Dots per QR module: a 25-module code (our PLC1 payloads at level M) is 150 dots wide on 58 mm
 # paper and 200 on 80 mm, comfortably inside the paper and large enough for a phone or till camera.
-QR_MODULE_DOTS = {32: 6, 42: 8, 48: 8}
+QR_MODULE_DOTS = {30: 6, 32: 6, 42: 8, 48: 8}
 _UNMAPPED = "\ufffe"  # a noncharacter: never in a receipt, so never encoded
 
 
-class UnknownPrinterProfile(ValueError):
-    """The configured profile is not one python-escpos knows."""
-
-
-@lru_cache(maxsize=64)
-def _profile_data(profile: str) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = get_profile(profile).profile_data
-    except KeyError:
-        raise UnknownPrinterProfile(
-            f"unknown printer profile {profile!r}; use a python-escpos profile name such as "
-            f"'TM-T88V', 'TM-T20II' or 'POS-5890'"
-        ) from None
-    return data
-
-
 def receipt_columns(profile: str = DEFAULT_PROFILE, width_mm: int | None = None) -> int:
-    """Font A columns for the lane's printer: the profile's count, 32 on 58 mm paper, snapped to
-    the widths a receipt is laid out for (32, 42, 48)."""
-    fonts = _profile_data(profile).get("fonts", {})
-    columns = int(fonts.get("0", {}).get("columns", 42))
-    if width_mm is not None and width_mm <= 58:
-        columns = min(columns, 32)
-    fitting = [c for c in SUPPORTED_COLUMNS if c <= columns]
-    return max(fitting) if fitting else min(SUPPORTED_COLUMNS)
+    """Font A columns of the receipt layout for the lane's printer (`receipts.media`): 42 on a
+    TM-T88V's 80 mm roll, 30 on its 58 mm roll; the profile's own roll when `width_mm` is None."""
+    if width_mm is None:
+        mm = _profile_data(profile).get("media", {}).get("width", {}).get("mm")
+        width_mm = 58 if isinstance(mm, int | float) and mm < 70 else 80
+    return print_width(profile, width_mm).layout_columns
 
 
 def supports_native_qr(profile: str) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from drivers.reading import PayloadCallback, Reading, ReadingOutlet
+from drivers.reading import Debouncer, PayloadCallback, Reading, ReadingOutlet
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,10 @@ _AIM_SYMBOLOGY = {
     "Q": "qr",
     "d": "datamatrix",
     "L": "pdf417",
+    "e": "gs1-databar",
 }
+# GS (0x1D) separates variable-length element strings in GS1 data (FNC1 as a scanner sends it).
+GS1_SEPARATOR = "\x1d"
 _TRACK1 = re.compile(r"%B(?P<pan>\d{8,19})\^(?P<name>[^^?]{0,26})\^(?P<rest>[^?]*)\?")
 _TRACK2 = re.compile(r";(?P<pan>\d{8,19})=(?P<rest>[^?]*)\?")
 
@@ -53,7 +56,10 @@ class ScannerFraming:
     """How the scanner is programmed to frame a scan on the wire.
 
     suffix "auto" ends a frame at any CR, LF or TAB (empty frames ignored); "none" ends a frame
-    when the line has been idle for `frame_timeout_s`. With `stx_etx`, a frame is STX…ETX
+    when the line has been idle for `frame_timeout_s`. A framing with a terminator (a suffix, or
+    STX…ETX) frames by it alone: a scan that arrives in pieces (a reader buffering, a USB-serial
+    bridge) is still one scan; only a frame left unfinished for `truncated_after_s` is dropped
+    as truncated. With `stx_etx`, a frame is STX…ETX
     (+ one LRC byte if `lrc`) and whitespace between frames is ignored. `prefix` and `trailer`
     are what the scanner is programmed to send before and after each scan (inside the
     terminator): they are stripped, and a frame without them is dropped as garbage.
@@ -65,8 +71,17 @@ class ScannerFraming:
     stx_etx: bool = False
     lrc: bool = False
     strip_aim: bool = True
-    frame_timeout_s: float = 0.2  # silence after which an unfinished frame is called truncated
+    frame_timeout_s: float = 0.2  # suffix "none": the silence that ends a frame
+    truncated_after_s: float = 1.0  # with a terminator: an unfinished frame is dropped after this
     max_frame_bytes: int = 512
+
+    @property
+    def silence_ends_frame(self) -> bool:
+        return not self.stx_etx and self.suffix == "none"
+
+    @property
+    def silence_timeout_s(self) -> float:
+        return self.frame_timeout_s if self.silence_ends_frame else self.truncated_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +114,12 @@ class FrameSplitter:
         """Close a frame the line has gone silent on (truncated, or complete with suffix none)."""
         if (
             not (self._in_frame or self._buf)
-            or now - self._last_byte_at < self.framing.frame_timeout_s
+            or now - self._last_byte_at < self.framing.silence_timeout_s
         ):
             return []
         content = bytes(self._buf)
         self._reset()
-        if not self.framing.stx_etx and self.framing.suffix == "none":
+        if self.framing.silence_ends_frame:
             return [Frame(content)]
         return [Frame(content, dropped="truncated")]
 
@@ -193,7 +208,7 @@ def interpret_frame(content: bytes, framing: ScannerFraming) -> Decoded | str:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         return "garbled"
-    if not text or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+    if not text or any((ord(ch) < 0x20 and ch != GS1_SEPARATOR) or ord(ch) == 0x7F for ch in text):
         return "garbled"
     raw = text
     symbology = "unknown"
@@ -237,6 +252,7 @@ class ScannerState:
     connected: bool
     frames_ok: int
     frames_dropped: int
+    frames_repeated: int  # good scans of a payload read within debounce_s: not delivered again
     drop_reasons: dict[str, int]
     reconnects: int
     last_error: str | None
@@ -246,6 +262,7 @@ class ScannerState:
 @dataclass
 class _Counters:
     frames_ok: int = 0
+    frames_repeated: int = 0
     drop_reasons: dict[str, int] = field(default_factory=dict)
     reconnects: int = 0
     last_error: str | None = None
@@ -269,8 +286,13 @@ class SerialScanner:
         on_payload: PayloadCallback | None = None,
         name: str = "scanner",
         poll_s: float = 0.2,
+        debounce_s: float = 1.0,
     ) -> None:
+        """`debounce_s`: the same payload read again within this many seconds of its last read
+        is one scan (a reader in continuous mode, a card held in the beam), as the camera does."""
         self.port = port
+        self.debounce_s = debounce_s
+        self._debouncer = Debouncer(debounce_s)
         self.baudrate = baudrate
         self.framing = framing or ScannerFraming()
         self.name = name
@@ -321,6 +343,7 @@ class SerialScanner:
                 connected=c.connected,
                 frames_ok=c.frames_ok,
                 frames_dropped=sum(c.drop_reasons.values()),
+                frames_repeated=c.frames_repeated,
                 drop_reasons=dict(c.drop_reasons),
                 reconnects=c.reconnects,
                 last_error=c.last_error,
@@ -397,6 +420,9 @@ class SerialScanner:
         with self._lock:
             self._counters.frames_ok += 1
             self._counters.last_reading_at = now
+            if not self._is_new(decoded.payload, time.monotonic()):
+                self._counters.frames_repeated += 1
+                return
         self._outlet.deliver(
             Reading(
                 payload=decoded.payload,
@@ -407,6 +433,9 @@ class SerialScanner:
                 raw=decoded.raw,
             )
         )
+
+    def _is_new(self, payload: str, now: float) -> bool:
+        return self._debouncer.is_new(payload, now)
 
     def _drop(self, reason: str, content: bytes) -> None:
         # Digits are masked: a bank card swiped by mistake must not leave its number in a log.

@@ -4,7 +4,8 @@ The slave end of a raw pty is offered under a stable symlink, so a driver opens 
 exactly as it would open /dev/ttyACM0. Scans are framed the way real scanners are configured
 (prefix/suffix, STX…ETX with an optional LRC, an AIM symbology identifier) and the bytes are paced
 at the configured baud rate (8N1: 10 bits on the wire per byte). Faults: garbled bytes, a truncated
-frame, two frames back to back, unplug (the path disappears, the pty closes) and replug.
+frame, two frames back to back, a scan split across two reads, the same scan repeated, unplug (the
+path disappears, the pty closes) and replug.
 """
 
 from __future__ import annotations
@@ -233,6 +234,28 @@ class VirtualScanner:
             second, self.framing, symbology
         )
         self.send_raw(wire)
+        return wire
+
+    def scan_split(
+        self, data: str | bytes, symbology: str = "code128", gap_s: float = 0.5
+    ) -> bytes:
+        """One scan in two reads `gap_s` apart (a reader's buffer flushed late, a USB bridge)."""
+        wire = frame_scan(data, self.framing, symbology)
+        half = max(1, len(wire) // 2)
+        self.send_raw(wire[:half])
+        time.sleep(gap_s)
+        self.send_raw(wire[half:])
+        return wire
+
+    def scan_repeated(
+        self, data: str | bytes, times: int, symbology: str = "code128", gap_s: float = 0.002
+    ) -> bytes:
+        """The same code read `times` times in a row (continuous mode, a card held in the beam)."""
+        wire = frame_scan(data, self.framing, symbology)
+        for index in range(times):
+            if index:
+                time.sleep(gap_s)
+            self.send_raw(wire)
         return wire
 
     def send_raw(self, wire: bytes) -> None:

@@ -44,6 +44,8 @@ CUSTOMER_CLEARED = "customer_cleared"  # the sale is done: the display goes back
 
 # A quote event's body is for displays; the log line names the quote, not its basket.
 _LOGGED_QUOTE_KEYS = ("quote_id", "subtotal", "discount_total", "total")
+# The first event of every stream: who is at the lane and how its devices are, right now.
+LANE_STATE = "lane_state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class CurrentCustomer:
     method: str
     identified_at: datetime
     expires_at: datetime
+    summary: dict[str, Any] | None = None  # what the lane's display may show (customer_summary)
 
 
 @dataclass
@@ -169,6 +172,7 @@ class LaneHub:
         self._current: dict[str, CurrentCustomer] = {}
         self._devices: dict[str, Device] = {}
         self._listeners: list[Callable[[LaneEvent], None]] = []
+        self._print_wakers: dict[str, list[Callable[[], None]]] = {}
         self._streams_ended = False
 
     # --- lanes ---------------------------------------------------------------------------------
@@ -249,9 +253,15 @@ class LaneHub:
 
     # --- the lane's current customer -----------------------------------------------------------
 
-    def set_customer(self, lane_id: str, customer_id: str, method: str) -> CurrentCustomer:
+    def set_customer(
+        self,
+        lane_id: str,
+        customer_id: str,
+        method: str,
+        summary: dict[str, Any] | None = None,
+    ) -> CurrentCustomer:
         now = self.store.now()
-        current = CurrentCustomer(customer_id, method, now, now + self.ttl(lane_id))
+        current = CurrentCustomer(customer_id, method, now, now + self.ttl(lane_id), summary)
         with self._lock:
             self._current[lane_id] = current
         return current
@@ -358,7 +368,8 @@ class LaneHub:
         source: str,
         read_at: str | None = None,
     ) -> LaneEvent:
-        current = self.set_customer(lane_id, profile.id, method)
+        summary = customer_summary(profile)
+        current = self.set_customer(lane_id, profile.id, method, summary)
         origin = {"source": source} if read_at is None else {"source": source, "read_at": read_at}
         return self.publish(
             lane_id,
@@ -366,10 +377,54 @@ class LaneHub:
             {
                 **origin,
                 "method": method,
-                "customer": customer_summary(profile),
+                "customer": summary,
                 "expires_at": current.expires_at.isoformat(),
             },
         )
+
+    def lane_state(self, lane_id: str) -> LaneEvent:
+        """What a till that starts following the lane needs first: the customer at the lane
+        (or None) and each of the lane's devices as `GET /v1/devices` shows it. Not kept in the
+        history: it is a snapshot for one follower, and its id is the last event's it covers."""
+        current = self.current_customer(lane_id)
+        customer = None
+        if current is not None:
+            customer = {
+                **(current.summary or {"id": current.customer_id}),
+                "method": current.method,
+                "identified_at": current.identified_at.isoformat(),
+                "expires_at": current.expires_at.isoformat(),
+            }
+        devices = [d for d in self.devices() if d["lane_id"] == lane_id]
+        with self._lock:
+            history = self._history.get(lane_id)
+            last_id = history[-1].id if history else 0
+        state = {"customer": customer, "devices": devices}
+        return LaneEvent(last_id, lane_id, LANE_STATE, self.store.now(), state)
+
+    # --- receipts waiting for a lane's printer ---------------------------------------------------
+
+    def add_print_waker(self, lane_id: str, wake: Callable[[], None]) -> None:
+        """`wake()` is called whenever a receipt is queued for the lane (its print worker)."""
+        with self._lock:
+            self._print_wakers.setdefault(lane_id, []).append(wake)
+
+    def remove_print_waker(self, lane_id: str, wake: Callable[[], None]) -> None:
+        with self._lock:
+            wakers = self._print_wakers.get(lane_id, [])
+            if wake in wakers:
+                wakers.remove(wake)
+
+    def receipt_queued(self, lane_id: str | None) -> None:
+        """A sale, refund or reprint put a receipt in the lane's outbox (None: a lane not known
+        here, so every lane's): print it now rather than at the worker's next poll."""
+        with self._lock:
+            if lane_id is None:
+                wakers = [wake for lane in self._print_wakers.values() for wake in lane]
+            else:
+                wakers = list(self._print_wakers.get(lane_id, ()))
+        for wake in wakers:
+            wake()
 
     # --- devices -------------------------------------------------------------------------------
 

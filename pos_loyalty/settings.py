@@ -181,6 +181,8 @@ class ScannerConfig(StrictModel):
     # is dropped as garbage.
     prefix: Annotated[str, Field(max_length=16)] = ""
     suffix: Annotated[str, Field(max_length=16)] = ""
+    # The same code read again within this many seconds is one scan (as the camera's debounce_s).
+    debounce_s: Annotated[float, Field(ge=0, le=60)] = 1.0
 
 
 class PrinterConfig(StrictModel):

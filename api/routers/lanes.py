@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
@@ -39,9 +40,19 @@ def parse_last_event_id(value: str | None) -> int | None:
     return int(value)
 
 
-def sse(event: LaneEvent) -> bytes:
-    payload = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode()
+def _isoformat(value: Any) -> str:
+    """Times in device states (a scanner's last reading) as RFC 3339, like `GET /v1/devices`."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def sse(event: LaneEvent, *, with_id: bool = True) -> bytes:
+    payload = json.dumps(
+        event.to_dict(), ensure_ascii=False, separators=(",", ":"), default=_isoformat
+    )
+    event_id = f"id: {event.id}\n" if with_id else ""
+    return f"{event_id}event: {event.type}\ndata: {payload}\n\n".encode()
 
 
 @router.get(
@@ -58,8 +69,10 @@ async def lane_events(
 ) -> StreamingResponse:
     """Identifications, print results and device faults at one lane, as they happen.
 
-    A follower that reconnects with `Last-Event-ID` first receives what it missed (the lane keeps
-    its last 100 events). The stream ends when the service stops.
+    Every stream starts with a `lane_state` event (the customer at the lane, the lane's devices;
+    it carries no `id:`, so it never moves `Last-Event-ID`). A follower that reconnects with
+    `Last-Event-ID` then receives what it missed (the lane keeps its last 100 events). The stream
+    ends when the service stops.
     """
     if not hub.has_lane(lane_id):
         raise NotFound(f"no lane {lane_id!r} in this store's configuration", code="lane_not_found")
@@ -72,6 +85,7 @@ async def lane_events(
         try:
             missed = hub.history(lane_id, after_id=after) if after is not None else []
             yield b": connected\n\n"
+            yield sse(await asyncio.to_thread(hub.lane_state, lane_id), with_id=False)
             last_sent = 0
             for event in missed:
                 last_sent = event.id

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import StoreDep, TillScope
+from api.deps import HubDep, StoreDep, TillScope
 from api.errors import ApiError
 from pos_loyalty.plain_text import PlainText
 from pos_loyalty.receipts.build import build_receipt
 from pos_loyalty.receipts.document import ReceiptDocument
 from pos_loyalty.receipts.layout import SUPPORTED_COLUMNS, layout_receipt
+from pos_loyalty.receipts.media import print_width
 from pos_loyalty.receipts.preview import DEFAULT_PREVIEW_PROFILE, ReceiptPngRenderer
 from pos_loyalty.receipts.reprint import queue_reprint
 from pos_loyalty.receipts.text import render_text
@@ -64,7 +65,8 @@ def receipt_text(
     _: TillScope,
     refund_id: RefundId = None,
     columns: Annotated[
-        int | None, Query(description="32, 42 or 48; default: 32 on a 58 mm lane, else 42")
+        int | None,
+        Query(description="30, 32, 42 or 48; default: what the lane's printer and roll fit"),
     ] = None,
 ) -> Response:
     if columns is not None and columns not in SUPPORTED_COLUMNS:
@@ -77,7 +79,11 @@ def receipt_text(
     document = _document(store, transaction_id, refund_id)
     if columns is None:
         printer = _lane_printer(store, document.header.lane_id)
-        columns = 32 if printer is not None and printer.width_mm == 58 else 42
+        columns = (
+            print_width(printer.profile, printer.width_mm).layout_columns
+            if printer is not None
+            else 42
+        )
     text = render_text(layout_receipt(document, columns))
     return Response(text, media_type="text/plain; charset=utf-8")
 
@@ -131,6 +137,7 @@ def receipt_document(
 def reprint(
     transaction_id: str,
     store: StoreDep,
+    hub: HubDep,
     _: TillScope,
     body: Annotated[ReprintRequest | None, Body()] = None,
 ) -> dict[str, Any]:
@@ -143,4 +150,5 @@ def reprint(
             lane_id=body.lane_id if body else None,
             refund_id=body.refund_id if body else None,
         )
+    hub.receipt_queued(queued.lane_id)
     return queued.to_dict()

@@ -109,6 +109,7 @@ async def commit(
     fresh_sale = outcome.status == 201 and not outcome.replayed
     if hub is not None and fresh_sale and lane_id and hub.has_lane(lane_id):
         hub.clear_customer(lane_id)  # the lane waits for the next customer
+        hub.receipt_queued(lane_id)  # its printer prints the receipt now, not at the next poll
     return _respond(outcome)
 
 
@@ -144,4 +145,7 @@ def refund(
         transaction_id=transaction_id,
         lines=[(ln.sku, ln.qty) for ln in parsed.lines] if parsed.lines is not None else None,
     )
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None and outcome.status == 200 and not outcome.replayed:
+        hub.receipt_queued(None)  # the refund slip, on the sale's lane
     return _respond(outcome)

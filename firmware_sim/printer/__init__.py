@@ -20,12 +20,13 @@ In-process (tests, the demo)::
     with PrinterPty(printer, link="./printer0") as pty:         # serial: a raw pseudo-terminal
         ...  # escpos.printer.Serial(devfile=pty.port, profile="TM-T88V")
 
-Faults: `set_cover_open(True)` (printing waits until closed), `set_offline(True)` (TCP refused,
-in-process data dropped), `set_error("recoverable" | "autocutter" | "unrecoverable" |
-"auto_recoverable")`, a roll of `paper_mm` that runs out (`paper_out`, the partial receipt has
-`complete=False`, later print data is counted in `dropped_bytes` and cuts in `lost_cuts`) until
-`refill()`; near end below `near_end_mm`. `status(n)` is the byte DLE EOT n answers (0x12 when
-healthy).
+Faults (see firmware_sim/README.md): a roll of `paper_mm` that runs out (the printed part comes off
+with `complete=False`, the rest waits and prints after `refill()`), near end below `near_end_mm`,
+`set_cover_open`, `set_offline` (answers, prints nothing), `press_feed`, `set_error(kind)` and
+`remove_error_cause()` (then DLE ENQ), `set_power(False)` (port closed, buffers lost),
+`set_unplugged()` (port closed, buffer still prints), `arm_fault(kind, after_lines)` for a fault
+part-way through the next receipt. While printing is stopped data waits in the buffer; GS r is
+answered after the data before it. `status(n)` is the byte DLE EOT n answers (0x12 when healthy).
 
 Code pages follow the python-escpos capability profile named, so ESC t n means what
 python-escpos, configured with the same profile, meant by it.

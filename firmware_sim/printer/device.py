@@ -373,10 +373,9 @@ class VirtualPrinter:
         else:
             self._engine.execute(command)
             armed = self._armed
-            if armed is not None and armed[0] != "autocutter":
-                if self._engine.lines_on_paper >= armed[1]:
-                    self._armed = None
-                    self._fire(armed[0])
+            if armed and armed[0] != "autocutter" and self._engine.lines_on_paper >= armed[1]:
+                self._armed = None
+                self._fire(armed[0])
 
     def _fire(self, kind: str) -> None:
         log.warning("fault part-way through a receipt: %s", kind)
@@ -384,8 +383,9 @@ class VirtualPrinter:
             self._cover_open = True
         elif kind == "offline":
             self._offline = True
-        elif kind == "paper_out":
+        elif kind == "paper_out":  # the roll ends here: what is printed comes off as a piece
             self._paper_remaining_mm = 0.0
+            self._engine.paper_ran_out()
         elif kind == "power_off":
             self._power_off()
         elif kind == "unplug":
@@ -538,6 +538,9 @@ class PrinterStream:
             return
         if self._send is None:
             self._answers += data
+            return
+        if self.printer.refuses_connections:
+            log.info("answer not delivered: the printer is off or its cable is out")
             return
         with self._send_lock:
             try:

@@ -57,18 +57,19 @@ class PrinterProfile:
         return round(self.dpi / 6)
 
 
-def printable_width_mm(paper_width_mm: float) -> float:
-    """The printable width of a roll: 72 mm on 80 mm paper, 48 mm on 58 mm paper."""
+def printable_width_mm(paper_width_mm: float, dpi: int = 203) -> float:
+    """The printable width of a roll: 72 mm on 80 mm paper; on 58 mm paper 50.8 mm on a 180 dpi
+    head (Epson TM-T88: 360 dots) and 48 mm on a 203 dpi one (384 dots)."""
     if paper_width_mm >= 76:
         return 72.0
     if paper_width_mm >= 56:
-        return 48.0
+        return 50.8 if dpi == 180 else 48.0
     return max(paper_width_mm - 8.0, 8.0)
 
 
 def dots_for_width(paper_width_mm: float, dpi: int) -> int:
     """Dots per line for a roll width at a resolution, rounded to whole bytes as heads are built."""
-    dots = printable_width_mm(paper_width_mm) / 25.4 * dpi
+    dots = printable_width_mm(paper_width_mm, dpi) / 25.4 * dpi
     return max(8, round(dots / 8) * 8)
 
 

@@ -34,6 +34,13 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
     devices: Annotated[bool, typer.Option(help="Start the lanes' devices from config.")] = True,
+    sim_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the sim:// devices' files (scanner ports, printed receipts, fault "
+            "control sockets); default a temporary folder removed at exit."
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API for the tills and the lanes' devices; migrates the database first."""
     settings = load_or_exit(config)  # a bad file stops here, before anything is loaded or opened
@@ -59,10 +66,14 @@ def serve(
             ports: dict[str, str] = {}
             printers: dict[str, str] = {}
             if uses_simulation(settings):
-                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pos-sim-")))
+                workdir = sim_dir or Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="pos-sim-"))
+                )
                 sims = stack.enter_context(simulated_devices(settings, workdir))
                 ports, printers = sims.scanner_ports, sims.printer_connections
                 console.print(f"simulated devices: scanners at {ports or '—'}")
+                for name, path in sims.controls.items():
+                    console.print(f"simulated {name}: fault control at {path}", soft_wrap=True)
             stack.enter_context(
                 DeviceManager(settings, hub, scanner_ports=ports, printer_connections=printers)
             )

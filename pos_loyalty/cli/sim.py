@@ -6,6 +6,7 @@ imports them at module level.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -40,11 +41,20 @@ def sim_printer(
     pty_link: Annotated[
         Path | None, typer.Option(help="Also offer the printer on a serial pty at this symlink.")
     ] = None,
+    control: Annotated[
+        Path | None,
+        typer.Option(help="Take fault commands on a unix socket here (see `sim control`)."),
+    ] = None,
 ) -> None:
-    """Run a virtual ESC/POS receipt printer on HOST:PORT until Ctrl-C; each cut is a receipt."""
+    """Run a virtual ESC/POS receipt printer on HOST:PORT until Ctrl-C; each cut is a receipt.
+
+    With --control, faults are acted out from outside: `pos-loyalty sim control PATH paper-out`
+    (or cover-open, cutter-error, fix, offline, power-off, unplug, during-next KIND …; `help`).
+    """
     import logging
     import threading
 
+    from firmware_sim.control import ControlServer, printer_commands
     from firmware_sim.printer import PrinterPty, PrinterServer, Receipt, VirtualPrinter
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -87,10 +97,14 @@ def sim_printer(
         typer.echo(f"cannot listen on {host}:{port}: {exc}", err=True)
         raise typer.Exit(1) from exc
     serial = PrinterPty(printer, link=pty_link).start() if pty_link is not None else None
+    controls = (
+        ControlServer(control, printer_commands(printer)).start() if control is not None else None
+    )
     dots = printer.profile.dots_per_line
     typer.echo(
         f"printer {printer.profile.name} ({dots} dots, {printer.profile.dpi} dpi) on {server.url}"
         + (f" and {serial.port}" if serial else "")
+        + (f"; fault control at {control}" if controls else "")
         + f"; receipts to {out}/. Ctrl-C stops."
     )
     try:
@@ -101,6 +115,8 @@ def sim_printer(
         server.stop()
         if serial is not None:
             serial.stop()
+        if controls is not None:
+            controls.stop()
         printer.tear_off()
         typer.echo(
             f"{printer.receipt_count} receipts; {printer.dropped_bytes} bytes not printed, "
@@ -124,13 +140,20 @@ def sim_scanner(
         bool, typer.Option("--aim", help="Prepend the AIM symbology id (]E0 …).")
     ] = False,
     symbology: Annotated[str, typer.Option(help="Symbology of typed scans (for --aim).")] = "ean13",
+    control: Annotated[
+        Path | None,
+        typer.Option(help="Also take commands on a unix socket here (see `sim control`)."),
+    ] = None,
 ) -> None:
     """Plug a virtual serial scanner in at LINK and scan each line typed on stdin.
 
     A line is sent as a scan, except: `!swipe PAN [NAME] [YYMM] [1|2|both]` swipes a magnetic
-    card, `!garble TEXT` and `!truncate TEXT` send a damaged frame, `!unplug` / `!replug` pull
-    and reconnect the cable. End with Ctrl-D.
+    card, `!garble TEXT` and `!truncate TEXT` send a damaged frame, `!split TEXT` sends one scan
+    in two reads half a second apart, `!repeat TEXT` the same scan five times, `!unplug` /
+    `!replug` pull and reconnect the cable. End with Ctrl-D. With --control the same commands
+    (scan, swipe, garble, truncate, split, repeat, unplug, replug) come on a unix socket too.
     """
+    from firmware_sim.control import ControlServer, run_command, scanner_commands
     from firmware_sim.scanner import SUFFIXES, Framing, VirtualScanner
 
     if suffix.lower() not in SUFFIXES:
@@ -147,45 +170,51 @@ def sim_scanner(
         aim=aim,
     )
     scanner = VirtualScanner(link, baudrate=baud, framing=framing).start()
+    commands = scanner_commands(scanner, symbology)
+    controls = ControlServer(control, commands).start() if control is not None else None
     typer.echo(f"scanner plugged in at {link} ({baud} baud, suffix {suffix}); type lines to scan")
     try:
         for line in sys.stdin:
             text = line.rstrip("\r\n")
             if not text:
                 continue
-            command, _, rest = text.partition(" ")
-            try:
-                if command == "!swipe":
-                    parts = rest.split()
-                    if not parts:
-                        typer.echo("usage: !swipe PAN [NAME] [YYMM] [1|2|both]", err=True)
-                        continue
-                    pan, *more = parts
-                    name = more[0] if len(more) > 0 else "IVANOV/IVAN"
-                    expiry = more[1] if len(more) > 1 else "2912"
-                    tracks = more[2] if len(more) > 2 else "both"
-                    if tracks not in ("1", "2", "both"):
-                        typer.echo("tracks: 1, 2 or both", err=True)
-                        continue
-                    scanner.swipe(pan, name, expiry, tracks=tracks)  # type: ignore[arg-type]
-                elif command == "!garble":
-                    scanner.scan_garbled(rest, symbology)
-                elif command == "!truncate":
-                    scanner.scan_truncated(rest, symbology)
-                elif command == "!unplug":
-                    scanner.unplug()
-                    typer.echo(f"unplugged ({link} removed)")
-                elif command == "!replug":
-                    scanner.replug()
-                    typer.echo(f"plugged back in at {link}")
-                else:
-                    scanner.scan(text, symbology)
-            except ConnectionError as exc:
-                typer.echo(f"not sent: {exc}", err=True)
+            if text.startswith("!"):
+                answer = run_command(commands, text[1:])
+            else:
+                answer = run_command(commands, f"scan {shlex.quote(text)}")
+            if answer.startswith("error"):
+                typer.echo(answer.removeprefix("error "), err=True)
+            elif text.startswith("!unplug"):
+                typer.echo(f"unplugged ({link} removed)")
+            elif text.startswith("!replug"):
+                typer.echo(f"plugged back in at {link}")
     except KeyboardInterrupt:
         pass
     finally:
+        if controls is not None:
+            controls.stop()
         scanner.close()
+
+
+@sim_app.command("control")
+def sim_control(
+    socket_path: Annotated[Path, typer.Argument(help="The device's control socket.")],
+    command: Annotated[list[str], typer.Argument(help="A command and its arguments; `help`.")],
+) -> None:
+    """Send one fault command to a simulated device (`sim printer --control`, or one of the
+    sockets `serve --sim-dir` makes for sim:// devices) and print its answer."""
+    import shlex as quoting
+
+    from firmware_sim.control import send_command
+
+    try:
+        answer = send_command(socket_path, quoting.join(command))
+    except OSError as exc:
+        typer.echo(f"cannot reach {socket_path}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(answer)
+    if not answer.startswith("ok"):
+        raise typer.Exit(1)
 
 
 @sim_app.command("camera")

@@ -4,8 +4,10 @@
 pseudo-terminal for each `sim://scanner` port, a virtual ESC/POS printer on a local TCP port for
 each `sim://printer` (receipts as NNNN.png/.txt in `<workdir>/<lane>-receipts`), registers the
 virtual camera for `sim://camera…` sources, and says where each simulated device really is, so
-the drivers open them exactly as they would open hardware. firmware_sim is imported here,
-lazily, and nowhere else in the core.
+the drivers open them exactly as they would open hardware. Each simulated device also listens for
+fault commands on a unix socket in `workdir` (`<lane>-printer.ctl`, `<lane>-scanner.ctl`,
+`<lane>-camera.ctl`; see `firmware_sim.control`), so a lane can be fault-tested from outside.
+firmware_sim is imported here, lazily, and nowhere else in the core.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class SimulatedDevices:
     printer_connections: dict[str, str] = field(default_factory=dict)  # lane id -> tcp:// URL
     printers: dict[str, Any] = field(default_factory=dict)  # lane id -> firmware_sim VirtualPrinter
     receipt_dirs: dict[str, Path] = field(default_factory=dict)  # lane id -> NNNN.png/.txt folder
+    controls: dict[str, Path] = field(default_factory=dict)  # "lane-1/printer" -> control socket
 
 
 def uses_simulation(settings: Settings) -> bool:
@@ -55,12 +58,24 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
         register_device,
         unregister_device,
     )
+    from firmware_sim.control import (
+        ControlServer,
+        camera_commands,
+        printer_commands,
+        scanner_commands,
+    )
     from firmware_sim.printer import PrinterServer, VirtualPrinter
     from firmware_sim.scanner import Framing, VirtualScanner
 
     sims = SimulatedDevices()
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
+
+        def control(lane_id: str, kind: str, commands: dict[str, Any]) -> None:
+            server = ControlServer(workdir / f"{lane_id}-{kind}.ctl", commands).start()
+            stack.callback(server.stop)
+            sims.controls[f"{lane_id}/{kind}"] = server.path
+
         if any(
             lane.camera and str(lane.camera.source).startswith(SIM_PREFIX)
             for lane in settings.lanes
@@ -78,6 +93,7 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
                 register_device(name, device)
                 stack.callback(unregister_device, name)
                 sims.cameras[lane.id] = device
+                control(lane.id, "camera", camera_commands(device))
         for lane in settings.lanes:
             if lane.scanner is None or not lane.scanner.port.startswith(SIM_PREFIX):
                 continue
@@ -101,6 +117,7 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
             stack.callback(scanner.close)
             sims.scanners[lane.id] = scanner
             sims.scanner_ports[lane.id] = str(scanner.link)
+            control(lane.id, "scanner", scanner_commands(scanner))
         for lane in settings.lanes:
             if lane.printer is None or not lane.printer.connection.startswith(SIM_PREFIX):
                 continue
@@ -116,4 +133,5 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
             sims.printers[lane.id] = printer
             sims.receipt_dirs[lane.id] = receipts
             sims.printer_connections[lane.id] = server.url
+            control(lane.id, "printer", printer_commands(printer))
         yield sims

@@ -1,8 +1,9 @@
 """The receipt laid out for a paper width: styled lines that never run past the last column.
 
-A 58 mm roll holds 32 columns of Font A, an 80 mm roll 42 (Epson TM-T88 at 180 dpi) or 48
-(203 dpi). Long names and labels wrap; an amount is never cut or split: it moves to a line of its
-own, right-aligned, when the text beside it leaves no room. Double-width text counts two columns a
+A 58 mm roll holds 30 columns of Font A (Epson TM-T88 at 180 dpi) or 32 (203 dpi), an 80 mm roll
+42 (180 dpi) or 48 (203 dpi); `pos_loyalty.receipts.media` says which for a lane's printer. Long
+names and labels wrap; an amount is never cut or split: it moves to a line of its own,
+right-aligned, when the text beside it leaves no room. Double-width text counts two columns a
 character. With `for_printer=True` characters that thermal printers' code pages lack (₽, ×, −, …)
 are replaced before anything is measured, so the width promise holds on paper too.
 """
@@ -31,7 +32,7 @@ from pos_loyalty.receipts.document import (
     RefundBlock,
 )
 
-SUPPORTED_COLUMNS = (32, 42, 48)
+SUPPORTED_COLUMNS = (30, 32, 42, 48)
 
 # What a CP866/CP437 printer cannot print, and what it prints instead. "₽" became a Unicode
 # character in 2014 and no ESC/POS code page has it; Russian receipts write "р." as before.
@@ -371,7 +372,7 @@ class _Builder:
 def layout_receipt(
     document: ReceiptDocument, columns: int = 42, *, for_printer: bool = False
 ) -> LaidOutReceipt:
-    """Every block of `document` as lines of at most `columns` (32, 42 or 48) characters."""
+    """Every block of `document` as lines of at most `columns` (30, 32, 42 or 48) characters."""
     if columns not in SUPPORTED_COLUMNS:
         raise ValueError(f"a receipt is laid out for {SUPPORTED_COLUMNS} columns, not {columns}")
     words = _Words(document, for_printer=for_printer)

@@ -163,6 +163,10 @@ def test_camera_identification_reaches_the_event_stream_and_the_next_evaluate(
             with client.stream("GET", "/v1/lanes/lane-1/events") as stream:
                 lines = stream.iter_lines()
                 assert next(lines) == ": connected"
+                first = next(line for line in lines if line.startswith("data: "))
+                state = json.loads(first.removeprefix("data: "))
+                assert state["type"] == "lane_state" and state["customer"] is None
+                assert "lane-1/camera" in [device["name"] for device in state["devices"]]
                 lane.camera.show(  # type: ignore[attr-defined]
                     Scenario(payload=qr, width=640, height=480, show_from_s=0.2, show_until_s=30)
                 )
@@ -213,14 +217,22 @@ def test_card_swiped_on_the_scanner_identifies_and_garbage_is_dropped(
     for lane in start_lane(lane_store, tmp_path, None):
         lane.scanner.scan_garbled(card, errors=3)
         lane.scanner.scan_truncated(card)
-        time.sleep(0.5)  # the truncated frame is called so after the driver's frame timeout
+        # The truncated frame is called so once the line has been silent for the fallback timeout.
+        deadline = time.monotonic() + 10
+        while scanner_state(lane)["frames_dropped"] < 2:
+            assert time.monotonic() < deadline, scanner_state(lane)
+            time.sleep(0.05)
         lane.scanner.swipe(card, name="PETROV/IVAN")
         event = lane.wait_for(lambda e: e.type == "customer_identified")
         assert event.data["method"] == "card" and event.data["source"] == "lane-1/scanner"
         assert event.data["customer"]["id"] == ivan.id
-        scanner = next(d for d in lane.hub.devices() if d["kind"] == "scanner")
+        scanner = scanner_state(lane)
         assert scanner["frames_ok"] == 1
         assert scanner["frames_dropped"] >= 2
+
+
+def scanner_state(lane: Lane) -> dict[str, Any]:
+    return next(d for d in lane.hub.devices() if d["kind"] == "scanner")
 
 
 def test_unplug_and_replug_of_each_device(lane_store: Store, tmp_path: Path) -> None:

@@ -31,11 +31,15 @@ pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 FAST = {"retry_initial_s": 0.05, "retry_max_s": 0.2, "timeout_s": 1.0}
 
 
+def text_receipt_lines(transaction_id: str, total: int = 12_345) -> list[str]:
+    return [f"RECEIPT {transaction_id}", *(f"line {n:02d}" for n in range(30)), f"TOTAL {total}"]
+
+
 def text_receipt(*, uow: UnitOfWork, job: PrintJob, printer: PrinterConfig) -> bytes:
     """A stand-in for the receipts renderer: the sale's id and total, read in the worker's uow."""
     sale = uow.session.get(SaleTransaction, job.transaction_id)
     assert sale is not None
-    lines = [f"RECEIPT {sale.id}", *(f"line {n:02d}" for n in range(30)), f"TOTAL {sale.total}"]
+    lines = text_receipt_lines(sale.id, sale.total)
     return b"\x1b@" + "\n".join(lines).encode("ascii") + b"\n\x1dV\x00"
 
 
@@ -43,7 +47,11 @@ class Lane:
     """A store, its hub and the lane's print worker, with the lane's events to wait on."""
 
     def __init__(
-        self, settings: Settings, render: Any = text_receipt, connection: str | None = None
+        self,
+        settings: Settings,
+        render: Any = text_receipt,
+        connection: str | None = None,
+        poll_interval_s: float = 0.05,
     ) -> None:
         self.store = Store.open(settings)
         self.hub = LaneHub(self.store)
@@ -58,7 +66,7 @@ class Lane:
             render=render,
             hub=self.hub,
             connection=connection,
-            poll_interval_s=0.05,
+            poll_interval_s=poll_interval_s,
             probe_interval_s=None,
         ).start()
 
@@ -182,7 +190,8 @@ def test_receipts_print_oldest_first_each_once(lane: Lane, printer: VirtualPrint
 
 
 FAULTS: dict[str, tuple[Callable[[VirtualPrinter], None], Callable[[VirtualPrinter], None]]] = {
-    "printer_offline": (lambda p: p.set_offline(True), lambda p: p.set_offline(False)),
+    "printer_offline": (lambda p: p.set_power(False), lambda p: p.set_power(True)),
+    "printer_not_ready": (lambda p: p.set_offline(True), lambda p: p.set_offline(False)),
     "paper_out": (lambda p: p.set_paper_remaining(0), lambda p: p.refill()),
     "cover_open": (lambda p: p.set_cover_open(True), lambda p: p.set_cover_open(False)),
 }
@@ -219,33 +228,55 @@ def test_a_job_waits_out_a_printer_fault_then_prints(
         lane.close()
 
 
-def test_a_receipt_cut_short_by_the_paper_running_out_prints_again_in_full(
+def test_a_receipt_cut_short_by_the_paper_running_out_goes_on_on_the_new_roll(
     lane: Lane, printer: VirtualPrinter
 ) -> None:
     printer.set_paper_remaining(40.0)  # the roll ends part-way through the receipt
     row_id = queue_sale(lane.store, "t-1")
-    event = lane.wait_for(waiting("paper_out"))
-    assert "printed again in full" in event.data["message"]
+    event = lane.wait_for(
+        lambda e: e.type == "print_result" and e.data["status"] == "held"
+    )  # the rest of the job waits in the printer
+    assert event.data["code"] == "paper_out" and "rest of the receipt" in event.data["message"]
     assert outbox_row(lane.store, row_id).status == OutboxStatus.QUEUED.value
 
     printer.refill()
     lane.wait_for(printed)
-    torn, full = printer.wait_for_receipts(2)
-    assert not torn.complete and full.complete
-    assert full.lines[0] == "RECEIPT t-1" and full.lines[-1] == "TOTAL 12345"
+    torn, rest = printer.wait_for_receipts(2)
+    assert not torn.complete and rest.complete
+    assert torn.lines + rest.lines == text_receipt_lines("t-1")  # every line once
+    assert outbox_row(lane.store, row_id).status == OutboxStatus.PRINTED.value
+
+
+@pytest.mark.parametrize("fault", ["power_off", "unplug"])
+def test_a_job_lost_part_way_is_closed_and_a_copy_queued_never_the_original_again(
+    fault: str, lane: Lane, printer: VirtualPrinter
+) -> None:
+    printer.arm_fault(fault, after_lines=5)
+    row_id = queue_sale(lane.store, "t-1")
+    lost = lane.wait_for(lambda e: e.type == "print_result" and e.data["status"] == "interrupted")
+    assert lost.data["outbox_id"] == row_id and "copy" in lost.data["message"]
+    row = outbox_row(lane.store, row_id)
+    assert row.status == OutboxStatus.PRINTED.value
+    assert row.last_error is not None and row.last_error.startswith("interrupted")
+    copy_id = lost.data["copy_outbox_id"]
+    assert outbox_row(lane.store, copy_id).status == OutboxStatus.QUEUED.value
+    printer.set_power(True)
+    printer.set_unplugged(False)
+    lane.wait_for(lambda e: printed(e) and e.data["outbox_id"] == copy_id)
+    assert outbox_row(lane.store, copy_id).status == OutboxStatus.PRINTED.value
 
 
 def test_nothing_is_lost_or_printed_twice_across_a_service_restart(
     settings: Settings, printer: VirtualPrinter
 ) -> None:
-    printer.set_offline(True)
+    printer.set_power(False)
     printer.set_paper_remaining(0)
     first = Lane(settings)
     rows = [queue_sale(first.store, "t-1"), queue_sale(first.store, "t-2")]
     first.wait_for(waiting("printer_offline"))
     first.close()  # the service stops with both receipts unprinted
 
-    printer.set_offline(False)  # back on the network, but still out of paper
+    printer.set_power(True)  # back on, but still out of paper
     second = Lane(settings)
     try:
         second.wait_for(waiting("paper_out"))
@@ -498,3 +529,58 @@ def test_a_usb_printer_without_pyusb_is_reported_naming_what_to_install(
             assert fault.type == "device_fault" and "libusb" in fault.data["message"]
     finally:
         store.close()
+
+
+def test_a_service_stopped_while_the_printer_holds_a_job_prints_a_copy_on_restart(
+    settings: Settings, printer: VirtualPrinter
+) -> None:
+    printer.arm_fault("cover_open", after_lines=5)
+    first = Lane(settings)
+    row_id = queue_sale(first.store, "t-1")
+    first.wait_for(lambda e: e.type == "print_result" and e.data["status"] == "held")
+    first.close()  # stops without waiting for the cover: the job stays in the printer
+    row = outbox_row_after_restart(settings, row_id)
+    assert row.status == OutboxStatus.QUEUED.value
+    assert row.last_error is not None and row.last_error.startswith("sent:")
+    printer.set_cover_open(False)  # the original finishes on paper
+    printer.wait_for_receipts(1)
+
+    second = Lane(settings)
+    try:
+        lost = second.wait_for(
+            lambda e: e.type == "print_result" and e.data["status"] == "interrupted"
+        )
+        copy_id = lost.data["copy_outbox_id"]
+        second.wait_for(lambda e: printed(e) and e.data["outbox_id"] == copy_id)
+    finally:
+        second.close()
+    assert [r.lines[0] for r in printer.wait_for_receipts(2)] == ["RECEIPT t-1", "RECEIPT t-1"]
+    store = Store.open(settings)
+    try:
+        closed = outbox_row(store, row_id)
+        assert closed.status == OutboxStatus.PRINTED.value
+        assert closed.last_error is not None and closed.last_error.startswith("interrupted")
+        assert outbox_row(store, copy_id).status == OutboxStatus.PRINTED.value
+    finally:
+        store.close()
+
+
+def outbox_row_after_restart(settings: Settings, row_id: int) -> ReceiptOutbox:
+    store = Store.open(settings)
+    try:
+        return outbox_row(store, row_id)
+    finally:
+        store.close()
+
+
+def test_a_receipt_queued_through_the_lane_hub_prints_without_waiting_for_a_poll(
+    settings: Settings, printer: VirtualPrinter
+) -> None:
+    lane = Lane(settings, poll_interval_s=3600.0)  # it would look at the queue once an hour
+    try:
+        queue_sale(lane.store, "t-1")
+        lane.hub.receipt_queued("lane-1")  # what the commit, refund and reprint routes do
+        lane.wait_for(printed)
+        assert [r.lines[0] for r in printer.wait_for_receipts(1)] == ["RECEIPT t-1"]
+    finally:
+        lane.close()

@@ -16,6 +16,7 @@ from PIL import Image
 
 from api.app import create_app
 from drivers.print_queue import PrintWorker, store_receipt_renderer
+from drivers.printer import EscPosPrinter
 from drivers.receipt_escpos import (
     document_to_escpos,
     receipt_columns,
@@ -29,6 +30,7 @@ from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.coupons.codes import parse_presented
 from pos_loyalty.lanes import LaneHub
 from pos_loyalty.receipts import ReceiptDocument, layout_receipt
+from pos_loyalty.receipts.media import print_width
 from pos_loyalty.receipts.sample import sample_receipt
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.store import Store
@@ -46,8 +48,15 @@ from tests.factories import (
 TIMEOUT = 5.0
 SECRET = StoreSecret(b"e2e-receipt-secret-0123456789abc")
 NBSP = "\u00a0"
-# (model, paper, ESC t slot python-escpos uses for CP866 on it, QR drawn by the printer?)
-PRINTERS = [("TM-T88V", 80, 17, True), ("POS-5890", 58, 59, False)]
+# (model, paper, ESC t slot python-escpos uses for CP866 on it, QR drawn by the printer?,
+#  Font A columns: 42/30 on a 180 dpi TM-T88V's 80/58 mm rolls, 48/32 at 203 dpi)
+PRINTERS = [
+    ("TM-T88V", 80, 17, True, 42),
+    ("TM-T88V", 58, 17, True, 30),
+    ("TM-T20II", 80, 17, True, 48),
+    ("TM-T20II", 58, 17, True, 32),
+    ("POS-5890", 58, 59, False, 32),
+]
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +87,25 @@ def decoded_qr_codes(receipt: Receipt) -> list[str]:
     return sorted(r.text for r in zxingcpp.read_barcodes(receipt.image.convert("L")))
 
 
-@pytest.mark.parametrize(("profile", "width_mm", "cp866_slot", "native_qr"), PRINTERS)
+@pytest.mark.parametrize(
+    ("profile", "width_mm", "cp866_slot", "native_qr", "expected_columns"), PRINTERS
+)
 def test_receipt_prints_in_cyrillic_with_scannable_coupons(
-    document: ReceiptDocument, profile: str, width_mm: int, cp866_slot: int, native_qr: bool
+    document: ReceiptDocument,
+    profile: str,
+    width_mm: int,
+    cp866_slot: int,
+    native_qr: bool,
+    expected_columns: int,
 ) -> None:
     columns = receipt_columns(profile, width_mm)
-    assert columns == (42 if width_mm == 80 else 32)
+    assert columns == expected_columns
+    # The driver, the layout and the printer agree on the width: not one line wraps on paper.
+    width = print_width(profile, width_mm)
+    sim = VirtualPrinter(profile, paper_mm=None, paper_width_mm=float(width_mm))
+    assert width.dots == sim.profile.dots_per_line and width.layout_columns == columns
+    escpos_media = EscPosPrinter("tcp://127.0.0.1:9", profile=profile, width_mm=width_mm)
+    assert escpos_media.make_escpos().profile.profile_data["media"]["width"]["pixels"] == width.dots
     assert supports_native_qr(profile) is native_qr
     data = document_to_escpos(document, profile=profile, width_mm=width_mm)
     assert bytes([0x1B, ord("t"), cp866_slot]) in data  # this model's CP866 slot
@@ -92,6 +114,8 @@ def test_receipt_prints_in_cyrillic_with_scannable_coupons(
     printer = VirtualPrinter(profile, paper_mm=None, paper_width_mm=float(width_mm))
     send_over_tcp(printer, data)
     receipt = printed_receipt(printer)
+    text_lines = [line for line in receipt.lines if not line.startswith("[")]  # not the codes
+    assert max(len(line) for line in text_lines) <= columns
 
     # Every line the layout made comes back off the paper, in order, in Cyrillic.
     laid_out = layout_receipt(document, columns, for_printer=True)

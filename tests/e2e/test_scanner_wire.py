@@ -153,10 +153,14 @@ def test_a_card_swipe_gives_the_card_number(tracks: str, make_scanner, run_drive
 @pytest.mark.parametrize(
     ("sim", "driver_framing", "garbled_reason"),
     [
-        (Framing.with_suffix("crlf"), ScannerFraming(suffix="crlf"), "garbled"),
+        (
+            Framing.with_suffix("crlf"),
+            ScannerFraming(suffix="crlf", truncated_after_s=0.3),
+            "garbled",
+        ),
         (
             Framing(suffix=b"", stx_etx=True, lrc=True),
-            ScannerFraming(stx_etx=True, lrc=True),
+            ScannerFraming(stx_etx=True, lrc=True, truncated_after_s=0.3),
             "bad_lrc",
         ),
     ],
@@ -176,7 +180,7 @@ def test_garbage_and_truncated_frames_are_dropped_and_counted(
     scanner.scan("FIRST")
     scanner.scan_garbled(EAN, errors=2)
     scanner.scan_truncated(EAN, keep=0.5)
-    time.sleep(driver_framing.frame_timeout_s + 0.1)  # the line goes quiet mid-frame
+    time.sleep(driver_framing.silence_timeout_s + 0.1)  # the line goes quiet mid-frame
     scanner.scan_back_to_back("SECOND", "THIRD")
     assert wait_for(lambda: len(got.readings) == 3), driver.state()
     assert got.payloads == ["FIRST", "SECOND", "THIRD"]
@@ -287,3 +291,29 @@ def test_sim_scanner_command_refuses_a_link_in_a_missing_directory(tmp_path: Pat
     assert result.exit_code == 2
     said = " ".join(result.output.replace("│", " ").split())
     assert f"no directory {link.parent} to put the link in" in said
+
+
+def test_a_scan_split_across_two_reads_is_one_scan(make_scanner, run_driver) -> None:
+    scanner = make_scanner(Framing.with_suffix("crlf"))
+    driver, got = run_driver(ScannerFraming(suffix="crlf"))
+    scanner.scan_split(EAN, symbology="ean13", gap_s=0.5)
+    scanner.scan("AFTER")
+    assert wait_for(lambda: len(got.readings) == 2), driver.state()
+    assert got.payloads == [EAN, "AFTER"] and driver.state().frames_dropped == 0
+
+
+def test_the_same_scan_five_times_in_a_burst_is_one_reading(make_scanner, run_driver) -> None:
+    scanner = make_scanner(Framing.with_suffix("cr"))
+    driver, got = run_driver(ScannerFraming(suffix="cr"))
+    scanner.scan_repeated(EAN, 5, symbology="ean13")
+    scanner.scan("OTHER")
+    assert wait_for(lambda: driver.state().frames_ok == 6), driver.state()
+    assert got.payloads == [EAN, "OTHER"] and driver.state().frames_repeated == 4
+
+
+def test_gs1_128_with_group_separators_reaches_the_lane(make_scanner, run_driver) -> None:
+    scanner = make_scanner(Framing(suffix=b"\r", aim=True))
+    driver, got = run_driver(ScannerFraming(suffix="cr"))
+    scanner.scan("0104601234567890\x1d10LOT42", symbology="gs1-128")
+    assert wait_for(lambda: len(got.readings) == 1), driver.state()
+    assert got.payloads == ["0104601234567890\x1d10LOT42"] and driver.state().frames_dropped == 0

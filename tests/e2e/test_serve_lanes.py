@@ -101,7 +101,7 @@ class Follower:
                         key, _, value = line.partition(": ")
                         fields[key] = value
                     elif "data" in fields:
-                        self.events.put({**json.loads(fields["data"]), "_sse_id": fields["id"]})
+                        self.events.put({**json.loads(fields["data"]), "_sse_id": fields.get("id")})
                         fields = {}
         except OSError:
             pass  # the server stopped; the test decides whether that was expected
@@ -123,14 +123,14 @@ class Follower:
 class Service:
     """One `pos-loyalty serve` process on the store's config file."""
 
-    def __init__(self, workdir: Path, config: Path, token: str) -> None:
+    def __init__(self, workdir: Path, config: Path, token: str, *options: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
         self.proc = subprocess.Popen(
-            [EXE, "serve", "--config", str(config), "--port", str(self.port)],
+            [EXE, "serve", "--config", str(config), "--port", str(self.port), *options],
             cwd=workdir,
             env=env,
             stdout=subprocess.PIPE,
@@ -287,6 +287,14 @@ def test_serve_runs_the_lane_devices_end_to_end(
         assert (seen["method"], seen["source"]) == ("qr", "lane-1/camera")
         assert seen["customer"]["id"] == ivan.id and seen["customer"]["name"] == "Иван П."
         assert evaluate_json(service.client, basket)["customer"]["id"] == ivan.id
+        # A till that starts following the lane now learns at once who is there.
+        late = Follower(service.base_url, token, "lane-1")
+        state = late.wait_for(lambda e: True)
+        assert state["type"] == "lane_state" and state["_sse_id"] is None
+        assert state["customer"]["id"] == ivan.id and state["customer"]["method"] == "qr"
+        assert {d["name"] for d in state["devices"]} == {
+            "lane-1/camera", "lane-1/printer", "lane-1/scanner"
+        }  # fmt: skip
 
         camera = service.wait_device("lane-1/camera", lambda d: d["frames_grabbed"] > 2 * 38)
         assert camera["connected"] and not camera["ended"] and camera["fps"] > 5
@@ -330,7 +338,7 @@ def test_serve_runs_the_lane_devices_end_to_end(
         assert done["status"] == "printed"
         assert done["transaction_id"] == first.json()["transaction_id"]
 
-        printer.set_offline(True)  # the printer's cable is pulled
+        printer.set_unplugged(True)  # the printer's cable is pulled
         second = commit_json(
             service.client, {"quote_id": evaluate_json(service.client, basket)["quote_id"]}
         )
@@ -345,7 +353,7 @@ def test_serve_runs_the_lane_devices_end_to_end(
         output = service.stop()
     assert token not in output
 
-    printer.set_offline(False)  # plugged back in while the service was down, but out of paper
+    printer.set_unplugged(False)  # plugged back in while the service was down, out of paper
     printer.set_paper_remaining(0)
     service = Service(tmp_path, config, token)
     try:

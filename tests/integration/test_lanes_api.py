@@ -48,6 +48,8 @@ def test_identify_with_lane_sets_current_customer_and_streams_event(client: Test
     with client.stream("GET", "/v1/lanes/lane-1/events") as stream:
         lines = stream.iter_lines()
         assert next(lines) == ": connected"
+        (state,) = read_events(lines, 1)  # nobody at the lane yet, and no devices configured
+        assert (state["_event"], state["customer"], state["devices"]) == ("lane_state", None, [])
         reply = client.post("/v1/identify", json={"card": ivan["card_number"], "lane_id": "lane-1"})
         assert reply.status_code == 200
         (event,) = read_events(lines, 1)
@@ -94,8 +96,12 @@ def test_reconnect_with_last_event_id_replays_missed_events(client: TestClient) 
     hub.identify_token("lane-1", "garbage", source="lane-1/scanner")
     headers = {"Last-Event-ID": str(first.id)}
     with client.stream("GET", "/v1/lanes/lane-1/events", headers=headers) as stream:
-        (missed,) = read_events(stream.iter_lines(), 1)
+        state, missed = read_events(stream.iter_lines(), 2)
     assert missed["_event"] == "token_invalid" and missed["code"] == "token_unrecognised"
+    # The stream starts with who is at the lane now: a till connecting late still knows.
+    assert state["_event"] == "lane_state" and state["customer"]["id"] == ivan["id"]
+    assert state["customer"]["name"] == "Иван П." and state["customer"]["method"] == "qr"
+    assert "phone" in state["customer"] and "expires_at" in state["customer"]
 
 
 def test_unknown_lane(client: TestClient) -> None:
@@ -156,9 +162,14 @@ def test_streams_end_when_the_service_stops(client: TestClient) -> None:
         hub.identify_token("lane-1", ivan["qr"], source="lane-1/camera")
         hub.end_streams()
         rest = list(lines)  # returns: the server closed the stream
-    assert [line for line in rest if line.startswith("event: ")] == ["event: customer_identified"]
+    assert [line for line in rest if line.startswith("event: ")] == [
+        "event: lane_state",
+        "event: customer_identified",
+    ]
     with client.stream("GET", "/v1/lanes/lane-2/events") as late:  # a follower during shutdown
-        assert list(late.iter_lines()) == [": connected", ""]
+        lines = list(late.iter_lines())
+    assert lines[:2] == [": connected", ""]  # the lane's state, then the end
+    assert [line for line in lines if line.startswith("event: ")] == ["event: lane_state"]
 
 
 @pytest.mark.parametrize("value", ["²", "٣", "-1", "1e3", " 12", "0x10", "1" * 21, "12abc"])

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from drivers.print_queue import PrintWorker, next_print_job
+from drivers.print_queue import PrintWorker
 from firmware_sim.printer import PrinterServer, VirtualPrinter
+from pos_loyalty.receipts.outbox import next_print_job
 from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox
 from pos_loyalty.store import Store
 from tests.e2e.test_print_queue import FAST, queue_sale, text_receipt

@@ -153,6 +153,27 @@ def test_barcodes_decode_to_what_the_printer_reports(
     assert decoded(receipt) == {read}
 
 
+@pytest.mark.parametrize(
+    ("command", "printed", "read"),
+    [(GS + b"k\x01" + b"0425261\x00", ("UPC-E", "04252614"), ("UPCE", "0042100005264")),
+     (GS + b"kB\x06" + b"123456", ("UPC-E", "01234565"), ("UPCE", "0012345000065")),
+     # zxing-cpp reads UPC-E as the GTIN of the UPC-A it stands for.
+     (GS + b"kH\x0d" + b"CODE93 TEST-1", ("CODE93", "CODE93 TEST-1"), ("Code93", "CODE93 TEST-1")),
+     (GS + b"kH\x06" + b"Abc123", ("CODE93", "Abc123"), ("Code93", "Abc123"))],
+)  # fmt: skip
+def test_upc_e_and_code93_print_and_read_back(
+    command: bytes, printed: tuple[str, str], read: tuple[str, str]
+) -> None:
+    receipt = print_one(GS + b"w\x02" + command)
+    assert [(b.symbology, b.data) for b in receipt.barcodes] == [printed]
+    assert decoded(receipt) == {read}
+
+
+def test_upc_e_with_a_wrong_check_digit_prints_nothing() -> None:
+    receipt = print_one(b"before\n" + GS + b"k\x01" + b"04252615\x00" + b"after\n")
+    assert receipt.barcodes == [] and receipt.lines == ["before", "after"]
+
+
 def test_code128_set_c_packs_two_digits_per_byte() -> None:
     data = b"{C" + bytes([46, 1, 23, 45])
     receipt = print_one(GS + b"k\x49" + bytes([len(data)]) + data)

@@ -10,7 +10,6 @@ from drivers.printer import (
     PrinterConfigError,
     PrinterConnection,
     PrinterStatus,
-    media_width_pixels,
     parse_connection,
 )
 from firmware_sim.printer import VirtualPrinter
@@ -153,7 +152,6 @@ def test_paper_width_sets_the_dots_python_escpos_centres_images_on() -> None:
     assert printer_58.make_escpos().profile.profile_data["media"]["width"]["pixels"] == 360
     # The change is the printer's own: python-escpos' shared profile data stays as it was.
     assert printer_80.make_escpos().profile.profile_data["media"]["width"]["pixels"] == 512
-    assert media_width_pixels({"media": {"dpi": 203}}, 80) == 576
 
 
 def test_a_usb_printer_needs_pyusb_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

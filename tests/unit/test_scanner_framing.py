@@ -94,8 +94,25 @@ def test_back_to_back_frames_are_two_scans() -> None:
     assert [r.payload for r in results] == ["111", "222"]  # type: ignore[attr-defined]
 
 
+def test_a_scan_split_across_two_reads_half_a_second_apart_is_one_scan() -> None:
+    wire = frame_scan(EAN, Framing.with_suffix("crlf"))
+    splitter = FrameSplitter(ScannerFraming(suffix="crlf"))
+    assert splitter.feed(wire[:5], now=0.0) == []
+    assert splitter.poll(now=0.5) == []  # the terminator frames the scan, not the pause
+    (frame,) = splitter.feed(wire[5:], now=0.5)
+    assert frame.dropped is None and frame.content == EAN.encode()
+
+
+def test_gs1_data_with_group_separators_is_a_scan_not_garbage() -> None:
+    gs1 = b"]C1010460123456789017\x1d10ABC123\x1d21SERIAL"
+    decoded = interpret_frame(gs1, ScannerFraming())
+    assert not isinstance(decoded, str)
+    assert decoded.symbology == "code128" and decoded.payload == gs1[3:].decode()
+    assert interpret_frame(b"12\x0034", ScannerFraming()) == "garbled"  # other controls are not
+
+
 def test_an_unfinished_frame_is_dropped_as_truncated_after_silence() -> None:
-    framing = ScannerFraming(suffix="crlf", frame_timeout_s=0.2)
+    framing = ScannerFraming(suffix="crlf", truncated_after_s=0.2)
     partial = frame_scan(EAN, Framing.with_suffix("crlf"))[:6]
     splitter = FrameSplitter(framing)
     assert splitter.feed(partial, now=0.0) == []
