@@ -63,6 +63,22 @@ class ProgramFigures:
         for rule_id in touched:
             self.rules[rule_id].baskets += 1
 
+    def add_recorded(self, result: dict[str, Any]) -> bool:
+        """What a committed sale recorded (its quote's terms); True if any rule touched it."""
+        touched: set[str] = set()
+        for applied in result.get("applied", []):
+            self.rules[applied["rule_id"]].discount += int(applied["amount"])
+            touched.add(applied["rule_id"])
+        for earned in result.get("points", {}).get("earned", []):
+            self.rules[earned["rule_id"]].points += int(earned["points"])
+            touched.add(earned["rule_id"])
+        for issue in result.get("coupons", {}).get("to_issue", []):
+            self.rules[issue["rule_id"]].coupons += 1
+            touched.add(issue["rule_id"])
+        for rule_id in touched:
+            self.rules[rule_id].baskets += 1
+        return bool(touched)
+
     def total(self) -> RuleFigures:
         out = RuleFigures()
         for figures in self.rules.values():
@@ -144,6 +160,7 @@ def _sales(uow: UnitOfWork) -> Iterator[Any]:
         tx.c.stamps,
         tx.c.store_id,
         tx.c.lane_id,
+        tx.c.result,
     ).order_by(tx.c.created_at, tx.c.id)
     yield from uow.session.connection().execution_options(yield_per=BATCH).execute(query)
 
@@ -201,7 +218,8 @@ def dry_run(
     currency: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> DryRun:
-    """Price every sale since `since` under both programs, with the customer as they were."""
+    """Price every sale since `since` under the proposed program, with the customer as they
+    were, beside what each sale recorded; `active` (the running program) names the comparison."""
     tx = SaleTransaction.__table__  # type: ignore[attr-defined]
     total = int(
         uow.session.connection()
@@ -248,14 +266,12 @@ def dry_run(
                     lines.get(sale.id, []),
                     points_to_redeem=int(sale.points_burned),
                 )
-                for index, rules in enumerate((active, proposed)):
-                    quote = evaluate(
-                        basket, snapshot, rules, sale.created_at, locale=locale, currency=currency
-                    )
-                    figures[index].add(quote)
-                    touched[index] += bool(
-                        quote.applied or quote.points.earned or quote.coupons.to_issue
-                    )
+                touched[0] += figures[0].add_recorded(sale.result or {})
+                quote = evaluate(
+                    basket, snapshot, proposed, sale.created_at, locale=locale, currency=currency
+                )
+                figures[1].add(quote)
+                touched[1] += bool(quote.applied or quote.points.earned or quote.coupons.to_issue)
                 done += 1
                 if progress is not None and done % 500 == 0:
                     progress(done, total)
