@@ -248,7 +248,7 @@ def forecast(version: int, body: DryRunIn, store: StoreDep, _: HqScope) -> DryRu
     before it (or this service's own program): per rule and in total. Writes nothing."""
     start = _since(body.since, store)
     with store.uow() as uow:
-        _, proposed = published_program(uow=uow, version=version)
+        proposed = published_program(uow=uow, version=version)[1]
         before = (
             published_program(uow=uow, version=version - 1)[1].compile(tz=store.settings.store.tz)
             if version > 1

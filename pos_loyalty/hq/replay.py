@@ -67,6 +67,8 @@ class ProgramFigures:
         """What a committed sale recorded (its quote's terms); True if any rule touched it."""
         touched: set[str] = set()
         for applied in result.get("applied", []):
+            if applied.get("kind") == "coupon":
+                continue  # presented coupons are not replayed, so not compared either
             self.rules[applied["rule_id"]].discount += int(applied["amount"])
             touched.add(applied["rule_id"])
         for earned in result.get("points", {}).get("earned", []):

@@ -77,6 +77,16 @@ def results_report(*, uow: UnitOfWork, since: datetime, until: datetime) -> Resu
     def rule(rule_id: str) -> RuleResult:
         return by_rule.setdefault(rule_id, RuleResult(rule_id))
 
+    coupons = Coupon.__table__  # type: ignore[attr-defined]
+    # A redeemed coupon's discount counts for the rule that issued it.
+    issuer: dict[str, str] = {
+        code: rule_id
+        for code, rule_id in conn.execute(
+            sa.select(coupons.c.code, coupons.c.rule_id).where(
+                coupons.c.redeemed_at >= since, coupons.c.rule_id.is_not(None)
+            )
+        )
+    }
     sales = revenue = 0
     query = sa.select(tx.c.total, tx.c.points_burned, tx.c.result).where(
         tx.c.created_at >= since, tx.c.created_at < until
@@ -92,9 +102,10 @@ def results_report(*, uow: UnitOfWork, since: datetime, until: datetime) -> Resu
             rule(applied["rule_id"]).discount += int(applied["amount"])
             touched.add(applied["rule_id"])
         for coupon in result.get("coupons", {}).get("applied", []):
-            if coupon.get("rule_id"):
-                rule(coupon["rule_id"]).discount += int(coupon["amount"])
-                touched.add(coupon["rule_id"])
+            if coupon.get("code") in issuer:
+                rule_id = issuer[coupon["code"]]
+                rule(rule_id).discount += int(coupon["amount"])
+                touched.add(rule_id)
         for earned in result.get("points", {}).get("earned", []):
             rule(earned["rule_id"]).points_issued += int(earned["points"])
             touched.add(earned["rule_id"])
@@ -105,7 +116,6 @@ def results_report(*, uow: UnitOfWork, since: datetime, until: datetime) -> Resu
             found.baskets += 1
             found.revenue += int(row.total)
             found.points_burned += int(row.points_burned)
-    coupons = Coupon.__table__  # type: ignore[attr-defined]
     issued = conn.execute(
         sa.select(
             coupons.c.rule_id,
