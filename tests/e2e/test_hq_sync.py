@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from pos_loyalty.hq.bundle import canonical_bytes
@@ -248,6 +249,14 @@ def test_bad_bundles_are_refused_and_the_old_program_keeps_selling(
         quote = store.evaluate()
         assert quote["rules_version"].startswith("v2-") and _discount(quote) == 1500
         assert store.commit(quote["quote_id"]).status_code == 201
+        scraped = httpx.get(store.url + "/metrics", timeout=10).text
+        assert "pos_loyalty_rules_active_bundle 2.0" in scraped
+        refused = next(
+            ln
+            for ln in scraped.splitlines()
+            if ln.startswith("pos_loyalty_rules_bundles_refused_total")
+        )
+        assert float(refused.split()[-1]) >= 5
         log = store.log.read_text(encoding="utf-8")
         assert "refused (bad_signature)" in log and "the current program keeps running" in log
         fleet = wait_until(
