@@ -501,3 +501,24 @@ def report_command(
 
         draw_results_chart(report, chart, point_value_minor=point_value, locale=locale)
         console.print(f"chart: {chart}", highlight=False)
+
+
+@rules_app.command("diff")
+def diff_files(
+    before: Annotated[Path, typer.Argument(help="The program before (TOML).")],
+    after: Annotated[Path, typer.Argument(help="The program after (TOML).")],
+) -> None:
+    """What changed between two program files, rule by rule (as `hq diff` for versions)."""
+    from pos_loyalty.hq.diff import diff_programs
+    from pos_loyalty.hq.local import printable
+    from pos_loyalty.hq.publish import load_program_file
+
+    try:
+        old, new = load_program_file(before), load_program_file(after)
+    except RulesConfigError as exc:
+        err_console.print(f"[bold red]Invalid rules[/] in {exc.source}:", highlight=False)
+        for problem in exc.problems:
+            err_console.print(f"  • {problem}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    for line in diff_programs(old, new):
+        console.print(printable(line), highlight=False, markup=False)
