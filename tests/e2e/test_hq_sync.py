@@ -120,7 +120,7 @@ def test_effective_from_in_the_future_is_pending_then_active(
     try:
         office.publish(discount_program(5))
         wait_until("v1", _version_is(store, 1))
-        moment = datetime.now(UTC) + timedelta(seconds=15)
+        moment = datetime.now(UTC) + timedelta(seconds=30)
         published = office.publish_http(discount_program(20), effective_from=moment.isoformat())
         assert published["version"] == 2
         status = wait_until("v2 pending", lambda: (s := store.status()).pending_version == 2 and s)
