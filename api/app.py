@@ -107,6 +107,7 @@ def create_app(
     app.include_router(receipts.router)
     app.include_router(segments.router)
     app.include_router(hq.router)
+    hq.register_metrics(metrics.registry, store)
     install_pages(app)
     return app
 

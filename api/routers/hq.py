@@ -5,11 +5,15 @@ head office's own tools (scope `hq`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import HqScope, StoreDep, require_scope
@@ -25,7 +29,10 @@ from pos_loyalty.hq.fleet import (
     record_pull,
     store_for_token,
 )
-from pos_loyalty.hq.publish import list_bundles, publish_bundle
+from pos_loyalty.hq.local import local_status
+from pos_loyalty.hq.publish import list_bundles, publish_bundle, published_program
+from pos_loyalty.hq.replay import dry_run
+from pos_loyalty.hq.results import results_report, since_moment
 from pos_loyalty.hq.signing import SigningKeyError, load_signing_key
 from pos_loyalty.rules.config import RulesConfigError
 from pos_loyalty.store import Store
@@ -198,3 +205,124 @@ def stores(store: StoreDep, _: HqScope) -> list[FleetStorePublic]:
     with store.uow() as uow:
         rows = fleet(uow=uow)
     return [FleetStorePublic(**asdict(row)) for row in rows]
+
+
+class FiguresPublic(BaseModel):
+    baskets: int
+    discount: int
+    points: int
+    liability: int  # points at the program's point value, minor units
+    coupons: int
+
+
+class RuleForecastPublic(BaseModel):
+    rule_id: str
+    label: str
+    active: FiguresPublic
+    proposed: FiguresPublic
+
+
+class ForecastTotalPublic(BaseModel):
+    active: FiguresPublic
+    proposed: FiguresPublic
+
+
+class DryRunPublic(BaseModel):
+    sales: int
+    since: datetime
+    active_version: str
+    proposed_version: str
+    rules: list[RuleForecastPublic]
+    total: ForecastTotalPublic
+
+
+class DryRunIn(_In):
+    since: Annotated[str, Field(max_length=40)] = "90d"  # 90d, 12h or an ISO date
+
+
+def _since(text: str, store: Store) -> datetime:
+    try:
+        return since_moment(text, now=store.now())
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="since_invalid") from None
+
+
+@router.post("/bundles/{version}/dry-run", response_model=DryRunPublic)
+def forecast(version: int, body: DryRunIn, store: StoreDep, _: HqScope) -> DryRunPublic:
+    """Replay the sales in this database under bundle `version` and compare with the version
+    before it (or this service's own program): per rule and in total. Writes nothing."""
+    start = _since(body.since, store)
+    with store.uow() as uow:
+        proposed = published_program(uow=uow, version=version)[1]
+        before = (
+            published_program(uow=uow, version=version - 1)[1].compile(tz=store.settings.store.tz)
+            if version > 1
+            else store.rules
+        )
+        result = dry_run(
+            uow=uow,
+            active=before,
+            proposed=proposed.compile(tz=store.settings.store.tz),
+            since=start,
+            locale=store.settings.store.locale,
+            currency=store.settings.store.currency,
+        )
+    return DryRunPublic.model_validate(result.to_dict())
+
+
+class RuleResultPublic(BaseModel):
+    rule_id: str
+    baskets: int
+    discount: int
+    points_issued: int
+    points_burned: int
+    coupons_issued: int
+    coupons_redeemed: int
+    redemption_rate: float
+    revenue: int
+
+
+class ResultsPublic(BaseModel):
+    since: datetime
+    until: datetime
+    sales: int
+    revenue: int
+    rules: list[RuleResultPublic]
+
+
+@router.get("/results", response_model=ResultsPublic)
+def results(
+    store: StoreDep, _: HqScope, since: Annotated[str, Query(max_length=40)] = "30d"
+) -> ResultsPublic:
+    """What each rule did over the period, from the sales in this database."""
+    start = _since(since, store)
+    with store.uow() as uow:
+        report = results_report(uow=uow, since=start, until=store.now())
+    return ResultsPublic.model_validate(report.to_dict())
+
+
+class _RulesSyncCollector(Collector):
+    """At each scrape: the bundle the store runs and how many downloads it refused."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        with self.store.uow() as uow:
+            status = local_status(uow=uow)
+        yield GaugeMetricFamily(
+            "pos_loyalty_rules_active_bundle",
+            "Version of the head-office bundle the store runs (0: its own config.toml)",
+            value=status.active_version or 0,
+        )
+        yield CounterMetricFamily(
+            "pos_loyalty_rules_bundles_refused",
+            "Head-office bundles refused (bad signature, not newer, malformed, invalid rule)",
+            value=status.refusals,
+        )
+
+
+def register_metrics(registry: CollectorRegistry, store: Store) -> None:
+    """Expose the store's bundle sync on `/metrics` (only for a store that pulls from hq)."""
+    if store.settings.hq is not None:
+        registry.register(_RulesSyncCollector(store))

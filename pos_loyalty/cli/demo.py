@@ -592,6 +592,7 @@ class DemoDay:
                 str(png.relative_to(self.out)), "a receipt as the virtual printer printed it"
             )
         table.add_row("segments.csv, segments.png", "RFM scores per customer, segment sizes")
+        table.add_row("hq.db, results.csv, results.png", "head office; what each rule did today")
         table.add_row("devices.log", "what the drivers logged (the garbled scan, the paper out)")
         console.print(table)
 
@@ -651,6 +652,7 @@ def demo(
             follower.close()
         day.rush_hour(store, ivan)
         day.segments(store)
+        head_office_scene(till, store, settings, out)
         day.summary()
     store.close()
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
@@ -708,3 +710,138 @@ def _enrolment(till: TillClient, *, today: date) -> list[dict[str, Any]]:
     )
     console.print(table)
     return customers
+
+
+def head_office_scene(till: TillClient, store: Store, settings: Settings, out: Path) -> None:
+    """Head office publishes a dessert promotion as a signed bundle, forecasts it on the day's
+    sales, the store pulls and activates it between two baskets, and the results are reported."""
+    from pos_loyalty.hq.local import apply_active
+    from pos_loyalty.hq.replay import dry_run
+    from pos_loyalty.hq.results import results_report
+    from pos_loyalty.hq.results_chart import draw_results_chart
+    from pos_loyalty.hq.signing import create_signing_key, public_key_text
+    from pos_loyalty.hq.sync import pull_once
+    from pos_loyalty.settings import HeadOfficeConfig, HqConfig
+
+    console.rule("Head office: a promotion published, forecast, activated at the lane, reported")
+    office_settings = settings.model_copy(
+        update={
+            "store": settings.store.model_copy(
+                update={"id": "hq", "database_url": f"sqlite:///{out / 'hq.db'}"}
+            ),
+            "lanes": [],
+            "head_office": HeadOfficeConfig(signing_key=str(out / "hq-signing.key")),
+        }
+    )
+    office = open_store_or_exit(office_settings, migrate=True)
+    key = create_signing_key(out / "hq-signing.key")
+    from pos_loyalty.hq.fleet import register_store
+
+    with office.uow(write=True) as uow:
+        store_key = register_store(uow=uow, store_id=settings.store.id, region="msk")
+        hq_key = create_key(uow=uow, scope=Scope.HQ, label="marketing")
+    from api.app import create_app
+
+    with ApiServer(create_app(office_settings, store=office), _free_port()) as server:
+        marketing = TillClient(f"http://127.0.0.1:{server.port}", hq_key)
+        program = store.rules.config.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        program["rules"].append(
+            {"id": "sweets-20", "kind": "discount", "label": "Сладкое −20%",
+             "applies_to": "lines", "percent": 20, "when": {"categories": ["sweets", "desserts"]}}
+        )  # fmt: skip
+        program["category_names"] = dict(settings.store.category_names)
+        published = marketing.call(
+            "POST",
+            "/v1/hq/bundles",
+            {"program": program, "note": "Маркетинг: неделя сладкого", "targets": {}},
+        ).body
+        console.print(
+            f"head office published [bold]v{published['version']}[/] for all stores "
+            f"(«{published['note']}»), signed with {public_key_text(key)[:20]}…"
+        )
+        with store.uow() as uow:
+            forecast = dry_run(
+                uow=uow,
+                active=store.rules,
+                proposed=_proposed(program, settings),
+                since=store.now() - timedelta(days=1),
+                locale=settings.store.locale,
+                currency=settings.store.currency,
+            )
+        promo = next(r for r in forecast.rules if r.rule_id == "sweets-20")
+        console.print(
+            f"forecast on today's {forecast.sales} sales: sweets-20 would touch "
+            f"{promo.proposed.baskets} baskets for {_rub(promo.proposed.discount, settings)}; "
+            f"all discounts {_rub(forecast.active_total.discount, settings)} → "
+            f"{_rub(forecast.proposed_total.discount, settings)}"
+        )
+        basket = {
+            "store_id": settings.store.id,
+            "lane_id": "lane-2",
+            "lines": [{"sku": "4600000000011", "name": "Эклер", "category": "desserts",
+                       "qty": 2, "unit_price": 12000}],
+        }  # fmt: skip
+        before = till.call("POST", "/v1/baskets/evaluate", basket).body
+        store.settings = store.settings.model_copy(
+            update={
+                "hq": HqConfig(
+                    url=f"http://127.0.0.1:{server.port}",
+                    public_key=public_key_text(key),
+                    api_key=store_key,
+                )
+            }
+        )
+        outcome = pull_once(store=store)
+        apply_active(store=store, now=store.now())
+        after = till.call("POST", "/v1/baskets/evaluate", basket).body
+        console.print(
+            f"the store pulled it ({outcome.message}) and switched without a restart: two eclairs "
+            f"at lane-2 cost {_rub(before['total'], settings)} under {before['rules_version']}, "
+            f"{_rub(after['total'], settings)} under {after['rules_version']}"
+        )
+        sold = till.call(
+            "POST",
+            "/v1/transactions",
+            {"quote_id": after["quote_id"]},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert sold.status == 201, sold.body
+        pull_once(store=store)  # the next pull reports the active version to head office
+        fleet = marketing.call("GET", "/v1/hq/stores").body
+        console.print(
+            f"fleet: store {fleet[0]['store_id']} runs v{fleet[0]['active_version']}, "
+            f"behind: {'yes' if fleet[0]['behind'] else 'no'}"
+        )
+    office.close()
+    with store.uow() as uow:
+        report = results_report(uow=uow, since=store.now() - timedelta(days=1), until=store.now())
+    table = Table(title="Rule results today (rules report)")
+    for column in ("rule", "baskets", "discount", "points +", "coupons", "revenue"):
+        table.add_column(column)
+    for r in report.rules[:6]:
+        table.add_row(
+            r.rule_id,
+            str(r.baskets),
+            _rub(r.discount, settings),
+            str(r.points_issued),
+            f"{r.coupons_issued} ({r.coupons_redeemed} redeemed)",
+            _rub(r.revenue, settings),
+        )
+    console.print(table)
+    (out / "results.csv").write_text(report.to_csv(), encoding="utf-8")
+    draw_results_chart(
+        report,
+        out / "results.png",
+        point_value_minor=store.rules.points.point_value_minor,
+        locale=settings.store.locale,
+    )
+
+
+def _rub(amount: int, settings: Settings) -> str:
+    return format_money(amount, settings.store.currency, settings.store.locale)
+
+
+def _proposed(program: dict[str, Any], settings: Settings) -> Any:
+    from pos_loyalty.hq.bundle import program_from_json
+
+    return program_from_json(program).compile(tz=settings.store.tz)

@@ -65,8 +65,10 @@ class Program:
     rules: RulesConfig
     category_names: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        body = self.rules.model_dump(mode="json", by_alias=True)
+    def to_json(self, *, with_defaults: bool = False) -> dict[str, Any]:
+        """Keys left at their default are left out (a personal rule refuses keys its trigger
+        does not use), unless `with_defaults` (for saying what changed)."""
+        body = self.rules.model_dump(mode="json", by_alias=True, exclude_defaults=not with_defaults)
         return {**body, "category_names": dict(sorted(self.category_names.items()))}
 
     def compile(self, *, tz: Any = None) -> CompiledRules:

@@ -42,7 +42,7 @@ def _keyed(items: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
 
 def diff_programs(old: Program, new: Program) -> list[str]:
     """One line per difference: rules added, removed, and each key changed from what to what."""
-    before, after = old.to_json(), new.to_json()
+    before, after = old.to_json(with_defaults=True), new.to_json(with_defaults=True)
     lines = _changes("points.", before["points"], after["points"])
     old_tiers, new_tiers = _keyed(before["tiers"], "name"), _keyed(after["tiers"], "name")
     for name in sorted(old_tiers.keys() - new_tiers.keys()):

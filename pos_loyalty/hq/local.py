@@ -226,3 +226,19 @@ def next_activation(*, uow: UnitOfWork) -> datetime | None:
             AcceptedBundle.status == BundleStatus.PENDING.value
         )
     ).one()
+
+
+def running_program(*, store: Store, now: datetime) -> CompiledRules:
+    """The program that runs now, read only: the active (or due) bundle, else config.toml's."""
+    if store.settings.hq is None:
+        return store.rules
+    with store.uow() as uow:
+        row = uow.session.exec(
+            select(AcceptedBundle)
+            .where(col(AcceptedBundle.effective_from) <= now)
+            .order_by(col(AcceptedBundle.version).desc())
+        ).first()
+        raw = row.envelope.encode("utf-8") if row is not None else None
+    if raw is None:
+        return store.rules
+    return compiled_bundle(store, raw)[1]

@@ -72,7 +72,7 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = WAIT_S) -> 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
     return subprocess.run(
-        [CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
 
 

@@ -51,6 +51,11 @@ def test_demo_tells_the_store_day(demo_run: tuple[subprocess.CompletedProcess[st
     assert "status redeemed" in said
     assert "8 of 8 sales committed" in said  # the rush hour, 8 tills at once
     assert "every balance equals its ledger" in said
+    # Head office: published, forecast, pulled and switched between two baskets, reported.
+    assert "head office published v1 for all stores" in said
+    assert re.search(r"sweets-20 would touch [1-9]\d* baskets", said)
+    assert re.search(r"cost 240,00\xa0₽ under \w+, 192,00\xa0₽ under v1-", said)
+    assert "store msk-001 runs v1, behind: no" in said
     assert "Demo finished." in said
     assert re.search(r"back office +http://127\.0\.0\.1:\d+/store", said)  # the pages it serves
     assert re.search(r"display lane-1 +http://127\.0\.0\.1:\d+/lanes/lane-1/display", said)
@@ -71,3 +76,5 @@ def test_demo_prints_receipts_whose_coupons_scan(
     assert "ВАШ КУПОН" in text and "Действует до" in text
     assert (out / "segments.csv").read_text(encoding="utf-8").startswith("customer_id,segment")
     assert (out / "segments.png").stat().st_size > 1000
+    assert (out / "results.csv").read_text(encoding="utf-8").startswith("rule_id,baskets")
+    assert (out / "results.png").stat().st_size > 1000

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from pos_loyalty.hq.bundle import canonical_bytes
@@ -119,7 +120,7 @@ def test_effective_from_in_the_future_is_pending_then_active(
     try:
         office.publish(discount_program(5))
         wait_until("v1", _version_is(store, 1))
-        moment = datetime.now(UTC) + timedelta(seconds=15)
+        moment = datetime.now(UTC) + timedelta(seconds=30)
         published = office.publish_http(discount_program(20), effective_from=moment.isoformat())
         assert published["version"] == 2
         status = wait_until("v2 pending", lambda: (s := store.status()).pending_version == 2 and s)
@@ -248,6 +249,14 @@ def test_bad_bundles_are_refused_and_the_old_program_keeps_selling(
         quote = store.evaluate()
         assert quote["rules_version"].startswith("v2-") and _discount(quote) == 1500
         assert store.commit(quote["quote_id"]).status_code == 201
+        scraped = httpx.get(store.url + "/metrics", timeout=10).text
+        assert "pos_loyalty_rules_active_bundle 2.0" in scraped
+        refused = next(
+            ln
+            for ln in scraped.splitlines()
+            if ln.startswith("pos_loyalty_rules_bundles_refused_total")
+        )
+        assert float(refused.split()[-1]) >= 5
         log = store.log.read_text(encoding="utf-8")
         assert "refused (bad_signature)" in log and "the current program keeps running" in log
         fleet = wait_until(
@@ -367,3 +376,44 @@ def test_invalid_program_is_refused_at_head_office_with_the_words_of_rules_valid
     assert validate.returncode == publish.returncode == 1
     problem = [ln for ln in validate.stderr.splitlines() if "percent" in ln]
     assert problem and problem[0] in publish.stderr
+    good = tmp_path / "good.toml"
+    good.write_text(discount_program(10), encoding="utf-8")
+    changed = run_cli("rules", "diff", str(good), str(bad), cwd=tmp_path)
+    assert changed.returncode == 1 and problem[0] in changed.stderr
+    other = tmp_path / "other.toml"
+    other.write_text(discount_program(12), encoding="utf-8")
+    said = run_cli("rules", "diff", str(good), str(other), cwd=tmp_path).stdout
+    assert 'rule "promo": percent changed from "10" to "12"' in said
+
+
+def test_store_without_head_office_reloads_its_config_on_rules_reload(tmp_path: Path) -> None:
+    from pos_loyalty.apikeys.models import Scope
+    from tests.e2e.hq_fixtures import StoreProcess, free_port, new_key
+
+    port = free_port()
+    config = tmp_path / "config.toml"
+    head = (
+        '[store]\nid = "msk-001"\nname = "Магазин"\ndatabase_url = "sqlite:///./store.db"\n'
+        f'secret_file = "./secret.key"\n\n[api]\nport = {port}\n'
+    )
+    config.write_text(head + discount_program(5), encoding="utf-8")
+    store = StoreProcess(config, port, ("serve", "--no-devices"))
+    store.till_key = new_key(config, Scope.TILL)
+    store.start()
+    try:
+        assert _discount(store.evaluate()) == 500
+        config.write_text(head + discount_program(8), encoding="utf-8")
+        done = run_cli("rules", "reload", "--config", str(config), cwd=tmp_path)
+        assert done.returncode == 0 and "re-read its program" in done.stdout, done.stderr
+        wait_until("the new program", lambda: _discount(store.evaluate()) == 800)
+        status = run_cli("rules", "status", "--config", str(config), cwd=tmp_path)
+        assert "no head office" in status.stdout, status.stderr
+
+        config.write_text(head + discount_program(8).replace("percent = 8", "percent = 800"),
+                          encoding="utf-8")  # fmt: skip
+        refused = run_cli("rules", "reload", "--config", str(config), cwd=tmp_path)
+        assert refused.returncode == 2 and "percent" in refused.stderr
+        assert _discount(store.evaluate()) == 800  # the running program stays
+
+    finally:
+        store.stop()
