@@ -25,6 +25,7 @@ from pos_loyalty.settings import PrinterConfig, Settings
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 from tests.conftest import make_settings
+from tests.serving import SAFETY_S
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -67,7 +68,9 @@ class Lane:
         self.worker.stop(timeout=5.0)
         self.store.close()
 
-    def wait_for(self, predicate: Callable[[LaneEvent], bool], timeout: float = 5.0) -> LaneEvent:
+    def wait_for(
+        self, predicate: Callable[[LaneEvent], bool], timeout: float = SAFETY_S
+    ) -> LaneEvent:
         deadline = time.monotonic() + timeout
         seen = []
         while time.monotonic() < deadline:
@@ -381,7 +384,7 @@ def test_device_manager_prints_on_the_simulated_lane_printer(tmp_path: Path, db_
             receipt = sims.printers["lane-1"].wait_for_receipts(1)[0]
             assert receipt.lines[0] == "RECEIPT t-1"
             assert (sims.receipt_dirs["lane-1"] / "0001.txt").is_file()
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + SAFETY_S
             while events.get(timeout=max(0.01, deadline - time.monotonic())).type != "print_result":
                 pass
             (device,) = [d for d in hub.devices() if d["kind"] == "printer"]
