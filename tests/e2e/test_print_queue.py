@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,8 @@ from pos_loyalty.settings import PrinterConfig, Settings
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 from tests.conftest import make_settings
-from tests.serving import SAFETY_S
+from tests.filesystems import fill, tiny_filesystem
+from tests.serving import SAFETY_S, wait_until
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -501,3 +503,46 @@ def test_a_usb_printer_without_pyusb_is_reported_naming_what_to_install(
             assert fault.type == "device_fault" and "libusb" in fault.data["message"]
     finally:
         store.close()
+
+
+def test_a_receipt_is_not_printed_while_its_printing_could_not_be_recorded(
+    tmp_path: Path,
+    db_url: str,
+    sqlite_template: Path,
+    server: PrinterServer,
+    printer: VirtualPrinter,
+) -> None:
+    """The disk under the database is full: a receipt printed then could not be marked printed,
+    and the service restarted meanwhile (as the store's was) printed it a second time. It now
+    waits for space, then prints once, across the restart."""
+    assert db_url.startswith("sqlite")  # the database's own disk fills: SQLite's
+    with tiny_filesystem(tmp_path / "disk", "3m") as disk:
+        shutil.copyfile(sqlite_template, disk / "store.db")
+        settings = lane_settings(
+            tmp_path,
+            f"sqlite:///{disk / 'store.db'}",
+            server.url,
+            storage={"min_free_mb": 1, "reserve_mb": 0},
+        )
+        first = Lane(settings)
+        row = queue_sale(first.store, "t-1")
+        ballast = fill(disk)  # not a byte left
+        event = first.wait_for(waiting("disk_low"))
+        assert "below the floor" in event.data["message"]
+        assert printer.receipt_count == 0
+        first.close()  # the operator restarts the service, the disk still full
+
+        second = Lane(settings)
+        try:
+            second.wait_for(waiting("disk_low"))
+            assert printer.receipt_count == 0
+            ballast.unlink()  # space comes back
+            second.wait_for(printed)
+        finally:
+            second.close()
+        third = Lane(settings)  # and once more: the printed receipt is done for good
+        try:
+            wait_until(lambda: outbox_row(third.store, row).status == "printed", "not recorded")
+        finally:
+            third.close()
+    assert [r.lines[0] for r in printer.receipts] == ["RECEIPT t-1"]
