@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,8 @@ from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.store import Store
 from tests.conftest import new_key
+from tests.contract import schemathesis_command
 from tests.serving import SAFETY_S, running_server
-
-SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
-# What the contract promises: no 5xx, only documented statuses, content types, headers and bodies,
-# and invalid requests refused. ("Schema-valid request accepted" is left out on purpose: a valid
-# JSON string can still be a phone number of no region or a card with a wrong check digit.)
-CHECKS = ",".join(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-        "negative_data_rejection",
-        "missing_required_header",
-    ]
-)
 
 
 @pytest.fixture
@@ -80,29 +64,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     token = new_key(store, Scope.ADMIN)
     with running_server(app) as port:
         run = subprocess.run(
-            [
-                SCHEMATHESIS,
-                "run",
-                f"http://127.0.0.1:{port}/openapi.json",
-                "--header",
-                f"Authorization: Bearer {token}",
-                "--checks",
-                CHECKS,
-                "--max-examples",
-                "3",
-                "--seed",
-                "20261207",
-                "--generation-deterministic",
-                "--no-shrink",
-                "--workers",
-                "1",
-                "--request-timeout",
-                "60",
-                "--suppress-health-check",
-                "all",
-                "--report-dir",
-                str(tmp_path),
-            ],
+            schemathesis_command(
+                f"http://127.0.0.1:{port}", token, examples=3, report_dir=tmp_path
+            ),
             capture_output=True,
             text=True,
             timeout=SAFETY_S,
