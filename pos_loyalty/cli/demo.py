@@ -6,6 +6,8 @@ part of a till talking to it over HTTP, so what the demo shows is what a till in
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import queue
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.panel import Panel
@@ -158,26 +161,32 @@ class LaneFollower:
 
     def __init__(self, base_url: str, api_key: str, lane_id: str) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._stop = threading.Event()
-        request = urllib.request.Request(f"{base_url}/v1/lanes/{lane_id}/events")
-        request.add_header("Authorization", f"Bearer {api_key}")
-        self._response = urllib.request.urlopen(request, timeout=STEP_PATIENCE_S)
-        # Reads wake every second to see whether the follower was closed.
-        sock = getattr(getattr(getattr(self._response, "fp", None), "raw", None), "_sock", None)
-        if sock is not None:
-            sock.settimeout(1.0)
+        url = urlsplit(base_url)
+        # Blocking reads: the stream's keep-alives come every 15 s, and close() shuts the socket
+        # down to wake the reader. (A read timeout would leave the socket unreadable for good:
+        # the follower went deaf after its first quiet second, and a slow step was missed.)
+        self._connection = http.client.HTTPConnection(
+            url.hostname or "127.0.0.1", url.port, timeout=STEP_PATIENCE_S
+        )
+        self._connection.request(
+            "GET", f"/v1/lanes/{lane_id}/events", headers={"Authorization": f"Bearer {api_key}"}
+        )
+        self._response = self._connection.getresponse()
+        if self._connection.sock is not None:
+            self._connection.sock.settimeout(None)
         self._thread = threading.Thread(target=self._read, name=f"follow-{lane_id}", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         fields: dict[str, str] = {}
-        while not self._stop.is_set():
+        while True:
             try:
-                line = self._response.readline().decode().rstrip("\n")
-            except TimeoutError:
-                continue
-            except (OSError, ValueError):
+                raw = self._response.readline()
+            except (OSError, ValueError, http.client.HTTPException):
                 return
+            if not raw:
+                return  # the stream ended
+            line = raw.decode().rstrip("\n")
             if line.startswith(":"):
                 continue
             if line:
@@ -203,9 +212,11 @@ class LaneFollower:
         return None
 
     def close(self) -> None:
-        self._stop.set()
+        if self._connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self._connection.sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=STEP_PATIENCE_S)
-        self._response.close()
+        self._connection.close()
 
 
 def _lane_devices(
