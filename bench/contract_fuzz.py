@@ -55,8 +55,9 @@ def fuzz(kind: str, examples: int, workdir: Path) -> tuple[int, str]:
 
 
 def figure(pattern: str, text: str) -> str:
-    found = re.search(pattern, text)
-    return found.group(1) if found else "?"
+    """The last match of `pattern` in schemathesis' report (its summary comes last)."""
+    found = re.findall(pattern, text)
+    return str(found[-1]) if found else "?"
 
 
 def main() -> int:
@@ -79,7 +80,7 @@ def main() -> int:
                 figure(r"(\d+) generated", out),
                 figure(r"API Links:\s+(\d+ covered / \d+)", out),
                 figure(r"found (\d+) unique failures", out) if code else "0",
-                figure(r"in ([\d.]+s)", out),
+                figure(r" in ([\d.]+s) =", out),
             ]
         )
     results_table(
