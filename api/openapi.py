@@ -80,6 +80,7 @@ def complete_document(schema: dict[str, Any]) -> None:
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             document_refusals(path, method, operation)
+            require_idempotency_key(operation)
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
 
@@ -100,6 +101,15 @@ def hoist_local_defs(node: Any, components: dict[str, Any]) -> None:
     elif isinstance(node, list):
         for item in node:
             hoist_local_defs(item, components)
+
+
+def require_idempotency_key(operation: dict[str, Any]) -> None:
+    """The route reads `Idempotency-Key` as optional only to answer its absence with a clear 400;
+    for a client it is required."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name") == "Idempotency-Key":
+            parameter["required"] = True
+            parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 255}
 
 
 def document_refusals(path: str, method: str, operation: dict[str, Any]) -> None:

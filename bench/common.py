@@ -161,7 +161,7 @@ def _serving(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterat
     )
     base = f"http://127.0.0.1:{port}"
     SERVER_PIDS[base] = proc.pid
-    deadline = time.monotonic() + 120  # a busy 2-core machine starts slowly
+    deadline = time.monotonic() + 300  # a safety: a loaded machine starts it when it can
     try:
         while True:
             try:

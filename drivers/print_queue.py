@@ -65,6 +65,7 @@ RENDER_FAILED_CODE = "render_failed"
 JOB_INTERRUPTED_CODE = "job_interrupted"
 _UNCONFIRMED = "the service stopped before the printer had finished the receipt"
 DATABASE_UNAVAILABLE_CODE = "database_unavailable"
+DISK_LOW_CODE = "disk_low"
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -311,6 +312,8 @@ class PrintWorker:
             return self._failed_to_render(job, rendered, record)
         if job.id in self._printed_unrecorded:
             return StepOutcome.WAITING  # printed already; only the database has to hear of it
+        if (refusal := self.store.space.refusal()) is not None:
+            return self._cannot_record(job, refusal)
 
         def sent() -> None:
             with record() as uow:  # PostgreSQL: the claim's transaction; a commit would free it
@@ -363,6 +366,30 @@ class PrintWorker:
             },
         )
         return StepOutcome.PRINTED
+
+    def _cannot_record(self, job: PrintJob, reason: str) -> StepOutcome:
+        """The database's disk is below its floor: a receipt printed now could not be marked
+        printed, and a restart would print it again. It waits (nothing is written) until space
+        returns."""
+        self._waiting_job = job.id
+        self._last_error = f"{DISK_LOW_CODE}: {reason}"[:LAST_ERROR_MAX]
+        if self._last_waiting != (job.id, DISK_LOW_CODE):
+            self._last_waiting = (job.id, DISK_LOW_CODE)
+            log.warning(
+                "%s: outbox row %d waits, it could not be recorded: %s", self.name, job.id, reason
+            )
+            self._publish(
+                PRINT_RESULT,
+                {
+                    "status": "waiting",
+                    **self._job_fields(job),
+                    "attempts": job.attempts,
+                    "code": DISK_LOW_CODE,
+                    "message": reason,
+                    "retry_in_s": round(self._next_delay(), 3),
+                },
+            )
+        return StepOutcome.WAITING
 
     def _waiting(
         self,

@@ -6,6 +6,8 @@ part of a till talking to it over HTTP, so what the demo shows is what a till in
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import queue
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.panel import Panel
@@ -39,6 +42,12 @@ DEMO_CUSTOMERS: list[dict[str, Any]] = [
     {"phone": "+7 903 765 43 21", "name": "Мария Смирнова", "consents": {"sms": True}},
     {"phone": "9261112233", "name": "Ольга Кузнецова"},
 ]
+
+
+# How long the demo waits for a step (an answer, an event, the server) before calling it failed.
+# Steps end as soon as what they wait for happens; this only stops a demo that would hang, and is
+# long enough for a loaded machine (the demo and `make test` on two busy cores).
+STEP_PATIENCE_S = 180.0
 
 
 @dataclass
@@ -64,7 +73,7 @@ class TillClient:
         for key, value in (headers or {}).items():
             request.add_header(key, value)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=STEP_PATIENCE_S) as response:
                 raw = response.read()
                 status = response.status
                 kind = response.headers.get("Content-Type", "")
@@ -93,7 +102,7 @@ class ApiServer:
 
     def __enter__(self) -> ApiServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STEP_PATIENCE_S
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the demo API server did not start")
@@ -102,7 +111,7 @@ class ApiServer:
 
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=STEP_PATIENCE_S)
 
 
 def _demo_settings(settings: Settings, out: Path) -> Settings:
@@ -154,22 +163,32 @@ class LaneFollower:
 
     def __init__(self, base_url: str, api_key: str, lane_id: str) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._stop = threading.Event()
-        request = urllib.request.Request(f"{base_url}/v1/lanes/{lane_id}/events")
-        request.add_header("Authorization", f"Bearer {api_key}")
-        self._response = urllib.request.urlopen(request, timeout=1.0)
+        url = urlsplit(base_url)
+        # Blocking reads: the stream's keep-alives come every 15 s, and close() shuts the socket
+        # down to wake the reader. (A read timeout would leave the socket unreadable for good:
+        # the follower went deaf after its first quiet second, and a slow step was missed.)
+        self._connection = http.client.HTTPConnection(
+            url.hostname or "127.0.0.1", url.port, timeout=STEP_PATIENCE_S
+        )
+        self._connection.request(
+            "GET", f"/v1/lanes/{lane_id}/events", headers={"Authorization": f"Bearer {api_key}"}
+        )
+        self._response = self._connection.getresponse()
+        if self._connection.sock is not None:
+            self._connection.sock.settimeout(None)
         self._thread = threading.Thread(target=self._read, name=f"follow-{lane_id}", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         fields: dict[str, str] = {}
-        while not self._stop.is_set():
+        while True:
             try:
-                line = self._response.readline().decode().rstrip("\n")
-            except TimeoutError:
-                continue
-            except (OSError, ValueError):
+                raw = self._response.readline()
+            except (OSError, ValueError, http.client.HTTPException):
                 return
+            if not raw:
+                return  # the stream ended
+            line = raw.decode().rstrip("\n")
             if line.startswith(":"):
                 continue
             if line:
@@ -179,25 +198,31 @@ class LaneFollower:
                 self.events.put({"event": fields.get("event", ""), **json.loads(fields["data"])})
                 fields = {}
 
-    def next(self, kinds: set[str], timeout: float = 10.0) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
+    def next(self, kinds: set[str], *, transaction_id: str | None = None) -> dict[str, Any] | None:
+        """The next event of one of `kinds` (about `transaction_id`, when given: a late event
+        of an earlier sale is not taken for this one's), or None after STEP_PATIENCE_S."""
+        deadline = time.monotonic() + STEP_PATIENCE_S
         while (left := deadline - time.monotonic()) > 0:
             try:
                 event = self.events.get(timeout=left)
             except queue.Empty:
                 return None
-            if event["event"] in kinds:
+            if event["event"] not in kinds:
+                continue
+            if transaction_id is None or event.get("transaction_id") == transaction_id:
                 return event
         return None
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=3)
-        self._response.close()
+        if self._connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self._connection.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=STEP_PATIENCE_S)
+        self._connection.close()
 
 
 def _lane_devices(
-    till: TillClient, sims: SimulatedDevices, customers: list[dict[str, Any]]
+    till: TillClient, sims: SimulatedDevices, customers: list[dict[str, Any]], failed: list[str]
 ) -> None:
     """Customers identify themselves at lane 1's camera and scanner; the till sees the events."""
     from firmware_sim.camera import Scenario
@@ -211,19 +236,20 @@ def _lane_devices(
         sims.cameras["lane-1"].show(
             Scenario(payload=ivan["qr"], width=640, height=480, angle_deg=8.0, show_until_s=2.0)
         )
-        table.add_row("Иван holds his app's QR up to the camera", _event_text(follower))
+        table.add_row("Иван holds his app's QR up to the camera", _event_text(follower, failed))
         sims.scanners["lane-1"].swipe(maria["card_number"], name="SMIRNOVA/MARIA")
-        table.add_row("Мария swipes her card (magnetic stripe)", _event_text(follower))
+        table.add_row("Мария swipes her card (magnetic stripe)", _event_text(follower, failed))
         sims.scanners["lane-1"].scan_garbled(maria["card_number"], errors=3)
         sims.scanners["lane-1"].scan("4601234567890", symbology="ean13")
         table.add_row(
-            "a garbled scan, then a grocery barcode scanned by mistake", _event_text(follower)
+            "a garbled scan, then a grocery barcode scanned by mistake",
+            _event_text(follower, failed),
         )
         forged = ivan["qr"][:-4] + "AAAA"
         sims.cameras["lane-1"].show(
             Scenario(payload=forged, width=640, height=480, show_until_s=2.0)
         )
-        table.add_row("a screenshot with a forged QR", _event_text(follower))
+        table.add_row("a screenshot with a forged QR", _event_text(follower, failed))
     finally:
         follower.close()
     console.print(table)
@@ -242,10 +268,11 @@ def _lane_devices(
     console.print(summary)
 
 
-def _event_text(follower: LaneFollower) -> str:
+def _event_text(follower: LaneFollower, failed: list[str]) -> str:
     event = follower.next({"customer_identified", "customer_unknown", "token_invalid"})
     if event is None:
-        return "[red]no event within 10 s[/]"
+        failed.append("a lane device's reading produced no event")
+        return f"[red]no event within {STEP_PATIENCE_S:.0f} s[/]"
     if event["event"] == "customer_identified":
         who = event["customer"]
         return f"[green]{event['event']}[/] {who['name']} {who['phone']} via {event['method']}"
@@ -307,6 +334,7 @@ class DemoDay:
         self.sims = sims
         self.settings = settings
         self.out = out
+        self.failed: list[str] = []  # steps that did not go as the day's script says
 
     def money(self, amount: int) -> str:
         return format_money(amount, self.settings.store.currency, self.settings.store.locale)
@@ -369,7 +397,8 @@ class DemoDay:
             "Checkout at lane 1 (the till sends no customer: the lane knows her)"
         )
         self.sims.scanners["lane-1"].swipe(maria["card_number"], name="SMIRNOVA/MARIA")
-        follower.next({"customer_identified"})
+        if follower.next({"customer_identified"}) is None:
+            self.failed.append("Мария's swipe at lane 1 was not identified")
         lines = [MILK, CROISSANT, CAPPUCCINO]
         basket: dict[str, Any] = {
             "store_id": self.settings.store.id,
@@ -397,7 +426,9 @@ class DemoDay:
             "",
             "the first sale again" if same else "[red]a second sale![/]",
         )
-        printed = follower.next({"print_result"}, timeout=15)
+        if sale.status != 201:
+            self.failed.append(f"Мария's sale was refused: {sale.status} {sale.body}")
+        printed = follower.next({"print_result"}, transaction_id=sale.body.get("transaction_id"))
         console.print(table)
         self.show_receipt(printed)
         threshold = [c for c in sale.body["coupons_issued"] if c["rule_id"] == "spend-700-get-70"]
@@ -423,7 +454,8 @@ class DemoDay:
             f"balance {sale.body['balance_after']}",
             self.issued_text(sale),
         )
-        waiting = follower.next({"print_result"}, timeout=15)
+        sold = sale.body.get("transaction_id")
+        waiting = follower.next({"print_result"}, transaction_id=sold)
         if waiting is not None and waiting.get("status") == "waiting":
             queue = self.lane_printer_queue()
             table.add_row(
@@ -434,10 +466,13 @@ class DemoDay:
                 f"({queue} in queue)",
             )
         else:
+            self.failed.append(f"the paper-out receipt did not wait: {waiting}")
             table.add_row("print_result event", "", "", f"[red]unexpected: {waiting}[/]")
         printer.refill()
-        printed = follower.next({"print_result"}, timeout=30)
-        status = printed.get("status") if printed else "no event within 30 s"
+        printed = follower.next({"print_result"}, transaction_id=sold)
+        status = printed.get("status") if printed else f"no event within {STEP_PATIENCE_S:.0f} s"
+        if status != "printed":
+            self.failed.append(f"the paper-out receipt did not print after the new roll: {status}")
         table.add_row("the cashier puts in a new roll", "", "", f"print_result: [green]{status}[/]")
         console.print(table)
 
@@ -487,7 +522,8 @@ class DemoDay:
             "a refund slip prints",
         )
         console.print(table)
-        follower.next({"print_result"}, timeout=15)
+        if follower.next({"print_result"}, transaction_id=paid.body.get("transaction_id")) is None:
+            self.failed.append("the refund slip never printed")
         status = self.till.call("GET", f"/v1/coupons/{coupon_code}").body
         console.print(f"GET /v1/coupons/{coupon_code} → status [bold]{status.get('status')}[/]")
 
@@ -517,7 +553,7 @@ class DemoDay:
             commits += 1
 
         def till(n: int) -> None:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=STEP_PATIENCE_S)
             replies[n] = self.commit(baskets[n])
 
         event.listen(store.engine, "commit", counted)
@@ -526,7 +562,7 @@ class DemoDay:
             for thread in threads:
                 thread.start()
             for thread in threads:
-                thread.join(timeout=30)
+                thread.join(timeout=STEP_PATIENCE_S)
         finally:
             event.remove(store.engine, "commit", counted)
         table = Table(title=f"Rush hour: {tills} tills commit at the same moment")
@@ -547,6 +583,8 @@ class DemoDay:
         with store.uow() as uow:
             _, mismatches = verify_ledger(uow=uow)
         sold = sum(1 for r in replies if r is not None and r.status == 201)
+        if sold != tills or mismatches:
+            self.failed.append(f"rush hour: {sold} of {tills} sold, ledger {mismatches or 'ok'}")
         console.print(
             f"{sold} of {tills} sales committed; the database committed {commits} times meanwhile "
             f"(sales share a transaction and its fsync); ledger verify: "
@@ -555,6 +593,7 @@ class DemoDay:
 
     def show_receipt(self, printed: dict[str, Any] | None) -> None:
         if printed is None or printed.get("status") != "printed":
+            self.failed.append(f"the receipt did not print: {printed}")
             console.print(f"[red]the receipt did not print: {printed}[/]")
             return
         text = sorted(self.sims.receipt_dirs["lane-1"].glob("*.txt"))[-1]
@@ -641,7 +680,7 @@ def demo(
         day = DemoDay(till, sims, settings, out)
         customers = _enrolment(till, today=store.now().astimezone(settings.store.tz).date())
         _identification(till, customers)
-        _lane_devices(till, sims, customers)
+        _lane_devices(till, sims, customers, day.failed)
         ivan, maria, olga = customers
         follower = LaneFollower(till.base_url, till.api_key, "lane-1")
         try:
@@ -655,6 +694,11 @@ def demo(
         head_office_scene(till, store, settings, out)
         day.summary()
     store.close()
+    if day.failed:
+        console.print(f"[bold red]Demo failed: {len(day.failed)} step(s) went wrong.[/]")
+        for problem in day.failed:
+            console.print(f"  - {problem}")
+        raise typer.Exit(1)
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
 
 

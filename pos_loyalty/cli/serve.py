@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
@@ -15,6 +14,7 @@ import typer
 
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
 from pos_loyalty.cli.receipt_preview import render_receipt_png
+from pos_loyalty.cli.sim_workdir import sim_workdir
 from pos_loyalty.cli.simulation import simulated_devices, uses_simulation
 from pos_loyalty.hq.serving import program_updates
 from pos_loyalty.sales.housekeeping import Housekeeping
@@ -66,9 +66,7 @@ def serve(
             ports: dict[str, str] = {}
             printers: dict[str, str] = {}
             if uses_simulation(settings):
-                workdir = sim_dir or Path(
-                    stack.enter_context(tempfile.TemporaryDirectory(prefix="pos-sim-"))
-                )
+                workdir = sim_dir or stack.enter_context(sim_workdir())
                 sims = stack.enter_context(simulated_devices(settings, workdir))
                 ports, printers = sims.scanner_ports, sims.printer_connections
                 console.print(f"simulated devices: scanners at {ports or '—'}")

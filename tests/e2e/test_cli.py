@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.serving import SAFETY_S, free_port, wait_serving
 
 EXE = str(Path(sys.executable).with_name("pos-loyalty"))
 
@@ -29,7 +29,7 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
     return subprocess.run(
-        [EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        [EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=SAFETY_S
     )
 
 
@@ -138,9 +138,7 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     key = run("keys", "create", "--scope", "till", "--config", str(config), cwd=tmp_path)
     token = key.stdout.strip().splitlines()[-1]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
     proc = subprocess.Popen(
         [EXE, "serve", "--config", str(config), "--port", str(port)],
@@ -150,23 +148,17 @@ def test_serve_migrates_and_answers(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                    assert json.loads(r.read()) == {"status": "ok"}
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.1)
+        wait_serving(f"http://127.0.0.1:{port}", proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=SAFETY_S) as r:
+            assert json.loads(r.read()) == {"status": "ok"}
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/customers",
             data=json.dumps({"phone": "9161234567", "name": "Иван"}).encode(),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=5) as reply:
+        with urllib.request.urlopen(request, timeout=SAFETY_S) as reply:
             assert reply.status == 201
     finally:
         proc.terminate()
-        output = proc.communicate(timeout=10)[0].decode()
+        output = proc.communicate(timeout=SAFETY_S)[0].decode()
     assert token not in output

@@ -10,13 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving import SAFETY_S
+
 EXE = str(Path(sys.executable).with_name("pos-loyalty"))
 
 
 def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
     return subprocess.run(
-        [EXE, *args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=60
+        [EXE, *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=SAFETY_S,
     )
 
 

@@ -34,6 +34,7 @@ from pos_loyalty.lanes import LaneEvent, LaneHub
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.store import Store
 from tests.conftest import make_settings
+from tests.serving import SAFETY_S
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -82,14 +83,16 @@ class Lane:
     def scanner(self) -> Any:
         return self.sims.scanners["lane-1"]
 
-    def wait_connected(self, kind: str, timeout: float = 5.0) -> None:
+    def wait_connected(self, kind: str, timeout: float = SAFETY_S) -> None:
         """Scans sent before the driver opened the port are flushed by the open, as on hardware."""
         deadline = time.monotonic() + timeout
         while not any(d["kind"] == kind and d["connected"] for d in self.hub.devices()):
             assert time.monotonic() < deadline, f"no {kind} connected: {self.hub.devices()}"
             time.sleep(0.02)
 
-    def wait_for(self, predicate: Callable[[LaneEvent], bool], timeout: float = 10.0) -> LaneEvent:
+    def wait_for(
+        self, predicate: Callable[[LaneEvent], bool], timeout: float = SAFETY_S
+    ) -> LaneEvent:
         deadline = time.monotonic() + timeout
         seen = []
         while time.monotonic() < deadline:
@@ -253,10 +256,7 @@ def test_unplug_and_replug_of_each_device(lane_store: Store, tmp_path: Path) -> 
         fault = lane.wait_for(lambda e: e.type == "device_fault")
         assert fault.data["device"] == "lane-1/camera"
         lane.camera.replug()  # type: ignore[attr-defined]
-        lane.wait_for(
-            lambda e: e.type == "device_restored" and e.data["device"] == "lane-1/camera",
-            timeout=15,
-        )
+        lane.wait_for(lambda e: e.type == "device_restored" and e.data["device"] == "lane-1/camera")
 
 
 def lane_with(tmp_path: Path, db_url: str, **devices: Any) -> Store:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from pos_loyalty.settings import PrinterConfig, Settings
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 from tests.conftest import make_settings
+from tests.filesystems import fill, tiny_filesystem
+from tests.serving import SAFETY_S, wait_until
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -75,7 +78,9 @@ class Lane:
         self.worker.stop(timeout=5.0)
         self.store.close()
 
-    def wait_for(self, predicate: Callable[[LaneEvent], bool], timeout: float = 5.0) -> LaneEvent:
+    def wait_for(
+        self, predicate: Callable[[LaneEvent], bool], timeout: float = SAFETY_S
+    ) -> LaneEvent:
         deadline = time.monotonic() + timeout
         seen = []
         while time.monotonic() < deadline:
@@ -412,7 +417,7 @@ def test_device_manager_prints_on_the_simulated_lane_printer(tmp_path: Path, db_
             receipt = sims.printers["lane-1"].wait_for_receipts(1)[0]
             assert receipt.lines[0] == "RECEIPT t-1"
             assert (sims.receipt_dirs["lane-1"] / "0001.txt").is_file()
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + SAFETY_S
             while events.get(timeout=max(0.01, deadline - time.monotonic())).type != "print_result":
                 pass
             (device,) = [d for d in hub.devices() if d["kind"] == "printer"]
@@ -584,3 +589,46 @@ def test_a_receipt_queued_through_the_lane_hub_prints_without_waiting_for_a_poll
         assert [r.lines[0] for r in printer.wait_for_receipts(1)] == ["RECEIPT t-1"]
     finally:
         lane.close()
+
+
+def test_a_receipt_is_not_printed_while_its_printing_could_not_be_recorded(
+    tmp_path: Path,
+    db_url: str,
+    sqlite_template: Path,
+    server: PrinterServer,
+    printer: VirtualPrinter,
+) -> None:
+    """The disk under the database is full: a receipt printed then could not be marked printed,
+    and the service restarted meanwhile (as the store's was) printed it a second time. It now
+    waits for space, then prints once, across the restart."""
+    assert db_url.startswith("sqlite")  # the database's own disk fills: SQLite's
+    with tiny_filesystem(tmp_path / "disk", "3m") as disk:
+        shutil.copyfile(sqlite_template, disk / "store.db")
+        settings = lane_settings(
+            tmp_path,
+            f"sqlite:///{disk / 'store.db'}",
+            server.url,
+            storage={"min_free_mb": 1, "reserve_mb": 0},
+        )
+        first = Lane(settings)
+        row = queue_sale(first.store, "t-1")
+        ballast = fill(disk)  # not a byte left
+        event = first.wait_for(waiting("disk_low"))
+        assert "below the floor" in event.data["message"]
+        assert printer.receipt_count == 0
+        first.close()  # the operator restarts the service, the disk still full
+
+        second = Lane(settings)
+        try:
+            second.wait_for(waiting("disk_low"))
+            assert printer.receipt_count == 0
+            ballast.unlink()  # space comes back
+            second.wait_for(printed)
+        finally:
+            second.close()
+        third = Lane(settings)  # and once more: the printed receipt is done for good
+        try:
+            wait_until(lambda: outbox_row(third.store, row).status == "printed", "not recorded")
+        finally:
+            third.close()
+    assert [r.lines[0] for r in printer.receipts] == ["RECEIPT t-1"]

@@ -32,6 +32,7 @@ from pos_loyalty.settings import load_settings
 from pos_loyalty.store import Store
 from tests.conftest import new_key
 from tests.factories import basket_json, commit_json, evaluate_json, line_json
+from tests.serving import SAFETY_S, wait_serving, wait_until
 
 EXE = str(Path(sys.executable).with_name("pos-loyalty"))
 
@@ -65,7 +66,7 @@ class Till:
             | headers,
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as reply:
+            with urllib.request.urlopen(request, timeout=SAFETY_S) as reply:
                 return Reply(reply.status, reply.read())
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, exc.read())
@@ -106,7 +107,7 @@ class Follower:
         except OSError:
             pass  # the server stopped; the test decides whether that was expected
 
-    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 15.0) -> Event:
+    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = SAFETY_S) -> Event:
         deadline = time.monotonic() + timeout
         seen = []
         while time.monotonic() < deadline:
@@ -137,26 +138,21 @@ class Service:
             stderr=subprocess.STDOUT,
         )
         self.client = Till(self.base_url, token)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if self.client.get("/healthz").status_code == 200:
-                    break
-            except OSError:
-                pass
-            assert self.proc.poll() is None, self.output()
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
+        wait_serving(self.base_url, self.proc, self.output)
 
     def device(self, name: str) -> dict[str, Any]:
         devices = self.client.get("/v1/devices").json()["devices"]
         return next(d for d in devices if d["name"] == name)
 
     def wait_device(self, name: str, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        deadline = time.monotonic() + 15
-        while not predicate(state := self.device(name)):
-            assert time.monotonic() < deadline, f"{name} never got there: {state}"
-            time.sleep(0.1)
+        state: dict[str, Any] = {}
+
+        def reached() -> bool:
+            nonlocal state
+            state = self.device(name)
+            return predicate(state)
+
+        wait_until(reached, f"{name} never got there", diagnose=lambda: str(state))
         return state
 
     def output(self) -> str:
@@ -168,11 +164,11 @@ class Service:
         """SIGTERM, as a service manager stops it, with a till still following the lane."""
         self.proc.terminate()
         try:
-            out = self.proc.communicate(timeout=20)[0]
+            out = self.proc.communicate(timeout=SAFETY_S)[0]
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out = self.proc.communicate()[0]
-            raise AssertionError("serve did not stop on SIGTERM within 20 s") from None
+            raise AssertionError(f"serve did not stop on SIGTERM within {SAFETY_S} s") from None
         text = out.decode(errors="replace")
         # A clean stop: streams closed, devices and database shut down, nothing crashed.
         assert self.proc.returncode == 0 and "Traceback" not in text, text[-3000:]

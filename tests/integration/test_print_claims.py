@@ -15,6 +15,7 @@ from pos_loyalty.receipts.outbox import next_print_job
 from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox
 from pos_loyalty.store import Store
 from tests.e2e.test_print_queue import FAST, queue_sale, text_receipt
+from tests.serving import SAFETY_S
 
 pytestmark = pytest.mark.parametrize(
     "db_url", [pytest.param("pg", marks=pytest.mark.pg)], indirect=True
@@ -69,7 +70,7 @@ def test_two_workers_on_one_lane_print_each_receipt_once(
     for worker in workers:
         worker.start()
     try:
-        printer.wait_for_receipts(8, timeout=20)
+        printer.wait_for_receipts(8, timeout=SAFETY_S)
     finally:
         for worker in workers:
             worker.stop(timeout=5)
