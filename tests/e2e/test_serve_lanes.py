@@ -137,7 +137,7 @@ class Service:
             stderr=subprocess.STDOUT,
         )
         self.client = Till(self.base_url, token)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a cap for a hung start; a crash fails at once
         while True:
             try:
                 if self.client.get("/healthz").status_code == 200:
