@@ -205,12 +205,15 @@ class LaneHub:
                 listener(event)
             except Exception:
                 log.exception("lane event listener failed on %s", event.type)
-        logged = (
-            {k: data.get(k) for k in _LOGGED_QUOTE_KEYS}
-            if type_ == QUOTE
-            else {k: v for k, v in data.items() if k != "customer"}
-        )
-        log.info("lane %s: %s %s", lane_id, type_, logged)
+        # A quote comes with every basket the till prices: logged only when debugging, by id.
+        level = logging.DEBUG if type_ == QUOTE else logging.INFO
+        if log.isEnabledFor(level):
+            logged = (
+                {k: data.get(k) for k in _LOGGED_QUOTE_KEYS}
+                if type_ == QUOTE
+                else {k: v for k, v in data.items() if k != "customer"}
+            )
+            log.log(level, "lane %s: %s %s", lane_id, type_, logged)
         return event
 
     def history(self, lane_id: str, *, after_id: int = 0) -> list[LaneEvent]:
