@@ -27,6 +27,7 @@ from pos_loyalty.rules.config import (
     check_rules_section,
     format_rules_error,
 )
+from pos_loyalty.rules.eligibility import NoRewardsConfig, PriceFloor
 from pos_loyalty.segments.models import SegmentsConfig
 
 CONFIG_ENV = "POS_LOYALTY_CONFIG"
@@ -183,6 +184,8 @@ class Settings(_Strict):
     points: PointsConfig = PointsConfig()
     tiers: list[TierConfig] = []
     rules: list[Rule] = []
+    no_rewards: NoRewardsConfig = NoRewardsConfig()  # goods no reward may touch (tobacco)
+    price_floors: list[PriceFloor] = []  # minimum unit prices rewards may not go below
     segments: SegmentsConfig = SegmentsConfig()  # RFM thresholds and who may be contacted
 
     # Duplicate rule ids, tiers out of order …: refused with the rule id and key.

@@ -67,7 +67,11 @@ class Store:
     def __post_init__(self) -> None:
         self.rules = compile_rules(
             RulesConfig(
-                points=self.settings.points, tiers=self.settings.tiers, rules=self.settings.rules
+                points=self.settings.points,
+                tiers=self.settings.tiers,
+                rules=self.settings.rules,
+                no_rewards=self.settings.no_rewards,
+                price_floors=self.settings.price_floors,
             ),
             tz=self.settings.store.tz,
         )

@@ -24,6 +24,7 @@ from pos_loyalty.rules.config import (
     TierConfig,
     stacking_family,
 )
+from pos_loyalty.rules.eligibility import NO_GUARD, NoRewardsConfig, RewardGuard, compile_guard
 
 # Evaluation levels, in order.
 ITEM = 0  # discount on lines / cheapest, stamps
@@ -194,6 +195,7 @@ class CompiledRules:
     basket_by_sku: dict[str, tuple[CompiledRule, ...]]
     basket_unindexed: tuple[CompiledRule, ...]
     personal_rules: tuple[CompiledRule, ...] = ()
+    guard: RewardGuard = NO_GUARD  # `[no_rewards]` and `[[price_floors]]`
 
     @property
     def rule_count(self) -> int:
@@ -202,9 +204,13 @@ class CompiledRules:
 
 def rules_version(config: RulesConfig) -> str:
     """sha256 over the canonical JSON of the section: same content, same version, any key order."""
-    canonical = json.dumps(
-        config.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False
-    )
+    dumped = config.model_dump(mode="json", by_alias=True)
+    # left out while unset, so a program without them keeps the version it always had
+    if config.no_rewards == NoRewardsConfig():
+        dumped.pop("no_rewards", None)
+    if not config.price_floors:
+        dumped.pop("price_floors", None)
+    canonical = json.dumps(dumped, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
@@ -229,6 +235,7 @@ def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledR
         basket_by_sku=_index_by_sku(basket),
         basket_unindexed=tuple(c for c in basket if c.skus is None),
         personal_rules=tuple(c for c in compiled if c.level == PERSONAL),
+        guard=compile_guard(config.no_rewards, config.price_floors),
     )
 
 

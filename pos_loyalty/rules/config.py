@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pos_loyalty.rules.eligibility import NoRewardsConfig, PriceFloor
+
 MAX_AMOUNT = 10**12
 """Amounts beyond 10^12 minor units are refused: no store sells that, and it bounds arithmetic."""
 
@@ -434,18 +436,21 @@ def check_rules_section(section: Any) -> Any:
 
 
 class RulesConfig(_Strict):
-    """The rules section on its own: `[points]`, `[[tiers]]`, `[[rules]]`."""
+    """The rules section on its own: `[points]`, `[[tiers]]`, `[[rules]]`, and the goods they may
+    not touch (`[no_rewards]`, `[[price_floors]]`, see eligibility.py)."""
 
     points: PointsConfig = PointsConfig()
     tiers: list[TierConfig] = []
     rules: list[Rule] = []
+    no_rewards: NoRewardsConfig = NoRewardsConfig()
+    price_floors: list[PriceFloor] = []
 
     _check = model_validator(mode="after")(check_rules_section)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RulesConfig:
         """Validate the rules section of a parsed config; other top-level tables are ignored."""
-        section = {k: data[k] for k in ("points", "tiers", "rules") if k in data}
+        section = {k: data[k] for k in RULES_SECTION_KEYS if k in data}
         return cls.model_validate(section)
 
 
@@ -508,7 +513,7 @@ def _message(err: Any) -> str:
     return message
 
 
-RULES_SECTION_KEYS = frozenset({"points", "tiers", "rules"})
+RULES_SECTION_KEYS = frozenset({"points", "tiers", "rules", "no_rewards", "price_floors"})
 """Top-level keys of the rule format; a settings model embedding them formats their errors here."""
 
 

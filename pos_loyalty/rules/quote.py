@@ -263,6 +263,28 @@ class NotApplied:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the cashier should know about the basket that no single rule says: goods no
+    reward may touch (`no_rewards_lines`, `no_rewards_basket`) or a discount a price floor cut
+    (`price_floor`, with the rule, the sku and the amount cut)."""
+
+    code: str
+    message: str
+    rule_id: str | None = None
+    sku: str | None = None
+    amount: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "rule_id": self.rule_id,
+            "sku": self.sku,
+            "amount": self.amount,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     rules_version: str
     currency: str
@@ -279,6 +301,7 @@ class Quote:
     tier: TierStatus | None  # None without a customer
     stamps: tuple[StampProgress, ...]
     not_applied: tuple[NotApplied, ...] | None  # only with explain=True
+    notices: tuple[Notice, ...] = ()  # goods out of the program, discounts cut by price floors
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (ints, strings, lists, None); `not_applied` only when explained."""
@@ -297,6 +320,7 @@ class Quote:
             "hints": [h.to_dict() for h in self.hints],
             "tier": self.tier.to_dict() if self.tier else None,
             "stamps": [s.to_dict() for s in self.stamps],
+            "notices": [n.to_dict() for n in self.notices],
         }
         if self.not_applied is not None:
             out["not_applied"] = [n.to_dict() for n in self.not_applied]
