@@ -48,6 +48,7 @@ from pos_loyalty.rules.config import ThresholdRule, TierConfig
 from pos_loyalty.rules.engine import evaluate
 from pos_loyalty.rules.inputs import CustomerSnapshot
 from pos_loyalty.rules.payload import BasketIn
+from pos_loyalty.sales.basket_origin import check_basket_origin
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
     ReceiptOutbox,
@@ -361,6 +362,8 @@ def price_basket(
     now: datetime | None = None,
 ) -> Priced:
     """Price the basket: reads only, nothing is written (see `quote_row` and `save_quotes`)."""
+    # i13: another store's basket or an undeclared lane is refused (422) -- keep in the split
+    check_basket_origin(settings=store.settings, store_id=basket.store_id, lane_id=basket.lane_id)
     with store.uow() as uow:
         return _price(
             uow=uow,
@@ -725,6 +728,10 @@ def commit_job(
 ) -> IdempotentJob:
     """The commit of a stored quote (or of a basket, priced afresh inside the write
     transaction, so it sees the balance and coupons as they are at commit)."""
+    if basket is not None:  # i13: refused before the job, so no idempotency record is written
+        check_basket_origin(
+            settings=store.settings, store_id=basket.store_id, lane_id=basket.lane_id
+        )
 
     def work(uow: UnitOfWork, now: datetime) -> Outcome:
         if quote_id is not None:
