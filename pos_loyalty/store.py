@@ -74,6 +74,7 @@ class Store:
                 price_floors=self.settings.price_floors,
             ),
             tz=self.settings.store.tz,
+            category_names=self.settings.store.category_names,
         )
 
     @classmethod

@@ -12,6 +12,7 @@ from api.deps import HubDep, MetricsDep, StoreDep, TillScope
 from api.schemas import (
     CardCreate,
     CardPublic,
+    CouponHeldPublic,
     CustomerCreate,
     CustomerPublic,
     IdentifyRequest,
@@ -21,6 +22,7 @@ from api.schemas import (
     PointsExpiry,
     TierPublic,
 )
+from pos_loyalty.coupons.wallet import active_coupons
 from pos_loyalty.customers.service import (
     add_card,
     enrol_customer,
@@ -101,6 +103,9 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
     with store.uow() as uow:
         found = get_customer(uow=uow, customer_id=customer_id)
         summary = loyalty_summary(uow=uow, rules=store.rules, customer_id=customer_id)
+        held = active_coupons(
+            uow=uow, customer_id=customer_id, now=store.now(), tz=store.settings.store.tz
+        )
     qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
     public = CustomerPublic.from_profile(found, qr=qr)
     expiring = (
@@ -115,6 +120,7 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
                 name=summary.tier, next=summary.next_tier, missing=summary.missing_for_next
             ),
             "points_expiring": expiring,
+            "coupons": [CouponHeldPublic.from_held(c) for c in held],
         }
     )
 
@@ -163,6 +169,9 @@ def identify(
                 value=body.value,
                 now=store.now(),
             )
+            held = active_coupons(
+                uow=uow, customer_id=found.id, now=store.now(), tz=store.settings.store.tz
+            )
     except DomainError as exc:
         metrics.identifications.labels(body.method.value, exc.code).inc()
         raise
@@ -170,4 +179,6 @@ def identify(
     if body.lane_id is not None:
         hub.customer_identified(body.lane_id, found, body.method.value, source="till")
     qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
-    return IdentifyResponse(method=body.method, customer=CustomerPublic.from_profile(found, qr=qr))
+    public = CustomerPublic.from_profile(found, qr=qr)
+    public.coupons = [CouponHeldPublic.from_held(c) for c in held]
+    return IdentifyResponse(method=body.method, customer=public)

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -309,11 +309,9 @@ class DemoDay:
     def money(self, amount: int) -> str:
         return format_money(amount, self.settings.store.currency, self.settings.store.locale)
 
-    def local_date(self, moment: str) -> str:
-        """An RFC 3339 time from the API as the store's calendar date (as the receipt prints it)."""
-        return (
-            datetime.fromisoformat(moment).astimezone(self.settings.store.tz).strftime("%d.%m.%Y")
-        )
+    def valid_until(self, coupon: dict[str, Any]) -> str:
+        """The coupon's last valid local day as the API gives it (the date the receipt prints)."""
+        return date.fromisoformat(coupon["valid_until"]).strftime("%d.%m.%Y")
 
     def quote_row(self, label: str, quote: dict[str, Any]) -> list[str]:
         money = [f"subtotal {self.money(quote['subtotal'])}"]
@@ -352,7 +350,7 @@ class DemoDay:
     def issued_text(self, sale: Reply) -> str:
         return (
             "\n".join(
-                f"coupon {c['code']}: {c['label']}, valid until {self.local_date(c['expires_at'])}"
+                f"coupon {c['code']}: {c['label']}, valid until {self.valid_until(c)}"
                 for c in sale.body["coupons_issued"]
             )
             or "—"

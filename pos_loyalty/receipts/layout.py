@@ -13,7 +13,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime, time, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -30,6 +30,7 @@ from pos_loyalty.receipts.document import (
     ReceiptDocument,
     RefundBlock,
 )
+from pos_loyalty.rules.quote import coupon_valid_until
 
 SUPPORTED_COLUMNS = (32, 42, 48)
 
@@ -264,7 +265,8 @@ class _Words:
         promises an evening the coupon no longer has."""
         local = expires_at.astimezone(self.tz)
         if local.time() == time(0):
-            return format_date(local.date() - timedelta(days=1), "dd.MM.yyyy", locale=self.locale)
+            last_day = coupon_valid_until(expires_at, self.tz)
+            return format_date(last_day, "dd.MM.yyyy", locale=self.locale)
         return self.date_time(local)
 
     def date_time(self, moment: datetime) -> str:

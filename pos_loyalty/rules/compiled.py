@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, tzinfo
 from decimal import Decimal
 
@@ -196,6 +197,8 @@ class CompiledRules:
     basket_unindexed: tuple[CompiledRule, ...]
     personal_rules: tuple[CompiledRule, ...] = ()
     guard: RewardGuard = NO_GUARD  # `[no_rewards]` and `[[price_floors]]`
+    # `[store.category_names]`: how reasons and labels people read name a category
+    category_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def rule_count(self) -> int:
@@ -214,8 +217,14 @@ def rules_version(config: RulesConfig) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledRules:
-    """Compile once per bundle. Pass the store's time zone so windows use local time."""
+def compile_rules(
+    config: RulesConfig,
+    *,
+    tz: tzinfo | None = None,
+    category_names: Mapping[str, str] | None = None,
+) -> CompiledRules:
+    """Compile once per bundle. Pass the store's time zone so windows use local time, and its
+    category names so the reasons people read name categories as the store does."""
     ordered = sorted((_compile_rule(r) for r in config.rules), key=lambda c: c.sort_key)
     compiled = [replace(rule, order=index) for index, rule in enumerate(ordered)]
     item = [c for c in compiled if c.level == ITEM]
@@ -236,6 +245,7 @@ def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledR
         basket_unindexed=tuple(c for c in basket if c.skus is None),
         personal_rules=tuple(c for c in compiled if c.level == PERSONAL),
         guard=compile_guard(config.no_rewards, config.price_floors),
+        category_names=dict(category_names or {}),
     )
 
 

@@ -1048,6 +1048,7 @@ def _personal(ev: _Evaluation, rules: CompiledRules, after_item: int) -> list[Co
         locale=ev.locale,
         static_reason=ev.static_reason,
         skip=ev.skip,
+        category_names=rules.category_names,
     )
     return choose_personal_coupons(rules.personal_rules, context)
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from pos_loyalty.money import Qty, qty_to_json
@@ -133,6 +133,16 @@ def coupon_expiry(start: datetime, valid_days: int, tz: tzinfo) -> datetime:
     return datetime.combine(due.date() + timedelta(days=1), time(0), tzinfo=tz)
 
 
+def coupon_valid_until(expires_at: datetime, tz: tzinfo | None = None) -> date:
+    """The last local day a coupon is good on, the one date the receipt, the API and the demo
+    all show: a coupon expiring at local midnight is good through the day before. `tz` defaults
+    to `expires_at`'s own offset (a quote's times carry the store's)."""
+    local = expires_at.astimezone(tz) if tz is not None else expires_at
+    if local.time() == time(0):
+        return local.date() - timedelta(days=1)
+    return local.date()
+
+
 @dataclass(frozen=True, slots=True)
 class CouponToIssue:
     """A coupon the sale earns; the commit creates it (code, MAC) and prints it on the receipt."""
@@ -162,6 +172,7 @@ class CouponToIssue:
         out["min_subtotal"] = self.min_subtotal
         out["valid_from"] = _time(self.valid_from)
         out["expires_at"] = _time(self.expires_at)
+        out["valid_until"] = coupon_valid_until(self.expires_at).isoformat()
         if self.skus:
             out["skus"] = list(self.skus)
         if self.categories:
