@@ -221,6 +221,17 @@ def _sale(uow: UnitOfWork, transaction_id: str) -> SaleTransaction:
     return transaction
 
 
+def receipt_ids(uow: UnitOfWork, receipt_id: str, refund_id: str | None) -> tuple[str, str | None]:
+    """(transaction id, refund id) of a receipt named by a sale's id, or by a refund's id alone:
+    a refund slip is a document of its own, fetched and printed like a sale's receipt."""
+    if refund_id is not None or uow.session.get(SaleTransaction, receipt_id) is not None:
+        return receipt_id, refund_id
+    refund = uow.session.get(Refund, receipt_id)
+    if refund is not None:
+        return refund.transaction_id, refund.id
+    return receipt_id, None
+
+
 def build_receipt(
     *,
     uow: UnitOfWork,
@@ -230,7 +241,9 @@ def build_receipt(
     refund_id: str | None = None,
 ) -> ReceiptDocument:
     """The receipt of a committed sale, or with `refund_id` the slip of one of its refunds (what
-    an outbox row of kind "refund" prints). The points expiry shown is the customer's current."""
+    an outbox row of kind "refund" prints). The points expiry shown is the customer's current.
+    `transaction_id` may also be a refund's id: its slip."""
+    transaction_id, refund_id = receipt_ids(uow, transaction_id, refund_id)
     if refund_id is not None:
         return build_refund_receipt(
             uow=uow, store=store, transaction_id=transaction_id, refund_id=refund_id
