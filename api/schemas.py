@@ -103,6 +103,8 @@ class CustomerPublic(BaseModel):
     tier: TierPublic | None = None
     points_expiring: PointsExpiry | None = None  # the nearest expiry: how many points, when
     coupons: list[CouponHeldPublic] = []  # active coupons, the soonest to expire first
+    points_pending: int = 0  # earned within `[points] pending_days`: not spendable yet
+    points_debt: int = 0  # a refund took back points already spent (`[refunds]` "debt")
 
     @classmethod
     def from_profile(cls, profile: CustomerProfile, *, qr: str) -> Self:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pos_loyalty.rules.config import (
     RULES_SECTION_KEYS,
     PointsConfig,
+    RefundsConfig,
     Rule,
     TierConfig,
     check_rules_section,
@@ -186,6 +187,7 @@ class Settings(_Strict):
     rules: list[Rule] = []
     no_rewards: NoRewardsConfig = NoRewardsConfig()  # goods no reward may touch (tobacco)
     price_floors: list[PriceFloor] = []  # minimum unit prices rewards may not go below
+    refunds: RefundsConfig = RefundsConfig()  # spent points and coupons a refund takes back
     segments: SegmentsConfig = SegmentsConfig()  # RFM thresholds and who may be contacted
 
     # Duplicate rule ids, tiers out of order …: refused with the rule id and key.

@@ -72,6 +72,7 @@ class Store:
                 rules=self.settings.rules,
                 no_rewards=self.settings.no_rewards,
                 price_floors=self.settings.price_floors,
+                refunds=self.settings.refunds,
             ),
             tz=self.settings.store.tz,
             category_names=self.settings.store.category_names,

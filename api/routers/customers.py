@@ -31,6 +31,7 @@ from pos_loyalty.customers.service import (
     loyalty_qr,
 )
 from pos_loyalty.errors import DomainError, InvalidInput
+from pos_loyalty.ledger.pending import pending_points
 from pos_loyalty.ledger.service import entries_page, ledger_balance
 from pos_loyalty.sales.service import loyalty_summary
 
@@ -106,6 +107,12 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
         held = active_coupons(
             uow=uow, customer_id=customer_id, now=store.now(), tz=store.settings.store.tz
         )
+        pending = pending_points(
+            uow=uow,
+            customer_id=customer_id,
+            now=store.now(),
+            pending_days=store.rules.points.pending_days,
+        )
     qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
     public = CustomerPublic.from_profile(found, qr=qr)
     expiring = (
@@ -121,6 +128,8 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
             ),
             "points_expiring": expiring,
             "coupons": [CouponHeldPublic.from_held(c) for c in held],
+            "points_pending": min(pending, max(0, summary.balance)),
+            "points_debt": max(0, -summary.balance),
         }
     )
 

@@ -104,6 +104,12 @@ def _loyalty(data: ReceiptInput) -> LoyaltyBlock | None:
             for s in sale.get("stamps", ())
         ),
         hint=hint,
+        pending=int(points.get("earn", 0)) if points.get("earn_available_at") else 0,
+        pending_until=(
+            datetime.fromisoformat(points["earn_available_at"])
+            if points.get("earn_available_at")
+            else None
+        ),
     )
 
 
@@ -349,6 +355,7 @@ def build_refund_receipt(
             points_burn_returned=refund.points_burn_returned,
             coupons_cancelled=tuple(_display(c) for c in coupons.get("cancelled", ())),
             coupons_returned=tuple(_display(c) for c in coupons.get("returned", ())),
+            kept=int((result.get("kept") or {}).get("total", 0)),
         ),
     )
 

@@ -19,6 +19,7 @@ from pos_loyalty.rules.config import (
     PersonalRule,
     PointsConfig,
     PointsRule,
+    RefundsConfig,
     RulesConfig,
     StampsRule,
     ThresholdRule,
@@ -213,6 +214,10 @@ def rules_version(config: RulesConfig) -> str:
         dumped.pop("no_rewards", None)
     if not config.price_floors:
         dumped.pop("price_floors", None)
+    if config.refunds == RefundsConfig():
+        dumped.pop("refunds", None)
+    if not config.points.pending_days:
+        dumped["points"].pop("pending_days", None)
     canonical = json.dumps(dumped, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 

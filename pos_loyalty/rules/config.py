@@ -67,6 +67,21 @@ class PointsConfig(_Strict):
     point_value_minor: PositiveInt = 100
     redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 30
     expire_days: Annotated[int, Field(ge=0, le=36500)] = 365
+    # Days earned points wait before they can be spent (a return window): shown as pending.
+    pending_days: Annotated[int, Field(ge=0, le=365)] = 0
+
+
+class RefundsConfig(_Strict):
+    """`[refunds]`: what a refund does when the points or a coupon it takes back are spent.
+
+    `points_shortfall`: points to claw back beyond the balance are `"deduct_money"` (their value is
+    kept from the money refunded; what money cannot cover stays a debt) or `"debt"` (recorded,
+    shown, and burning is blocked until later purchases pay it back). `used_coupon`: a coupon the
+    sale earned, already spent, whose condition the refund breaks is `"keep"` (the store absorbs
+    it) or `"deduct_money"` (the discount it gave is kept from the money refunded)."""
+
+    points_shortfall: Literal["deduct_money", "debt"] = "debt"
+    used_coupon: Literal["keep", "deduct_money"] = "keep"
 
 
 class TierConfig(_Strict):
@@ -444,6 +459,7 @@ class RulesConfig(_Strict):
     rules: list[Rule] = []
     no_rewards: NoRewardsConfig = NoRewardsConfig()
     price_floors: list[PriceFloor] = []
+    refunds: RefundsConfig = RefundsConfig()
 
     _check = model_validator(mode="after")(check_rules_section)
 
@@ -513,7 +529,9 @@ def _message(err: Any) -> str:
     return message
 
 
-RULES_SECTION_KEYS = frozenset({"points", "tiers", "rules", "no_rewards", "price_floors"})
+RULES_SECTION_KEYS = frozenset(
+    {"points", "tiers", "rules", "no_rewards", "price_floors", "refunds"}
+)
 """Top-level keys of the rule format; a settings model embedding them formats their errors here."""
 
 

@@ -805,7 +805,7 @@ def evaluate(
 
     # 2. thresholds
     reached_now: list[_Actor] = []
-    rewards: list[tuple[CompiledRule, int]] = []  # (rule, value in minor units)
+    rewards: list[tuple[CompiledRule, int, list[_Line]]] = []  # (rule, value, measured lines)
     hints: list[Hint] = []
     for rule in rules.threshold_rules:
         reason = ev.static_reason(rule)
@@ -843,7 +843,8 @@ def evaluate(
         elif reward.points is not None and customer is None:
             ev.skip(rule.id, rule.label, "no_customer")
         else:
-            rewards.append((rule, _reward_value(reward, measured, rules.points.point_value_minor)))
+            value = _reward_value(reward, measured, rules.points.point_value_minor)
+            rewards.append((rule, value, eligible))
 
     # 3. basket-level money rules, then coupons
     basket_actors: list[_Actor] = []
@@ -908,8 +909,8 @@ def evaluate(
     earned: list[EarnedPoints] = []
     to_issue: list[CouponToIssue] = []
     for step in _group_steps(rewards, lambda r: r[0].stack_group):
-        best_rule, _ = max(step, key=lambda r: r[1])
-        for rule, _value in step:
+        best_rule, _, measured_lines = max(step, key=lambda r: r[1])
+        for rule, _value, _lines in step:
             if rule is not best_rule:
                 ev.skip(
                     rule.id, rule.label, "lost_stack_group", group=rule.stack_group, by=best_rule.id
@@ -933,6 +934,8 @@ def evaluate(
                     expires_at=coupon_expiry(now, coupon.valid_days, rules.tz or now.tzinfo or UTC),
                     stack_group=coupon.stack_group or None,
                     bearer=coupon.bearer,
+                    earned_lines=tuple(sorted(ln.index for ln in measured_lines)),
+                    earned_min_subtotal=spec.min_subtotal,
                 )
             )
 
@@ -991,6 +994,11 @@ def evaluate(
         point_value_minor=point_value,
         earned=tuple(earned),
         earn_expires_at=expires,
+        earn_available_at=(
+            now + timedelta(days=points_config.pending_days)
+            if earn and points_config.pending_days
+            else None
+        ),
     )
     quote_lines = tuple(
         QuoteLine(
@@ -1049,6 +1057,11 @@ def _personal(ev: _Evaluation, rules: CompiledRules, after_item: int) -> list[Co
         static_reason=ev.static_reason,
         skip=ev.skip,
         category_names=rules.category_names,
+        basket_positions={
+            key: tuple(ln.index for ln in lines)
+            for index in (ev.by_sku, ev.by_category)
+            for key, lines in index.items()
+        },
     )
     return choose_personal_coupons(rules.personal_rules, context)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
@@ -41,6 +41,7 @@ class PersonalContext:
     static_reason: StaticReason
     skip: Skip
     category_names: Mapping[str, str] = field(default_factory=dict)  # `[store.category_names]`
+    basket_positions: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # sku/category
 
     def item_names(self, keys: Iterable[str]) -> str:
         """Skus and categories as people read them: a category by its store name, else its key."""
@@ -259,9 +260,14 @@ def _cross_sell(
         return None
     target = _offer_target(spec, ctx)
     reason = _said(ctx, "personal_cross_sell", items=ctx.item_names(bought))
-    return _make_offer(
+    offer_made = _make_offer(
         rule, spec, ctx, target, reference=_average_receipt(history, ctx), reason=reason
     )
+    if wanted & _bought_since(history, since):
+        return offer_made  # bought before this basket too: a refund of it takes nothing away
+    lines = sorted({p for key in bought for p in ctx.basket_positions.get(key, ())})
+    coupon = replace(offer_made.coupon, earned_lines=tuple(lines))
+    return replace(offer_made, coupon=coupon)
 
 
 def _winback(

@@ -90,6 +90,7 @@ class PointsSummary:
     point_value_minor: int
     earned: tuple[EarnedPoints, ...]
     earn_expires_at: datetime | None  # None when points never expire
+    earn_available_at: datetime | None = None  # `[points] pending_days`: spendable from then
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +107,7 @@ class PointsSummary:
                 {"rule_id": e.rule_id, "label": e.label, "points": e.points} for e in self.earned
             ],
             "earn_expires_at": _time(self.earn_expires_at),
+            "earn_available_at": _time(self.earn_available_at),
         }
 
 
@@ -162,6 +164,11 @@ class CouponToIssue:
     reason: str | None = None
     stack_group: str | None = "coupon"  # the coupon's when presented; None stacks with all
     bearer: bool = False  # anyone may present it, not only the customer who earned it
+    # What earned it in this basket, for refunds to judge under the program the sale was priced
+    # with: the basket positions whose paid amount had to reach `earned_min_subtotal` (threshold),
+    # or (cross-sell, `earned_min_subtotal` None) whose goods triggered it. Empty: nothing here.
+    earned_lines: tuple[int, ...] = ()
+    earned_min_subtotal: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule_id": self.rule_id, "label": self.label}
@@ -185,6 +192,11 @@ class CouponToIssue:
             out["stack_group"] = self.stack_group
         if self.bearer:
             out["bearer"] = True
+        out["earned_by"] = (
+            {"lines": list(self.earned_lines), "min_subtotal": self.earned_min_subtotal}
+            if self.earned_lines
+            else None
+        )
         return out
 
 

@@ -41,6 +41,7 @@ from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.errors import Conflict, DomainError, InvalidInput, NotFound
 from pos_loyalty.identity.tokens import normalise_phone, parse_card, phone_lookup_hash, verify_qr
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
+from pos_loyalty.ledger.pending import pending_points
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, lot_state, post_entries
 from pos_loyalty.money import qty_to_json
 from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
@@ -59,6 +60,13 @@ from pos_loyalty.sales.models import (
     StoredQuote,
     TransactionLine,
     TransactionStatus,
+)
+from pos_loyalty.sales.refund_policy import (
+    NO_SETTLEMENT,
+    charge_used_coupons,
+    describe_settlement,
+    recorded_condition_lost,
+    settle_points_shortfall,
 )
 from pos_loyalty.segments.models import CustomerSegment
 from pos_loyalty.segments.service import (
@@ -239,10 +247,19 @@ def customer_snapshot(
 ) -> CustomerSnapshot:
     """The engine's view of a loaded customer; with `rules` and `now`, the purchase history
     their personal rules need (read only when there are personal rules)."""
+    # i13: points in the return window ([points] pending_days) are not spendable yet; a debt
+    # (a negative balance a refund left) blocks burning altogether
+    pending = (
+        pending_points(
+            uow=uow, customer_id=customer.id, now=now, pending_days=rules.points.pending_days
+        )
+        if rules is not None and now is not None
+        else 0
+    )
     return CustomerSnapshot(
         id=customer.id,
         lifetime_spend=customer.lifetime_spend,
-        points_balance=max(customer.points_balance, 0),
+        points_balance=max(customer.points_balance - pending, 0),
         segments=customer.segments,
         first_purchase=not customer.bought_before,
         stamps=customer.stamps,
@@ -1145,6 +1162,7 @@ def _record_refund(
     earn_reversed = burn_returned = 0
     balance_after: int | None = None
     entries: list[LedgerEntry] = []
+    settlement = NO_SETTLEMENT  # i13: [refunds] policy, see sales/refund_policy.py
     if sale.customer_id is not None:
         entries, earn_reversed, burn_returned = _points_reversal(
             uow=uow,
@@ -1156,10 +1174,21 @@ def _record_refund(
             paid_after=paid_after,
             burn_after=burn_after,
         )
+        settlement = settle_points_shortfall(  # i13: claw-back beyond the balance
+            uow=uow,
+            rules=store.rules,
+            sale=sale,
+            refund_id=refund_id,
+            now=now,
+            earn_reversed=earn_reversed,
+            burn_returned=burn_returned,
+            money=amount,
+        )
+        entries += settlement.entries  # i13
         balance_after, _ = apply_to_customer(
             uow=uow,
             customer_id=sale.customer_id,
-            points_delta=burn_returned - earn_reversed,
+            points_delta=burn_returned - earn_reversed + settlement.points_paid,  # i13
             spend_delta=-amount,
         )
         post_entries(uow=uow, entries=entries)
@@ -1188,9 +1217,12 @@ def _record_refund(
     to_cancel = [
         code
         for code, rule_id in issued_codes
-        if full or _reward_lost(store, sale_lines, done, take, rule_id)
+        if full or _reward_lost(store, sale_lines, done, take, rule_id, sale.result)  # i13
     ]
     cancelled, already_used = cancel_unused(uow=uow, codes=to_cancel, now=now)
+    settlement = charge_used_coupons(  # i13: a spent coupon whose condition broke
+        uow=uow, rules=store.rules, settlement=settlement, codes=already_used, money=amount
+    )
     returned = return_redeemed(uow=uow, transaction_id=transaction_id) if full else []
 
     sale.refunded_amount += amount
@@ -1230,11 +1262,12 @@ def _record_refund(
             "returned": returned,
         },
     }
+    describe_settlement(result, settlement, balance_after)  # i13: money kept, points debt
     session.add(
         Refund(
             id=refund_id,
             transaction_id=transaction_id,
-            amount=amount,
+            amount=result["amount"],  # i13: the money returned, after what the policy kept
             points_earn_reversed=earn_reversed,
             points_burn_returned=burn_returned,
             full=full,
@@ -1268,8 +1301,15 @@ def _reward_lost(
     done: Mapping[int, int],
     take: Mapping[int, int],
     rule_id: str | None,
+    sale_result: Mapping[str, Any] | None = None,
 ) -> bool:
     """After a partial refund, does what the customer keeps still reach the coupon's threshold?"""
+    # i13: judged by the condition the sale recorded when priced; the rules active now only
+    # for sales recorded before conditions were (refund_policy.recorded_condition_lost)
+    gone_now = {p: done.get(p, 0) + take.get(p, 0) for p in {*done, *take}}
+    recorded = recorded_condition_lost(sale_result or {}, rule_id, sale_lines, gone_now)
+    if recorded is not None:
+        return recorded
     rule = next((r for r in store.rules.config.rules if r.id == rule_id), None)
     if not isinstance(rule, ThresholdRule):
         return True
