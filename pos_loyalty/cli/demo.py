@@ -285,6 +285,13 @@ CHOCOLATE = {
     "qty": 1,
     "unit_price": 9900,
 }
+CIGARETTES = {  # tobacco: [no_rewards] in config.toml, no reward may touch it (15-FZ art. 16)
+    "sku": "4600000000001",
+    "name": "Сигареты «Ява»",
+    "category": "tobacco",
+    "qty": 1,
+    "unit_price": 22900,
+}
 SALMON = {
     "sku": "4600000004242",
     "name": "Сёмга слабосолёная 200 г",
@@ -324,6 +331,12 @@ class DemoDay:
         notes += [f"coupon to issue: {c['label']}" for c in quote["coupons"]["to_issue"]]
         notes += [f"coupon taken: {c['code']}" for c in quote["coupons"]["applied"]]
         notes += [f"stamps {st['count']}/{st['every']}" for st in quote.get("stamps", [])]
+        notes += [f"[magenta]{n['message']}[/]" for n in quote.get("notices", [])]
+        notes += [
+            f"{ln['name']}: discount {self.money(ln['discount'])}, points {self.money(ln['burn'])}"
+            for ln in quote["lines"]
+            if ln["sku"] == CIGARETTES["sku"]
+        ]
         tier = quote.get("tier") or {}
         if tier.get("next"):
             notes.append(
@@ -451,7 +464,7 @@ class DemoDay:
             "store_id": self.settings.store.id,
             "lane_id": "lane-1",
             "customer": {"card": maria["card_number"]},
-            "lines": [CAPPUCCINO, {**CHOCOLATE, "qty": 4}],
+            "lines": [CAPPUCCINO, {**CHOCOLATE, "qty": 4}, CIGARETTES],
             "coupons": [coupon_code.lower().replace("-", "")],
             "points_to_redeem": 50,
         }
@@ -482,9 +495,27 @@ class DemoDay:
             f"balance {points['balance_after']}",
             "a refund slip prints",
         )
-        console.print(table)
         follower.next({"print_result"}, timeout=15)
         status = self.till.call("GET", f"/v1/coupons/{coupon_code}").body
+        # Yesterday's whole basket comes back, but its points and its coupon were spent today:
+        # config.toml's [refunds] policy keeps their value from the money (never a negative balance)
+        back = self.till.call(
+            "POST",
+            f"/v1/transactions/{status['issued_by_transaction_id']}/refund",
+            {},
+            {"Idempotency-Key": uuid.uuid4().hex},
+        ).body
+        kept = back["kept"]
+        table.add_row(
+            "yesterday's basket returned → refund",
+            f"goods {self.money(back['goods_amount'])}\nrefund {self.money(back['amount'])}",
+            f"earned −{back['points']['earn_reversed']} (spent: {back['points']['shortfall']})\n"
+            f"balance {back['points']['balance_after']}, debt {back['points']['debt']}",
+            f"kept {self.money(kept['for_points'])} for {kept['points_paid']} spent points, "
+            f"{self.money(sum(kept['for_coupons'].values()))} for the spent coupon",
+        )
+        console.print(table)
+        follower.next({"print_result"}, timeout=15)
         console.print(f"GET /v1/coupons/{coupon_code} → status [bold]{status.get('status')}[/]")
 
     def rush_hour(self, store: Store, ivan: dict[str, Any]) -> None:
