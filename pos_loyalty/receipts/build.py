@@ -20,6 +20,7 @@ from pos_loyalty.coupons.codes import coupon_qr, format_code
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.service import get_customer
 from pos_loyalty.errors import NotFound
+from pos_loyalty.ledger.expiring import nearest_expiring
 from pos_loyalty.ledger.service import lot_state
 from pos_loyalty.money import Qty, parse_qty
 from pos_loyalty.receipts.document import (
@@ -259,9 +260,7 @@ def build_receipt(
     next_expiry = None
     if transaction.customer_id:
         customer_name, phone_masked = _customer_shown(uow, transaction)
-        lot = lot_state(uow=uow, customer_id=transaction.customer_id).nearest_expiry()
-        if lot is not None and lot.expires_at is not None:
-            next_expiry = PointsExpiry(points=lot.remaining, expires_at=lot.expires_at)
+        next_expiry = _points_expiring(uow, transaction, store)
     data = ReceiptInput(
         transaction_id=transaction.id,
         created_at=transaction.created_at,
@@ -276,6 +275,23 @@ def build_receipt(
         change=transaction.change,
     )
     return receipt_from_input(data, store=store)
+
+
+def _points_expiring(
+    uow: UnitOfWork, transaction: SaleTransaction, store: StoreConfig
+) -> PointsExpiry | None:
+    """The "Сгорят" line as the sale recorded it (the same on every reprint); for sales made
+    before it was recorded, computed from the ledger now."""
+    if "points_expiring" in transaction.result:
+        recorded = transaction.result["points_expiring"]
+        if not recorded:
+            return None
+        at = datetime.fromisoformat(recorded["expires_at"])
+        return PointsExpiry(points=int(recorded["points"]), expires_at=at)
+    assert transaction.customer_id is not None
+    state = lot_state(uow=uow, customer_id=transaction.customer_id)
+    found = nearest_expiring(state, store.tz)
+    return PointsExpiry(points=found.points, expires_at=found.expires_at) if found else None
 
 
 def build_refund_receipt(

@@ -40,6 +40,7 @@ from pos_loyalty.coupons.service import (
 from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.errors import Conflict, DomainError, InvalidInput, NotFound
 from pos_loyalty.identity.tokens import normalise_phone, parse_card, phone_lookup_hash, verify_qr
+from pos_loyalty.ledger.expiring import expiring_after_sale, nearest_expiring
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.ledger.pending import pending_points
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, lot_state, post_entries
@@ -898,6 +899,18 @@ def _record_sale(
             ),
         }
     )
+    if customer_id is not None:  # i13: the receipt's "Сгорят" line, from the ledger at the sale
+        expire_days = store.rules.points.expire_days
+        expiring = expiring_after_sale(
+            uow=uow,
+            customer_id=customer_id,
+            burn=burn,
+            earned=[int(e["points"]) for e in points.get("earned", [])],
+            expires_at=now + timedelta(days=expire_days) if expire_days else None,
+            now=now,
+            tz=store.settings.store.tz,
+        )
+        body["points_expiring"] = expiring.to_dict() if expiring else None
     conn = session.connection()
     conn.execute(
         _insert(SaleTransaction),
@@ -1425,7 +1438,7 @@ def loyalty_summary(*, uow: UnitOfWork, rules: CompiledRules, customer_id: str) 
     if customer is None:
         raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
     state = lot_state(uow=uow, customer_id=customer_id)
-    nearest = state.nearest_expiry()
+    nearest = nearest_expiring(state, rules.tz or UTC)  # i13: all lots of the nearest day
     tier, next_tier, missing = tier_status(rules.tiers, customer.lifetime_spend)
     return LoyaltySummary(
         balance=state.balance,
@@ -1433,7 +1446,7 @@ def loyalty_summary(*, uow: UnitOfWork, rules: CompiledRules, customer_id: str) 
         tier=tier,
         next_tier=next_tier,
         missing_for_next=missing,
-        expiring_points=nearest.remaining if nearest else None,
+        expiring_points=nearest.points if nearest else None,
         expiring_at=nearest.expires_at if nearest else None,
     )
 
