@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import col, select
+
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.ledger.service import ledger_balance
 from pos_loyalty.rules.compiled import CompiledRules
-from pos_loyalty.sales.models import SaleTransaction, TransactionLine
+from pos_loyalty.sales.models import Refund, SaleTransaction, TransactionLine
 from pos_loyalty.storage import UnitOfWork
 
 
@@ -93,13 +95,25 @@ def charge_used_coupons(
     settlement: Settlement,
     codes: Sequence[str],
     money: int,
+    transaction_id: str,
 ) -> Settlement:
-    """Withdrawn coupons that were already spent: their discount kept from the money, or not."""
+    """Withdrawn coupons that were already spent: their discount kept from the money, or not
+    (once per coupon, however many refunds of the sale follow)."""
     if not codes or rules.config.refunds.used_coupon != "deduct_money":
         return settlement
+    earlier = uow.session.exec(
+        select(Refund.result).where(col(Refund.transaction_id) == transaction_id)
+    ).all()
+    charged_before = {
+        code
+        for result in earlier
+        for code in ((result or {}).get("kept") or {}).get("for_coupons", {})
+    }
     charged: dict[str, int] = {}
     left = money - settlement.money_kept
     for display in codes:
+        if display in charged_before:
+            continue
         code = display.replace("-", "").upper()
         coupon = uow.session.get(Coupon, code)
         if coupon is None or coupon.redeemed_by_transaction_id is None:

@@ -1234,7 +1234,12 @@ def _record_refund(
     ]
     cancelled, already_used = cancel_unused(uow=uow, codes=to_cancel, now=now)
     settlement = charge_used_coupons(  # i13: a spent coupon whose condition broke
-        uow=uow, rules=store.rules, settlement=settlement, codes=already_used, money=amount
+        uow=uow,
+        rules=store.rules,
+        settlement=settlement,
+        codes=already_used,
+        money=amount,
+        transaction_id=transaction_id,
     )
     returned = return_redeemed(uow=uow, transaction_id=transaction_id) if full else []
 

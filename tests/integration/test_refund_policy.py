@@ -210,3 +210,5 @@ def test_a_spent_coupon_whose_sale_falls_below_the_threshold_follows_the_policy(
     assert result["goods_amount"] == sale["lines"][1]["total"]
     assert result["amount"] == result["goods_amount"] - kept
     assert result["kept"]["for_coupons"] == ({code: 7_000} if kept else {})
+    rest = refund(client, sale["transaction_id"], {})  # the rest: the coupon is not kept twice
+    assert rest["kept"]["for_coupons"] == {} and rest["amount"] == rest["goods_amount"]
