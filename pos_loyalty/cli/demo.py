@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -287,6 +287,13 @@ CHOCOLATE = {
     "qty": 1,
     "unit_price": 9900,
 }
+CIGARETTES = {  # tobacco: [no_rewards] in config.toml, no reward may touch it (15-FZ art. 16)
+    "sku": "4600000000001",
+    "name": "Сигареты «Ява»",
+    "category": "tobacco",
+    "qty": 1,
+    "unit_price": 22900,
+}
 SALMON = {
     "sku": "4600000004242",
     "name": "Сёмга слабосолёная 200 г",
@@ -311,11 +318,9 @@ class DemoDay:
     def money(self, amount: int) -> str:
         return format_money(amount, self.settings.store.currency, self.settings.store.locale)
 
-    def local_date(self, moment: str) -> str:
-        """An RFC 3339 time from the API as the store's calendar date (as the receipt prints it)."""
-        return (
-            datetime.fromisoformat(moment).astimezone(self.settings.store.tz).strftime("%d.%m.%Y")
-        )
+    def valid_until(self, coupon: dict[str, Any]) -> str:
+        """The coupon's last valid local day as the API gives it (the date the receipt prints)."""
+        return date.fromisoformat(coupon["valid_until"]).strftime("%d.%m.%Y")
 
     def quote_row(self, label: str, quote: dict[str, Any]) -> list[str]:
         money = [f"subtotal {self.money(quote['subtotal'])}"]
@@ -328,6 +333,12 @@ class DemoDay:
         notes += [f"coupon to issue: {c['label']}" for c in quote["coupons"]["to_issue"]]
         notes += [f"coupon taken: {c['code']}" for c in quote["coupons"]["applied"]]
         notes += [f"stamps {st['count']}/{st['every']}" for st in quote.get("stamps", [])]
+        notes += [f"[magenta]{n['message']}[/]" for n in quote.get("notices", [])]
+        notes += [
+            f"{ln['name']}: discount {self.money(ln['discount'])}, points {self.money(ln['burn'])}"
+            for ln in quote["lines"]
+            if ln["sku"] == CIGARETTES["sku"]
+        ]
         tier = quote.get("tier") or {}
         if tier.get("next"):
             notes.append(
@@ -354,7 +365,7 @@ class DemoDay:
     def issued_text(self, sale: Reply) -> str:
         return (
             "\n".join(
-                f"coupon {c['code']}: {c['label']}, valid until {self.local_date(c['expires_at'])}"
+                f"coupon {c['code']}: {c['label']}, valid until {self.valid_until(c)}"
                 for c in sale.body["coupons_issued"]
             )
             or "—"
@@ -455,7 +466,7 @@ class DemoDay:
             "store_id": self.settings.store.id,
             "lane_id": "lane-1",
             "customer": {"card": maria["card_number"]},
-            "lines": [CAPPUCCINO, {**CHOCOLATE, "qty": 4}],
+            "lines": [CAPPUCCINO, {**CHOCOLATE, "qty": 4}, CIGARETTES],
             "coupons": [coupon_code.lower().replace("-", "")],
             "points_to_redeem": 50,
         }
@@ -486,9 +497,27 @@ class DemoDay:
             f"balance {points['balance_after']}",
             "a refund slip prints",
         )
-        console.print(table)
         follower.next({"print_result"}, timeout=15)
         status = self.till.call("GET", f"/v1/coupons/{coupon_code}").body
+        # Yesterday's whole basket comes back, but its points and its coupon were spent today:
+        # config.toml's [refunds] policy keeps their value from the money (never a negative balance)
+        back = self.till.call(
+            "POST",
+            f"/v1/transactions/{status['issued_by_transaction_id']}/refund",
+            {},
+            {"Idempotency-Key": uuid.uuid4().hex},
+        ).body
+        kept = back["kept"]
+        table.add_row(
+            "yesterday's basket returned → refund",
+            f"goods {self.money(back['goods_amount'])}\nrefund {self.money(back['amount'])}",
+            f"earned −{back['points']['earn_reversed']} (spent: {back['points']['shortfall']})\n"
+            f"balance {back['points']['balance_after']}, debt {back['points']['debt']}",
+            f"kept {self.money(kept['for_points'])} for {kept['points_paid']} spent points, "
+            f"{self.money(sum(kept['for_coupons'].values()))} for the spent coupon",
+        )
+        console.print(table)
+        follower.next({"print_result"}, timeout=15)
         console.print(f"GET /v1/coupons/{coupon_code} → status [bold]{status.get('status')}[/]")
 
     def rush_hour(self, store: Store, ivan: dict[str, Any]) -> None:

@@ -98,7 +98,9 @@ def server(tmp_path: Path, db_url: str) -> Iterator[Server]:
     config = tmp_path / "config.toml"
     config.write_text(
         f'[store]\nid = "msk-001"\nname = "Магазин у дома"\ndatabase_url = "{db_url}"\n'
-        f'secret_file = "{tmp_path / "secret.key"}"\n\n[api]\nport = {port}\n' + RULES_TOML,
+        f'secret_file = "{tmp_path / "secret.key"}"\n\n[api]\nport = {port}\n'
+        + RULES_TOML
+        + "".join(f'\n[[lanes]]\nid = "lane-{n}"\n' for n in range(8)),
         encoding="utf-8",
     )
     srv = Server(config, port, tmp_path / "server.log")
