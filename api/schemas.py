@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from pos_loyalty.coupons.wallet import HeldCoupon
 from pos_loyalty.customers.service import CustomerProfile, IdMethod
 from pos_loyalty.plain_text import PlainText
 from pos_loyalty.rules.payload import BasketIn, MoneyField, QtyField
@@ -79,6 +80,30 @@ class TierPublic(BaseModel):
     missing: int | None
 
 
+class CouponHeldPublic(BaseModel):
+    """One of the customer's coupons that could be presented now."""
+
+    code: str
+    label: str
+    amount_off: int | None
+    percent_off: int | None
+    min_subtotal: int
+    valid_until: date  # the last local day it is good on, the date the receipt prints
+    expires_at: datetime
+
+    @classmethod
+    def from_held(cls, held: HeldCoupon) -> Self:
+        return cls(
+            code=held.code,
+            label=held.label,
+            amount_off=held.amount_off,
+            percent_off=held.percent_off,
+            min_subtotal=held.min_subtotal,
+            valid_until=held.valid_until,
+            expires_at=held.expires_at,
+        )
+
+
 class CustomerPublic(BaseModel):
     id: str
     name: str
@@ -94,6 +119,9 @@ class CustomerPublic(BaseModel):
     created_at: datetime
     tier: TierPublic | None = None
     points_expiring: PointsExpiry | None = None  # the nearest expiry: how many points, when
+    coupons: list[CouponHeldPublic] = []  # active coupons, the soonest to expire first
+    points_pending: int = 0  # earned within `[points] pending_days`: not spendable yet
+    points_debt: int = 0  # a refund took back points already spent (`[refunds]` "debt")
 
     @classmethod
     def from_profile(cls, profile: CustomerProfile, *, qr: str) -> Self:
@@ -214,6 +242,7 @@ class CouponPublic(BaseModel):
     min_subtotal: int
     valid_from: datetime
     expires_at: datetime
+    valid_until: date  # the last local day it is good on, the date the receipt prints
     bearer: bool
     owner_customer_id: str | None
     rule_id: str | None

@@ -88,11 +88,18 @@ def throwaway_database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 def write_config(workdir: Path, database_url: str, extra: str = "") -> Path:
+    """A bench store; unless `extra` declares lanes, tills lane-0 … lane-15 without devices."""
     path = workdir / "config.toml"
+    lanes = (
+        "" if "[[lanes]]" in extra else "".join(f'[[lanes]]\nid = "lane-{n}"\n' for n in range(16))
+    )
     path.write_text(
         "[store]\n"
         'id = "bench-001"\nname = "Бенчмарк"\n'
-        f'database_url = "{database_url}"\nsecret_file = "{workdir / "secret.key"}"\n' + extra,
+        f'database_url = "{database_url}"\nsecret_file = "{workdir / "secret.key"}"\n'
+        + extra
+        + "\n"
+        + lanes,
         encoding="utf-8",
     )
     return path

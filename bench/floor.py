@@ -100,8 +100,8 @@ BALANCE = sql(
 COUPON = sql(
     "INSERT INTO coupons (code, owner_customer_id, rule_id, label, amount_off, percent_off,"
     " min_subtotal, skus, categories, stack_group, valid_from, expires_at, status,"
-    " issued_by_transaction_id, earned_at_subtotal, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, '[]', '[]', ?, ?, ?, 'issued', ?, ?, ?)"
+    " issued_by_transaction_id, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, '[]', '[]', ?, ?, ?, 'issued', ?, ?)"
 )
 SALE = sql(
     "INSERT INTO transactions (id, store_id, lane_id, customer_id, quote_id, rules_version,"
@@ -238,7 +238,6 @@ def commit_route(body: bytes, owner: str, key: str) -> tuple[int, bytes]:
                     ts(reward.valid_from),
                     ts(reward.expires_at),
                     tid,
-                    reward.earned_at_subtotal,
                     ts(now),
                 ),
             )

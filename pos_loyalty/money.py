@@ -82,6 +82,25 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
+def allocate_within(total: int, weights: list[int], caps: list[int]) -> list[int]:
+    """Split `total` over `weights` like `allocate`, but no part above its cap: what a capped
+    part cannot take is spread again over the parts with room (largest remainder each round).
+    Requires 0 <= total <= sum(min(weight, cap)), caps >= 0."""
+    room = [min(w, c) for w, c in zip(weights, caps, strict=True)]
+    if total > sum(room):
+        raise ValueError(f"cannot allocate {total} within caps summing to {sum(room)}")
+    parts = [0] * len(weights)
+    left = total
+    open_ = [i for i, r in enumerate(room) if r > 0]
+    while left > 0:
+        shares = allocate(left, [weights[i] - parts[i] for i in open_])
+        for i, share in zip(open_, shares, strict=True):
+            parts[i] += min(share, room[i] - parts[i])
+        left = total - sum(parts)
+        open_ = [i for i in open_ if parts[i] < room[i]]
+    return parts
+
+
 @lru_cache(maxsize=64)
 def minor_unit_exponent(currency: str) -> int:
     """Digits after the decimal point for a currency (RUB 2, JPY 0), from CLDR via babel."""

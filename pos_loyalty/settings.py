@@ -23,12 +23,14 @@ from pos_loyalty.hq.signing import parse_public_key
 from pos_loyalty.rules.config import (
     RULES_SECTION_KEYS,
     PointsConfig,
+    RefundsConfig,
     Rule,
     TierConfig,
     check_rules_section,
     describe_location,
     format_rules_error,
 )
+from pos_loyalty.rules.eligibility import NoRewardsConfig, PriceFloor
 from pos_loyalty.segments.models import SegmentsConfig
 from pos_loyalty.strict import StrictModel
 
@@ -242,6 +244,9 @@ class Settings(StrictModel):
     points: PointsConfig = PointsConfig()
     tiers: list[TierConfig] = []
     rules: list[Rule] = []
+    no_rewards: NoRewardsConfig = NoRewardsConfig()  # goods no reward may touch (tobacco)
+    price_floors: list[PriceFloor] = []  # minimum unit prices rewards may not go below
+    refunds: RefundsConfig = RefundsConfig()  # spent points and coupons a refund takes back
     segments: SegmentsConfig = SegmentsConfig()  # RFM thresholds and who may be contacted
     hq: HqConfig | None = None  # pull the program from head office
     head_office: HeadOfficeConfig | None = None  # this process publishes bundles

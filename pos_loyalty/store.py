@@ -76,9 +76,15 @@ class Store:
         )
         self.rules = compile_rules(
             RulesConfig(
-                points=self.settings.points, tiers=self.settings.tiers, rules=self.settings.rules
+                points=self.settings.points,
+                tiers=self.settings.tiers,
+                rules=self.settings.rules,
+                no_rewards=self.settings.no_rewards,
+                price_floors=self.settings.price_floors,
+                refunds=self.settings.refunds,
             ),
             tz=self.settings.store.tz,
+            category_names=self.settings.store.category_names,
         )
 
     @classmethod

@@ -46,6 +46,8 @@ def base_config(**store_overrides: Any) -> dict[str, Any]:
             "timezone": "Europe/Moscow",
             **store_overrides,
         },
+        # tills without devices: a lane declared by its id alone (baskets name a declared lane)
+        "lanes": [{"id": "lane-1"}, {"id": "lane-2"}],
     }
 
 

@@ -48,11 +48,18 @@ LINE = {
 SALE_TOTAL, SALE_POINTS = 20000, 10  # one sale of LINE under RULES_TOML
 
 
+LANES = 16  # lane-0 … lane-15: one per till a drill may run
+
+
 def write_store_config(workdir: Path, database_url: str, port: int, extra: str = "") -> Path:
     config = workdir / "config.toml"
     config.write_text(
         f'[store]\nid = "msk-001"\nname = "Магазин у дома"\ndatabase_url = "{database_url}"\n'
-        f'secret_file = "{workdir / "secret.key"}"\n\n[api]\nport = {port}\n' + extra + RULES_TOML,
+        f'secret_file = "{workdir / "secret.key"}"\n\n[api]\nport = {port}\n'
+        + extra
+        + RULES_TOML
+        # the tills' lanes: a basket from an undeclared lane is refused (lane_unknown)
+        + "".join(f'\n[[lanes]]\nid = "lane-{n}"\n' for n in range(LANES)),
         encoding="utf-8",
     )
     return config

@@ -14,6 +14,7 @@ from api.identify_limits import IdentifyFailureLimiter
 from api.schemas import (
     CardCreate,
     CardPublic,
+    CouponHeldPublic,
     CustomerCreate,
     CustomerPublic,
     IdentifyRequest,
@@ -24,6 +25,7 @@ from api.schemas import (
     TierPublic,
 )
 from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.coupons.wallet import active_coupons
 from pos_loyalty.customers.service import (
     IdMethod,
     add_card,
@@ -34,6 +36,7 @@ from pos_loyalty.customers.service import (
     loyalty_summary,
 )
 from pos_loyalty.errors import DomainError, InvalidInput
+from pos_loyalty.ledger.pending import pending_points
 from pos_loyalty.ledger.service import entries_page, ledger_balance
 
 router = APIRouter(prefix="/v1", tags=["customers"])
@@ -105,6 +108,15 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
     with store.uow() as uow:
         found = get_customer(uow=uow, customer_id=customer_id)
         summary = loyalty_summary(uow=uow, rules=store.rules, customer_id=customer_id)
+        held = active_coupons(
+            uow=uow, customer_id=customer_id, now=store.now(), tz=store.settings.store.tz
+        )
+        pending = pending_points(
+            uow=uow,
+            customer_id=customer_id,
+            now=store.now(),
+            pending_days=store.rules.points.pending_days,
+        )
     qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
     public = CustomerPublic.from_profile(found, qr=qr)
     expiring = (
@@ -119,6 +131,9 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
                 name=summary.tier, next=summary.next_tier, missing=summary.missing_for_next
             ),
             "points_expiring": expiring,
+            "coupons": [CouponHeldPublic.from_held(c) for c in held],
+            "points_pending": min(pending, max(0, summary.balance)),
+            "points_debt": max(0, -summary.balance),
         }
     )
 
@@ -188,6 +203,9 @@ def identify(
                 value=body.value,
                 now=store.now(),
             )
+            held = active_coupons(
+                uow=uow, customer_id=found.id, now=store.now(), tz=store.settings.store.tz
+            )
     except DomainError as exc:
         limiter.failed(key=key, lane=body.lane_id)
         metrics.identifications.labels(body.method.value, exc.code).inc()
@@ -198,6 +216,7 @@ def identify(
     customer = CustomerPublic.from_profile(
         found, qr=loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
     )
+    customer.coupons = [CouponHeldPublic.from_held(c) for c in held]
     if body.method is IdMethod.PHONE and scope is Scope.TILL:
         # A phone is typed, not carried: the card numbers and the QR (a credential) stay home.
         customer = customer.model_copy(update={"card_number": None, "card_numbers": [], "qr": None})

@@ -162,6 +162,8 @@ class _Segment:
 class PrintEngine:
     """Applies commands in order; calls `on_receipt` for each finished piece of paper."""
 
+    _inked: bool  # whether the receipt being printed has ink on it yet (set by `_reset_receipt`)
+
     def __init__(
         self, profile: PrinterProfile, paper: PaperRoll, on_receipt: Callable[[Receipt], None]
     ) -> None:

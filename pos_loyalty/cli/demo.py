@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -314,6 +314,13 @@ CHOCOLATE = {
     "qty": 1,
     "unit_price": 9900,
 }
+CIGARETTES = {  # tobacco: [no_rewards] in config.toml, no reward may touch it (15-FZ art. 16)
+    "sku": "4600000000001",
+    "name": "Сигареты «Ява»",
+    "category": "tobacco",
+    "qty": 1,
+    "unit_price": 22900,
+}
 SALMON = {
     "sku": "4600000004242",
     "name": "Сёмга слабосолёная 200 г",
@@ -339,11 +346,9 @@ class DemoDay:
     def money(self, amount: int) -> str:
         return format_money(amount, self.settings.store.currency, self.settings.store.locale)
 
-    def local_date(self, moment: str) -> str:
-        """An RFC 3339 time from the API as the store's calendar date (as the receipt prints it)."""
-        return (
-            datetime.fromisoformat(moment).astimezone(self.settings.store.tz).strftime("%d.%m.%Y")
-        )
+    def valid_until(self, coupon: dict[str, Any]) -> str:
+        """The coupon's last valid local day as the API gives it (the date the receipt prints)."""
+        return date.fromisoformat(coupon["valid_until"]).strftime("%d.%m.%Y")
 
     def quote_row(self, label: str, quote: dict[str, Any]) -> list[str]:
         money = [f"subtotal {self.money(quote['subtotal'])}"]
@@ -356,6 +361,12 @@ class DemoDay:
         notes += [f"coupon to issue: {c['label']}" for c in quote["coupons"]["to_issue"]]
         notes += [f"coupon taken: {c['code']}" for c in quote["coupons"]["applied"]]
         notes += [f"stamps {st['count']}/{st['every']}" for st in quote.get("stamps", [])]
+        notes += [f"[magenta]{n['message']}[/]" for n in quote.get("notices", [])]
+        notes += [
+            f"{ln['name']}: discount {self.money(ln['discount'])}, points {self.money(ln['burn'])}"
+            for ln in quote["lines"]
+            if ln["sku"] == CIGARETTES["sku"]
+        ]
         tier = quote.get("tier") or {}
         if tier.get("next"):
             notes.append(
@@ -382,7 +393,7 @@ class DemoDay:
     def issued_text(self, sale: Reply) -> str:
         return (
             "\n".join(
-                f"coupon {c['code']}: {c['label']}, valid until {self.local_date(c['expires_at'])}"
+                f"coupon {c['code']}: {c['label']}, valid until {self.valid_until(c)}"
                 for c in sale.body["coupons_issued"]
             )
             or "—"
@@ -490,7 +501,7 @@ class DemoDay:
             "store_id": self.settings.store.id,
             "lane_id": "lane-1",
             "customer": {"card": maria["card_number"]},
-            "lines": [CAPPUCCINO, {**CHOCOLATE, "qty": 4}],
+            "lines": [CAPPUCCINO, {**CHOCOLATE, "qty": 4}, CIGARETTES],
             "coupons": [coupon_code.lower().replace("-", "")],
             "points_to_redeem": 50,
         }
@@ -521,10 +532,30 @@ class DemoDay:
             f"balance {points['balance_after']}",
             "a refund slip prints",
         )
-        console.print(table)
         if follower.next({"print_result"}, transaction_id=paid.body.get("transaction_id")) is None:
             self.failed.append("the refund slip never printed")
         status = self.till.call("GET", f"/v1/coupons/{coupon_code}").body
+        # Yesterday's whole basket comes back, but its points and its coupon were spent today:
+        # config.toml's [refunds] policy keeps their value from the money (never a negative balance)
+        back = self.till.call(
+            "POST",
+            f"/v1/transactions/{status['issued_by_transaction_id']}/refund",
+            {},
+            {"Idempotency-Key": uuid.uuid4().hex},
+        ).body
+        kept = back["kept"]
+        table.add_row(
+            "yesterday's basket returned → refund",
+            f"goods {self.money(back['goods_amount'])}\nrefund {self.money(back['amount'])}",
+            f"earned −{back['points']['earn_reversed']} (spent: {back['points']['shortfall']})\n"
+            f"balance {back['points']['balance_after']}, debt {back['points']['debt']}",
+            f"kept {self.money(kept['for_points'])} for {kept['points_paid']} spent points, "
+            f"{self.money(sum(kept['for_coupons'].values()))} for the spent coupon",
+        )
+        console.print(table)
+        yesterday = status["issued_by_transaction_id"]
+        if follower.next({"print_result"}, transaction_id=yesterday) is None:
+            self.failed.append("the slip of yesterday's basket returned never printed")
         console.print(f"GET /v1/coupons/{coupon_code} → status [bold]{status.get('status')}[/]")
 
     def rush_hour(self, store: Store, ivan: dict[str, Any]) -> None:

@@ -37,8 +37,6 @@ class Coupon(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     status: str = Field(default=CouponStatus.ISSUED.value, max_length=12)
     issued_by_transaction_id: str | None = Field(default=None, max_length=32, index=True)
-    # Threshold coupons: the spend they were earned at; a partial refund below it cancels them.
-    earned_at_subtotal: int | None = Field(default=None, sa_type=BigInteger)
     redeemed_by_transaction_id: str | None = Field(default=None, max_length=32)
     redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

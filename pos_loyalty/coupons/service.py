@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -26,6 +26,7 @@ from pos_loyalty.coupons.codes import (
 from pos_loyalty.coupons.models import Coupon, CouponStatus
 from pos_loyalty.errors import Conflict, InvalidInput, NotFound
 from pos_loyalty.rules.inputs import CouponSnapshot, PresentedCoupon
+from pos_loyalty.rules.quote import coupon_valid_until
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.storage.core import insert_into
@@ -204,6 +205,11 @@ class IssuedCoupon:
     rule_id: str | None
     owner_customer_id: str | None
 
+    @property
+    def valid_until(self) -> date:
+        """The last local day it is good on (`expires_at` carries the store's offset)."""
+        return coupon_valid_until(self.expires_at)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "code": self.display_code,
@@ -218,6 +224,7 @@ class IssuedCoupon:
         out["min_subtotal"] = self.min_subtotal
         out["valid_from"] = self.valid_from.isoformat()
         out["expires_at"] = self.expires_at.isoformat()
+        out["valid_until"] = self.valid_until.isoformat()
         out["bearer"] = self.owner_customer_id is None
         return out
 
@@ -236,7 +243,6 @@ def issue_coupon(
     rule_id: str | None = None,
     transaction_id: str | None = None,
     stack_group: str | None = "coupon",
-    earned_at_subtotal: int | None = None,
     now: datetime,
 ) -> IssuedCoupon:
     """Create a coupon with a fresh code (50 random bits)."""
@@ -258,7 +264,6 @@ def issue_coupon(
             "expires_at": expires_at,
             "status": CouponStatus.ISSUED.value,
             "issued_by_transaction_id": transaction_id,
-            "earned_at_subtotal": earned_at_subtotal,
             "created_at": now,
         },
     )

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pos_loyalty.customers.models import short_name
 from pos_loyalty.errors import NotFound
 from pos_loyalty.identity.tokens import normalise_phone, parse_card, phone_lookup_hash, verify_qr
+from pos_loyalty.ledger.pending import pending_points
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.inputs import CustomerSnapshot
 from pos_loyalty.security import StoreSecret
@@ -115,10 +116,19 @@ def customer_snapshot(
 ) -> CustomerSnapshot:
     """The engine's view of a loaded customer; with `rules` and `now`, the purchase history
     their personal rules need (read only when there are personal rules)."""
+    # Points in the return window ([points] pending_days) are not spendable yet; a debt (a
+    # negative balance a refund left) blocks burning altogether.
+    pending = (
+        pending_points(
+            uow=uow, customer_id=customer.id, now=now, pending_days=rules.points.pending_days
+        )
+        if rules is not None and now is not None
+        else 0
+    )
     return CustomerSnapshot(
         id=customer.id,
         lifetime_spend=customer.lifetime_spend,
-        points_balance=max(customer.points_balance, 0),
+        points_balance=max(customer.points_balance - pending, 0),
         segments=customer.segments,
         first_purchase=not customer.bought_before,
         stamps=customer.stamps,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
@@ -23,6 +23,7 @@ from pos_loyalty.identity.tokens import (
     parse_card,
     phone_lookup_hash,
 )
+from pos_loyalty.ledger.expiring import nearest_expiring
 from pos_loyalty.ledger.service import lot_state
 from pos_loyalty.plain_text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from pos_loyalty.rules.compiled import CompiledRules
@@ -238,7 +239,7 @@ def loyalty_summary(*, uow: UnitOfWork, rules: CompiledRules, customer_id: str) 
     if customer is None:
         raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
     state = lot_state(uow=uow, customer_id=customer_id)
-    nearest = state.nearest_expiry()
+    nearest = nearest_expiring(state, rules.tz or UTC)  # all lots of the nearest day
     tier = tier_status(rules.tiers, customer.lifetime_spend)
     return LoyaltySummary(
         balance=state.balance,
@@ -246,6 +247,6 @@ def loyalty_summary(*, uow: UnitOfWork, rules: CompiledRules, customer_id: str) 
         tier=tier.name,
         next_tier=tier.next,
         missing_for_next=tier.missing,
-        expiring_points=nearest.remaining if nearest else None,
+        expiring_points=nearest.points if nearest else None,
         expiring_at=nearest.expires_at if nearest else None,
     )

@@ -20,6 +20,7 @@ from pos_loyalty.coupons.codes import coupon_qr, format_code
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.service import get_customer
 from pos_loyalty.errors import NotFound
+from pos_loyalty.ledger.expiring import nearest_expiring
 from pos_loyalty.ledger.service import lot_state
 from pos_loyalty.money import Qty, parse_qty
 from pos_loyalty.receipts.document import (
@@ -104,6 +105,12 @@ def _loyalty(data: ReceiptInput) -> LoyaltyBlock | None:
             for s in sale.get("stamps", ())
         ),
         hint=hint,
+        pending=int(points.get("earn", 0)) if points.get("earn_available_at") else 0,
+        pending_until=(
+            datetime.fromisoformat(points["earn_available_at"])
+            if points.get("earn_available_at")
+            else None
+        ),
     )
 
 
@@ -221,6 +228,17 @@ def _sale(uow: UnitOfWork, transaction_id: str) -> SaleTransaction:
     return transaction
 
 
+def receipt_ids(uow: UnitOfWork, receipt_id: str, refund_id: str | None) -> tuple[str, str | None]:
+    """(transaction id, refund id) of a receipt named by a sale's id, or by a refund's id alone:
+    a refund slip is a document of its own, fetched and printed like a sale's receipt."""
+    if refund_id is not None or uow.session.get(SaleTransaction, receipt_id) is not None:
+        return receipt_id, refund_id
+    refund = uow.session.get(Refund, receipt_id)
+    if refund is not None:
+        return refund.transaction_id, refund.id
+    return receipt_id, None
+
+
 def build_receipt(
     *,
     uow: UnitOfWork,
@@ -230,7 +248,9 @@ def build_receipt(
     refund_id: str | None = None,
 ) -> ReceiptDocument:
     """The receipt of a committed sale, or with `refund_id` the slip of one of its refunds (what
-    an outbox row of kind "refund" prints). The points expiry shown is the customer's current."""
+    an outbox row of kind "refund" prints). The points expiry shown is the customer's current.
+    `transaction_id` may also be a refund's id: its slip."""
+    transaction_id, refund_id = receipt_ids(uow, transaction_id, refund_id)
     if refund_id is not None:
         return build_refund_receipt(
             uow=uow, store=store, transaction_id=transaction_id, refund_id=refund_id
@@ -240,9 +260,7 @@ def build_receipt(
     next_expiry = None
     if transaction.customer_id:
         customer_name, phone_masked = _customer_shown(uow, transaction)
-        lot = lot_state(uow=uow, customer_id=transaction.customer_id).nearest_expiry()
-        if lot is not None and lot.expires_at is not None:
-            next_expiry = PointsExpiry(points=lot.remaining, expires_at=lot.expires_at)
+        next_expiry = _points_expiring(uow, transaction, store)
     data = ReceiptInput(
         transaction_id=transaction.id,
         created_at=transaction.created_at,
@@ -257,6 +275,23 @@ def build_receipt(
         change=transaction.change,
     )
     return receipt_from_input(data, store=store)
+
+
+def _points_expiring(
+    uow: UnitOfWork, transaction: SaleTransaction, store: StoreConfig
+) -> PointsExpiry | None:
+    """The "Сгорят" line as the sale recorded it (the same on every reprint); for sales made
+    before it was recorded, computed from the ledger now."""
+    if "points_expiring" in transaction.result:
+        recorded = transaction.result["points_expiring"]
+        if not recorded:
+            return None
+        at = datetime.fromisoformat(recorded["expires_at"])
+        return PointsExpiry(points=int(recorded["points"]), expires_at=at)
+    assert transaction.customer_id is not None
+    state = lot_state(uow=uow, customer_id=transaction.customer_id)
+    found = nearest_expiring(state, store.tz)
+    return PointsExpiry(points=found.points, expires_at=found.expires_at) if found else None
 
 
 def build_refund_receipt(
@@ -336,6 +371,7 @@ def build_refund_receipt(
             points_burn_returned=refund.points_burn_returned,
             coupons_cancelled=tuple(_display(c) for c in coupons.get("cancelled", ())),
             coupons_returned=tuple(_display(c) for c in coupons.get("returned", ())),
+            kept=int((result.get("kept") or {}).get("total", 0)),
         ),
     )
 

@@ -167,6 +167,9 @@ class LoyaltyBlock(_PrintableText):
     next_expiry: PointsExpiry | None
     stamps: tuple[StampCard, ...]
     hint: str | None  # the upsell hint when the basket fell short of a reward
+    # Points of this sale in the return window (`[points] pending_days`): not spendable before.
+    pending: int = 0
+    pending_until: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -179,6 +182,9 @@ class LoyaltyBlock(_PrintableText):
             "next_expiry": self.next_expiry.to_dict() if self.next_expiry else None,
             "stamps": [s.to_dict() for s in self.stamps],
             "hint": self.hint,
+            "debt": max(0, -self.balance),
+            "pending": self.pending,
+            "pending_until": self.pending_until.isoformat() if self.pending_until else None,
         }
 
 
@@ -238,6 +244,7 @@ class RefundBlock(_PrintableText):
     points_burn_returned: int
     coupons_cancelled: tuple[str, ...]  # display codes
     coupons_returned: tuple[str, ...]  # coupons the sale used, usable again after a full refund
+    kept: int = 0  # kept from the money by the `[refunds]` policy (spent points, spent coupons)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -249,6 +256,7 @@ class RefundBlock(_PrintableText):
             "points_burn_returned": self.points_burn_returned,
             "coupons_cancelled": list(self.coupons_cancelled),
             "coupons_returned": list(self.coupons_returned),
+            "kept": self.kept,
         }
 
 

@@ -14,7 +14,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime, time, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -31,6 +31,7 @@ from pos_loyalty.receipts.document import (
     ReceiptDocument,
     RefundBlock,
 )
+from pos_loyalty.rules.quote import coupon_valid_until
 
 SUPPORTED_COLUMNS = (30, 32, 42, 48)
 
@@ -138,6 +139,10 @@ _RU: dict[str, str] = {
     "earned": "Начислено баллов",
     "burned": "Списано баллов",
     "balance": "Баланс",
+    "debt": "Долг по баллам",
+    "debt_note": "Оплата баллами — после погашения долга",
+    "pending": "Ожидают до {date}",
+    "kept": "Удержано за баллы/купоны",
     "expiry": "Сгорят {date}",
     "stamps": "{count} из {every}",
     "coupon": "ВАШ КУПОН",
@@ -179,6 +184,10 @@ _EN: dict[str, str] = {
     "earned": "Points earned",
     "burned": "Points spent",
     "balance": "Balance",
+    "debt": "Points owed",
+    "debt_note": "Paying with points resumes once the debt is repaid",
+    "pending": "Pending until {date}",
+    "kept": "Kept for points/coupons",
     "expiry": "Expiring {date}",
     "stamps": "{count} of {every}",
     "coupon": "YOUR COUPON",
@@ -265,7 +274,8 @@ class _Words:
         promises an evening the coupon no longer has."""
         local = expires_at.astimezone(self.tz)
         if local.time() == time(0):
-            return format_date(local.date() - timedelta(days=1), "dd.MM.yyyy", locale=self.locale)
+            last_day = coupon_valid_until(expires_at, self.tz)
+            return format_date(last_day, "dd.MM.yyyy", locale=self.locale)
         return self.date_time(local)
 
     def date_time(self, moment: datetime) -> str:
@@ -459,7 +469,7 @@ def _loyalty(out: _Builder, words: _Words, loyalty: LoyaltyBlock) -> None:
     out.pair(words.word("earned"), words.signed_points(loyalty.points_earned))
     if loyalty.points_burned:
         out.pair(words.word("burned"), words.signed_points(-loyalty.points_burned))
-    out.pair(words.word("balance"), words.points(loyalty.balance), bold=True)
+    _balance(out, words, loyalty)
     if loyalty.next_expiry is not None and loyalty.next_expiry.points > 0:
         expiry = loyalty.next_expiry
         out.pair(
@@ -529,10 +539,26 @@ def _refund(out: _Builder, words: _Words, document: ReceiptDocument, refund: Ref
             out.pair(words.word("earn_reversed"), words.signed_points(-refund.points_earn_reversed))
         if refund.points_burn_returned:
             out.pair(words.word("burn_returned"), words.signed_points(refund.points_burn_returned))
-        out.pair(words.word("balance"), words.points(loyalty.balance), bold=True)
+        _balance(out, words, loyalty)
+    if refund.kept:
+        out.pair(words.word("kept"), words.money(refund.kept))
     _codes(out, words, words.word("coupons_cancelled"), refund.coupons_cancelled)
     _codes(out, words, words.word("coupons_returned"), refund.coupons_returned)
     _footer(out, words, document.footer)
+
+
+def _balance(out: _Builder, words: _Words, loyalty: LoyaltyBlock) -> None:
+    """The balance, never a bare negative: a debt a refund left is said as one, and points still
+    in the return window as pending."""
+    out.pair(words.word("balance"), words.points(max(0, loyalty.balance)), bold=True)
+    if loyalty.balance < 0:
+        out.pair(words.word("debt"), words.points(-loyalty.balance), bold=True)
+        out.wrapped(words.word("debt_note"))
+    if loyalty.pending and loyalty.pending_until is not None:
+        out.pair(
+            words.word("pending", date=words.date(loyalty.pending_until)),
+            words.points(loyalty.pending),
+        )
 
 
 def _codes(out: _Builder, words: _Words, title: str, codes: Sequence[str]) -> None:

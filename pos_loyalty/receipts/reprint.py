@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 
 from pos_loyalty.errors import InvalidInput
-from pos_loyalty.receipts.build import ReceiptNotFound
+from pos_loyalty.receipts.build import ReceiptNotFound, receipt_ids
 from pos_loyalty.sales.models import OutboxStatus, ReceiptOutbox, Refund, SaleTransaction
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork
@@ -64,7 +64,8 @@ def queue_reprint(
     refund_id: str | None = None,
 ) -> ReprintQueued:
     """Queue the sale's receipt (or the slip of its refund `refund_id`) on `lane_id` (default:
-    the sale's lane); commits the row."""
+    the sale's lane); commits the row. `transaction_id` may also be a refund's id: its slip."""
+    transaction_id, refund_id = receipt_ids(uow, transaction_id, refund_id)
     transaction = uow.session.get(SaleTransaction, transaction_id)
     if transaction is None:
         raise ReceiptNotFound(

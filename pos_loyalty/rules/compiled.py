@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, tzinfo
 from decimal import Decimal
 
@@ -18,12 +19,14 @@ from pos_loyalty.rules.config import (
     PersonalRule,
     PointsConfig,
     PointsRule,
+    RefundsConfig,
     RulesConfig,
     StampsRule,
     ThresholdRule,
     TierConfig,
     stacking_family,
 )
+from pos_loyalty.rules.eligibility import NO_GUARD, NoRewardsConfig, RewardGuard, compile_guard
 
 # Evaluation levels, in order.
 ITEM = 0  # discount on lines / cheapest, stamps
@@ -194,6 +197,9 @@ class CompiledRules:
     basket_by_sku: dict[str, tuple[CompiledRule, ...]]
     basket_unindexed: tuple[CompiledRule, ...]
     personal_rules: tuple[CompiledRule, ...] = ()
+    guard: RewardGuard = NO_GUARD  # `[no_rewards]` and `[[price_floors]]`
+    # `[store.category_names]`: how reasons and labels people read name a category
+    category_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def rule_count(self) -> int:
@@ -202,14 +208,28 @@ class CompiledRules:
 
 def rules_version(config: RulesConfig) -> str:
     """sha256 over the canonical JSON of the section: same content, same version, any key order."""
-    canonical = json.dumps(
-        config.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False
-    )
+    dumped = config.model_dump(mode="json", by_alias=True)
+    # left out while unset, so a program without them keeps the version it always had
+    if config.no_rewards == NoRewardsConfig():
+        dumped.pop("no_rewards", None)
+    if not config.price_floors:
+        dumped.pop("price_floors", None)
+    if config.refunds == RefundsConfig():
+        dumped.pop("refunds", None)
+    if not config.points.pending_days:
+        dumped["points"].pop("pending_days", None)
+    canonical = json.dumps(dumped, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledRules:
-    """Compile once per bundle. Pass the store's time zone so windows use local time."""
+def compile_rules(
+    config: RulesConfig,
+    *,
+    tz: tzinfo | None = None,
+    category_names: Mapping[str, str] | None = None,
+) -> CompiledRules:
+    """Compile once per bundle. Pass the store's time zone so windows use local time, and its
+    category names so the reasons people read name categories as the store does."""
     ordered = sorted((_compile_rule(r) for r in config.rules), key=lambda c: c.sort_key)
     compiled = [replace(rule, order=index) for index, rule in enumerate(ordered)]
     item = [c for c in compiled if c.level == ITEM]
@@ -229,6 +249,8 @@ def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledR
         basket_by_sku=_index_by_sku(basket),
         basket_unindexed=tuple(c for c in basket if c.skus is None),
         personal_rules=tuple(c for c in compiled if c.level == PERSONAL),
+        guard=compile_guard(config.no_rewards, config.price_floors),
+        category_names=dict(category_names or {}),
     )
 
 

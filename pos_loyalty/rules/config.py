@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pos_loyalty.rules.eligibility import NoRewardsConfig, PriceFloor
 from pos_loyalty.strict import StrictModel
 
 MAX_AMOUNT = 10**12
@@ -61,6 +62,21 @@ class PointsConfig(StrictModel):
     point_value_minor: PositiveInt = 100
     redeem_max_percent: Annotated[int, Field(ge=0, le=100)] = 30
     expire_days: Annotated[int, Field(ge=0, le=36500)] = 365
+    # Days earned points wait before they can be spent (a return window): shown as pending.
+    pending_days: Annotated[int, Field(ge=0, le=365)] = 0
+
+
+class RefundsConfig(StrictModel):
+    """`[refunds]`: what a refund does when the points or a coupon it takes back are spent.
+
+    `points_shortfall`: points to claw back beyond the balance are `"deduct_money"` (their value is
+    kept from the money refunded; what money cannot cover stays a debt) or `"debt"` (recorded,
+    shown, and burning is blocked until later purchases pay it back). `used_coupon`: a coupon the
+    sale earned, already spent, whose condition the refund breaks is `"keep"` (the store absorbs
+    it) or `"deduct_money"` (the discount it gave is kept from the money refunded)."""
+
+    points_shortfall: Literal["deduct_money", "debt"] = "debt"
+    used_coupon: Literal["keep", "deduct_money"] = "keep"
 
 
 class TierConfig(StrictModel):
@@ -430,18 +446,22 @@ def check_rules_section(section: Any) -> Any:
 
 
 class RulesConfig(StrictModel):
-    """The rules section on its own: `[points]`, `[[tiers]]`, `[[rules]]`."""
+    """The rules section on its own: `[points]`, `[[tiers]]`, `[[rules]]`, and the goods they may
+    not touch (`[no_rewards]`, `[[price_floors]]`, see eligibility.py)."""
 
     points: PointsConfig = PointsConfig()
     tiers: list[TierConfig] = []
     rules: list[Rule] = []
+    no_rewards: NoRewardsConfig = NoRewardsConfig()
+    price_floors: list[PriceFloor] = []
+    refunds: RefundsConfig = RefundsConfig()
 
     _check = model_validator(mode="after")(check_rules_section)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RulesConfig:
         """Validate the rules section of a parsed config; other top-level tables are ignored."""
-        section = {k: data[k] for k in ("points", "tiers", "rules") if k in data}
+        section = {k: data[k] for k in RULES_SECTION_KEYS if k in data}
         return cls.model_validate(section)
 
 
@@ -504,7 +524,9 @@ def _message(err: Any) -> str:
     return message
 
 
-RULES_SECTION_KEYS = frozenset({"points", "tiers", "rules"})
+RULES_SECTION_KEYS = frozenset(
+    {"points", "tiers", "rules", "no_rewards", "price_floors", "refunds"}
+)
 """Top-level keys of the rule format; a settings model embedding them formats their errors here."""
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from pos_loyalty.money import (
     Qty,
     allocate,
+    allocate_within,
     format_money,
     line_amount,
     percent_of,
@@ -40,6 +41,7 @@ from pos_loyalty.rules.config import (
     ThresholdRule,
     TierConfig,
 )
+from pos_loyalty.rules.eligibility import eligibility_notices
 from pos_loyalty.rules.inputs import Basket, CouponSnapshot, CustomerSnapshot, PresentedCoupon
 from pos_loyalty.rules.messages import points_word, reason_text, upsell_message
 from pos_loyalty.rules.personal import PersonalContext, choose_personal_coupons
@@ -79,6 +81,7 @@ class _Line:
         "burn",
         "category",
         "discount",
+        "floor",
         "index",
         "locked_by",
         "pos",
@@ -98,6 +101,7 @@ class _Line:
         self.amount = amount
         self.discount = 0
         self.burn = 0
+        self.floor = 0  # the least the line may cost after rewards (`[[price_floors]]`)
         self.applied: list[tuple[str, int]] = []
         self.locked_by: str | None = None
         self.pos = index  # canonical position, set once the lines are sorted
@@ -105,6 +109,11 @@ class _Line:
     @property
     def remaining(self) -> int:
         return self.amount - self.discount
+
+    @property
+    def room(self) -> int:
+        """What rewards may still take off the line without going below its price floor."""
+        return max(0, self.amount - self.discount - self.burn - self.floor)
 
 
 def _unit_share(remaining: int, qty: Qty, units: int) -> int:
@@ -149,6 +158,7 @@ class _Proposal:
     reason: str | None = None
     params: dict[str, Any] | None = None
     spread_over: list[_Line] | None = None
+    floor_cuts: list[tuple[_Line, int]] | None = None  # what price floors took back, per line
 
     def line_parts(self) -> list[tuple[_Line, int]]:
         if self.parts is None:
@@ -188,9 +198,24 @@ class _Evaluation:
             for i, line in enumerate(basket.lines)
         ]
         self.original_order = originals
+        self.guard = guard = rules.guard
+        # `[no_rewards]` goods are out of the program: every step below sees only `self.lines`.
+        self.protected: list[_Line] = []
+        rewardable = originals
+        if guard.excluded_skus or guard.excluded_categories:
+            rewardable = []
+            for line in originals:
+                excluded = guard.excludes(line.sku, line.category)
+                (self.protected if excluded else rewardable).append(line)
+        self.earning_protected = self.protected if guard.earn_points else []
         self.lines = sorted(  # int and Decimal quantities compare exactly with each other
-            originals, key=lambda ln: (ln.sku, ln.unit_price, ln.qty, ln.category, ln.src.name)
+            rewardable, key=lambda ln: (ln.sku, ln.unit_price, ln.qty, ln.category, ln.src.name)
         )
+        if guard.has_floors:
+            for line in self.lines:
+                line.floor = guard.floor_amount(line.sku, line.category, line.qty)
+        self.has_floors = any(line.floor for line in self.lines)
+        self.floor_cuts: list[tuple[str, str, _Line, int]] = []
         self.by_category: dict[str, list[_Line]] = {}
         self.by_sku: dict[str, list[_Line]] = {}
         for line in self.lines:
@@ -198,7 +223,8 @@ class _Evaluation:
             self.by_sku.setdefault(line.sku, []).append(line)
         for pos, line in enumerate(self.lines):
             line.pos = pos
-        self.subtotal = sum(line.amount for line in self.lines)
+        self.subtotal = sum(line.amount for line in self.lines)  # what the program sees
+        self.basket_subtotal = self.subtotal + sum(line.amount for line in self.protected)
         self.tier = _tier_for(rules.tiers, customer.lifetime_spend) if customer else None
         self.skipped: list[tuple[str, str, str, dict[str, Any]]] = []
         self.applied: list[AppliedRule] = []
@@ -283,11 +309,12 @@ class _Evaluation:
         return None
 
     def gate(
-        self, rule: CompiledRule, measured: int, *, need_lines: bool = True
+        self, rule: CompiledRule, measured: int, *, need_lines: bool = True, earning: bool = False
     ) -> list[_Line] | None:
         """The lines `rule` may work on, or None when it cannot apply (the reason noted when
         explaining): its conditions (time, store, customer), `measured` against its minimum
-        subtotal, and its line filters (with `need_lines`, selecting nothing skips it)."""
+        subtotal, and its line filters (with `need_lines`, selecting nothing skips it; with
+        `earning`, a points rule's lines, see `earning_lines`)."""
         reason = self.static_reason(rule)
         if reason:
             self.skip(rule.id, rule.label, reason[0], **reason[1])
@@ -301,7 +328,7 @@ class _Evaluation:
                 missing=rule.min_subtotal - measured,
             )
             return None
-        eligible = self.eligible_lines(rule)
+        eligible = self.earning_lines(rule) if earning else self.eligible_lines(rule)
         if need_lines and not eligible:
             self.skip(rule.id, rule.label, "no_matching_lines")
             return None
@@ -337,6 +364,15 @@ class _Evaluation:
         if rule.exclude_skus:
             found = [ln for ln in found if ln.sku not in rule.exclude_skus]
         return found
+
+    def earning_lines(self, rule: CompiledRule) -> list[_Line]:
+        """A points rule's lines: its eligible lines, plus `[no_rewards]` goods the rule selects
+        when those still earn points (`earn_points = true`)."""
+        eligible = self.eligible_lines(rule)
+        if not self.earning_protected:
+            return eligible
+        extra = [ln for ln in self.earning_protected if _rule_selects(rule, ln)]
+        return [*eligible, *extra] if extra else eligible
 
     def money_actor(self, rule: CompiledRule, eligible: list[_Line]) -> _Actor:
         return _Actor(  # positional: this runs for every candidate rule of every basket
@@ -388,9 +424,12 @@ class _Evaluation:
                 total = min(actor.amount_off or 0, base)
             if total == 0:
                 return _Proposal([], 0, False, "nothing_to_discount", {})
-            if actor.max_discount and total > actor.max_discount:
-                return _Proposal(None, actor.max_discount, True, spread_over=usable)
-            return _Proposal(None, total, False, spread_over=usable)
+            capped = bool(actor.max_discount and total > actor.max_discount)
+            if capped:
+                total = actor.max_discount
+            if self.has_floors:
+                return self._spread_within_floors(actor, usable, total, capped)
+            return _Proposal(None, total, capped, spread_over=usable)
         elif kind == "lines":
             percent = actor.percent
             if isinstance(percent, int):  # half-up of r × p / 100 in integers (r, p ≥ 0)
@@ -421,8 +460,13 @@ class _Evaluation:
                 params = {"count": actor.stamp_count, "every": actor.stamp_every}
                 return _Proposal([], 0, False, "no_free_unit_yet", params)
             parts = [(ln, amount) for ln, amount in self._free_units(actor, usable) if amount > 0]
+        floor_cuts = None
+        if self.has_floors:
+            parts, floor_cuts = _cut_at_floors(parts)
         total = sum([amount for _, amount in parts])
         if total == 0:
+            if floor_cuts:
+                return _Proposal([], 0, False, "price_floor", {}, floor_cuts=floor_cuts)
             return _Proposal([], 0, False, "nothing_to_discount", {})
         capped = False
         if actor.max_discount and total > actor.max_discount:
@@ -430,7 +474,29 @@ class _Evaluation:
             amounts = allocate(actor.max_discount, [amount for _, amount in parts])
             parts = [(ln, a) for (ln, _), a in zip(parts, amounts, strict=True) if a > 0]
             total = actor.max_discount
-        return _Proposal(parts, total, capped)
+        return _Proposal(parts, total, capped, floor_cuts=floor_cuts)
+
+    def _spread_within_floors(
+        self, actor: _Actor, usable: list[_Line], total: int, capped: bool
+    ) -> _Proposal:
+        """A basket discount on goods with price floors: a percent is cut line by line at the
+        floor; an amount goes to the lines with room left, and is cut only when none has any."""
+        weights = [ln.amount - ln.discount for ln in usable]
+        if actor.percent is not None:
+            parts, floor_cuts = _cut_at_floors(
+                list(zip(usable, allocate(total, weights), strict=True))
+            )
+        else:
+            rooms = [ln.room for ln in usable]
+            given = min(total, sum(rooms))
+            amounts = allocate_within(given, weights, rooms)
+            parts = list(zip(usable, amounts, strict=True))
+            floor_cuts = _floor_cut_lines(usable, total - given)
+        parts = [(ln, a) for ln, a in parts if a > 0]
+        given = sum([a for _, a in parts])
+        if given == 0:
+            return _Proposal([], 0, False, "price_floor", {}, floor_cuts=floor_cuts)
+        return _Proposal(parts, given, capped, floor_cuts=floor_cuts)
 
     def _free_units(self, actor: _Actor, usable: list[_Line]) -> list[tuple[_Line, int]]:
         """Stamps: the due free units go to the cheapest qualifying whole units."""
@@ -466,6 +532,7 @@ class _Evaluation:
                 line.locked_by = actor_id
         if actor.applies_to == "stamps":
             self.stamps_granted[actor.id] = actor.granted_units
+        self.note_floor_cuts(actor, proposal)
         kind = "coupon" if actor.coupon_code is not None else actor.kind
         self.applied.append(
             AppliedRule(actor.id, actor.label, kind, proposal.total, proposal.capped)
@@ -474,6 +541,11 @@ class _Evaluation:
             self.applied_coupons.append(
                 AppliedCoupon(actor.coupon_code, actor.id, actor.label, proposal.total)
             )
+
+    def note_floor_cuts(self, actor: _Actor, proposal: _Proposal) -> None:
+        """Remember what price floors took from the actor's discount, for the quote's notices."""
+        if proposal.floor_cuts:
+            self.floor_cuts.extend((actor.id, actor.label, ln, c) for ln, c in proposal.floor_cuts)
 
     def refuse(self, actor: _Actor, code: str, params: dict[str, Any]) -> None:
         if actor.coupon_code is not None:
@@ -490,6 +562,7 @@ class _Evaluation:
                 if proposal.total > 0:
                     self.apply(actor, proposal)
                 else:
+                    self.note_floor_cuts(actor, proposal)
                     self.refuse(
                         actor, proposal.reason or "nothing_to_discount", proposal.params or {}
                     )
@@ -542,6 +615,9 @@ class _Evaluation:
                 self.reject_coupon(item.code, problem[0], **problem[1])
                 continue
             eligible = self._coupon_lines(coupon)
+            if not eligible and self.protected:
+                self.reject_coupon(item.code, "no_rewards_goods", goods=self.guard.label)
+                continue
             actors.append(
                 _Actor(
                     id=f"coupon:{coupon.code}",
@@ -610,6 +686,39 @@ class _Evaluation:
             NotApplied(rule_id, label, code, reason_text(code, self.locale, **self._render(params)))
             for rule_id, label, code, params in self.skipped
         )
+
+
+def _cut_at_floors(
+    parts: list[tuple[_Line, int]],
+) -> tuple[list[tuple[_Line, int]], list[tuple[_Line, int]] | None]:
+    """Each part held to what its line may still lose above its price floor, and what was cut."""
+    kept: list[tuple[_Line, int]] = []
+    cuts: list[tuple[_Line, int]] = []
+    for line, amount in parts:
+        allowed = min(amount, line.room)
+        if allowed < amount:
+            cuts.append((line, amount - allowed))
+        kept.append((line, allowed))
+    return kept, cuts or None
+
+
+def _floor_cut_lines(lines: list[_Line], cut: int) -> list[tuple[_Line, int]] | None:
+    """An amount that found no room: charged to the floored lines that stopped it."""
+    if cut <= 0:
+        return None
+    floored = [ln for ln in lines if ln.floor]
+    held = [ln.amount - ln.discount - ln.room for ln in floored]
+    shares = allocate(min(cut, sum(held)), held) if floored else []
+    return [(ln, share) for ln, share in zip(floored, shares, strict=True) if share > 0] or None
+
+
+def _rule_selects(rule: CompiledRule, line: _Line) -> bool:
+    """`_select_lines` for one line (used on the few `[no_rewards]` lines that earn points)."""
+    return (
+        (rule.skus is None or line.sku in rule.skus)
+        and (rule.categories is None or line.category in rule.categories)
+        and not (rule.exclude_skus and line.sku in rule.exclude_skus)
+    )
 
 
 def _group_steps(actors: Iterable[Any], group_of: Callable[[Any], str | None]) -> list[list[Any]]:
@@ -714,7 +823,7 @@ def evaluate(
 
     # 2. thresholds
     reached_now: list[_Actor] = []
-    rewards: list[tuple[CompiledRule, int]] = []  # (rule, value in minor units)
+    rewards: list[tuple[CompiledRule, int, list[_Line]]] = []  # (rule, value, measured lines)
     hints: list[Hint] = []
     for rule in rules.threshold_rules:
         eligible = ev.gate(rule, after_item, need_lines=False)
@@ -741,7 +850,8 @@ def evaluate(
         elif reward.points is not None and customer is None:
             ev.skip(rule.id, rule.label, "no_customer")
         else:
-            rewards.append((rule, _reward_value(reward, measured, rules.points.point_value_minor)))
+            value = _reward_value(reward, measured, rules.points.point_value_minor)
+            rewards.append((rule, value, eligible))
 
     # 3. basket-level money rules, then coupons
     basket_actors: list[_Actor] = []
@@ -768,22 +878,31 @@ def evaluate(
     if requested:
         if customer is None:
             limited_by = "no_customer"
+        elif not ev.lines:
+            limited_by = "no_rewards"
         else:
             by_percent = percent_of_floor(due, points_config.redeem_max_percent) // point_value
             burn = min(requested, balance, by_percent)
             if burn < requested:
                 limited_by = "balance" if balance <= by_percent else "redeem_max_percent"
+            by_floor = sum([ln.room for ln in ev.lines]) // point_value if ev.has_floors else burn
+            if by_floor < burn:
+                burn, limited_by = by_floor, "price_floor"
     burn_value = burn * point_value
     if burn_value:
-        shares = allocate(burn_value, [ln.amount - ln.discount for ln in ev.lines])
+        weights = [ln.amount - ln.discount for ln in ev.lines]
+        if ev.has_floors:
+            shares = allocate_within(burn_value, weights, [ln.room for ln in ev.lines])
+        else:
+            shares = allocate(burn_value, weights)
         for line, share in zip(ev.lines, shares, strict=True):
             line.burn = share
 
     earned: list[EarnedPoints] = []
     to_issue: list[CouponToIssue] = []
     for step in _group_steps(rewards, lambda r: r[0].stack_group):
-        best_rule, _ = max(step, key=lambda r: r[1])
-        for rule, _value in step:
+        best_rule, _, measured_lines = max(step, key=lambda r: r[1])
+        for rule, _value, _lines in step:
             if rule is not best_rule:
                 ev.skip(
                     rule.id, rule.label, "lost_stack_group", group=rule.stack_group, by=best_rule.id
@@ -807,7 +926,8 @@ def evaluate(
                     expires_at=coupon_expiry(now, coupon.valid_days, rules.tz or now.tzinfo or UTC),
                     stack_group=coupon.stack_group or None,
                     bearer=coupon.bearer,
-                    earned_at_subtotal=spec.min_subtotal,
+                    earned_lines=tuple(sorted(ln.index for ln in measured_lines)),
+                    earned_min_subtotal=spec.min_subtotal,
                 )
             )
 
@@ -815,9 +935,11 @@ def evaluate(
         to_issue.extend(_personal(ev, rules, after_item))
 
     points_candidates: list[tuple[CompiledRule, int]] = []
-    paid_everywhere = _paid_by_category(ev.lines) if rules.points_rules else {}
+    paid_everywhere = (
+        _paid_by_category([*ev.lines, *ev.earning_protected]) if rules.points_rules else {}
+    )
     for rule in rules.points_rules:
-        eligible = ev.gate(rule, after_item)
+        eligible = ev.gate(rule, after_item, earning=True)
         if eligible is None:
             continue
         paid = paid_everywhere if eligible is ev.lines else _paid_by_category(eligible)
@@ -850,6 +972,11 @@ def evaluate(
         point_value_minor=point_value,
         earned=tuple(earned),
         earn_expires_at=expires,
+        earn_available_at=(
+            now + timedelta(days=points_config.pending_days)
+            if earn and points_config.pending_days
+            else None
+        ),
     )
     quote_lines = tuple(
         QuoteLine(
@@ -875,9 +1002,9 @@ def evaluate(
         evaluated_at=now,
         customer_id=customer.id if customer else None,
         lines=quote_lines,
-        subtotal=ev.subtotal,
+        subtotal=ev.basket_subtotal,
         discount_total=discount_total,
-        total=due - burn_value,
+        total=ev.basket_subtotal - discount_total - burn_value,
         applied=tuple(ev.applied),
         points=points,
         coupons=CouponsSummary(
@@ -889,6 +1016,9 @@ def evaluate(
         tier=tier_status(rules.tiers, customer.lifetime_spend) if customer else None,
         stamps=tuple(stamps),
         not_applied=ev.not_applied() if explain else None,
+        notices=eligibility_notices(
+            ev.protected, ev.lines, ev.floor_cuts, ev.guard, ev.money, locale
+        ),
     )
 
 
@@ -905,6 +1035,12 @@ def _personal(ev: _Evaluation, rules: CompiledRules, after_item: int) -> list[Co
         locale=ev.locale,
         static_reason=ev.static_reason,
         skip=ev.skip,
+        category_names=rules.category_names,
+        basket_positions={
+            key: tuple(ln.index for ln in lines)
+            for index in (ev.by_sku, ev.by_category)
+            for key, lines in index.items()
+        },
     )
     return choose_personal_coupons(rules.personal_rules, context)
 

@@ -125,6 +125,22 @@ REASONS: dict[str, tuple[str, str]] = {
         "списано {accepted}: баллами можно оплатить не больше {percent}\u00a0% суммы",
         "{accepted} redeemed: points may pay at most {percent}% of the amount",
     ),
+    "burn_no_rewards": (
+        "баллы не списаны: в чеке только товары, на которые баллы не тратятся",
+        "no points redeemed: the basket holds only goods points may not pay for",
+    ),
+    "burn_price_floor": (
+        "списано {accepted}: больше нельзя, цена не может быть ниже минимальной",
+        "{accepted} redeemed: more would take goods below their minimum price",
+    ),
+    "no_rewards_goods": (
+        "на эти товары купоны не действуют ({goods})",
+        "coupons do not apply to these goods ({goods})",
+    ),
+    "price_floor": (
+        "товары уже по минимальной цене",
+        "the goods are at their minimum price already",
+    ),
     "not_yet_valid": ("купон действует с {start}", "coupon valid from {start}"),
     "duplicate": ("купон уже предъявлен в этой корзине", "coupon presented twice"),
 }

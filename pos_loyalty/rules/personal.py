@@ -9,8 +9,8 @@ the `max_per_receipt` most valuable (ties: priority, then id).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
@@ -40,6 +40,12 @@ class PersonalContext:
     locale: str
     static_reason: StaticReason
     skip: Skip
+    category_names: Mapping[str, str] = field(default_factory=dict)  # `[store.category_names]`
+    basket_positions: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # sku/category
+
+    def item_names(self, keys: Iterable[str]) -> str:
+        """Skus and categories as people read them: a category by its store name, else its key."""
+        return ", ".join(self.category_names.get(key, key) for key in keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +180,7 @@ def _favourite(
         )
         return None
     visits, spent = -best[0], -best[1]
-    target = _item_target(spec.by, best_item)
+    target = _item_target(spec.by, best_item, ctx)
     reason = _said(
         ctx,
         "personal_favourite",
@@ -224,7 +230,7 @@ def _replenish(
         lead = percent_of(interval, spec.lead_percent if spec.lead_percent is not None else 25)
     start_day = expected - timedelta(days=lead)
     valid_from = max(ctx.now, datetime.combine(start_day, time(0), tzinfo=ctx.tz))
-    target = _item_target("sku", item)
+    target = _item_target("sku", item, ctx)
     amounts = item.amounts
     reference = sum(amounts) // len(amounts) if amounts else ctx.after_item
     reason = _said(ctx, "personal_replenish", item=target.item_name, interval=interval)
@@ -252,11 +258,16 @@ def _cross_sell(
     if had:
         ctx.skip(rule.id, rule.label, "offer_already_bought", items=", ".join(sorted(had)))
         return None
-    target = _offer_target(spec)
-    reason = _said(ctx, "personal_cross_sell", items=", ".join(bought))
-    return _make_offer(
+    target = _offer_target(spec, ctx)
+    reason = _said(ctx, "personal_cross_sell", items=ctx.item_names(bought))
+    offer_made = _make_offer(
         rule, spec, ctx, target, reference=_average_receipt(history, ctx), reason=reason
     )
+    if wanted & _bought_since(history, since):
+        return offer_made  # bought before this basket too: a refund of it takes nothing away
+    lines = sorted({p for key in bought for p in ctx.basket_positions.get(key, ())})
+    coupon = replace(offer_made.coupon, earned_lines=tuple(lines))
+    return replace(offer_made, coupon=coupon)
 
 
 def _winback(
@@ -274,7 +285,7 @@ def _winback(
         rule,
         spec,
         ctx,
-        _offer_target(spec),
+        _offer_target(spec, ctx),
         reference=_average_receipt(history, ctx),
         reason=reason,
     )
@@ -307,7 +318,7 @@ def _birthday(
         rule,
         spec,
         ctx,
-        _offer_target(spec),
+        _offer_target(spec, ctx),
         reference=_average_receipt(history, ctx),
         reason=reason,
     )
@@ -362,18 +373,18 @@ def _make_offer(
     return _Offer(rule, spec, value, coupon)
 
 
-def _item_target(by: str, item: ItemHistory) -> _Target:
+def _item_target(by: str, item: ItemHistory, ctx: PersonalContext) -> _Target:
     if by == "sku":
         return _Target(skus=(item.key,), item_name=item.name)
-    return _Target(categories=(item.key,), item_name=item.name)
+    return _Target(categories=(item.key,), item_name=ctx.category_names.get(item.key, item.name))
 
 
-def _offer_target(spec: PersonalRule) -> _Target:
+def _offer_target(spec: PersonalRule, ctx: PersonalContext) -> _Target:
     goods = tuple(sorted(spec.offer))
-    name = ", ".join(spec.offer)
     if spec.offer_by == "sku":
+        name = ", ".join(spec.offer)
         return _Target(skus=goods, item_name=name)
-    return _Target(categories=goods, item_name=name)
+    return _Target(categories=goods, item_name=ctx.item_names(spec.offer))
 
 
 def _goods_allowed(rule: CompiledRule, item: ItemHistory, *, is_sku: bool) -> bool:

@@ -5,14 +5,15 @@
 `qty` is a JSON integer for whole units and a JSON number with at most 3 places for weighed goods.
 
 `Quote.to_stored()` adds what the till never sees but commit and refund need (each line's stamp
-units by rule, the condition a coupon to issue was earned under); `Quote.from_stored()` reads it
+units by rule); the condition a coupon to issue was earned under travels in its `earned_by`, so a
+sale's own answer holds it for refunds. `Quote.from_stored()` reads it all
 back typed, so a stored quote commits exactly as it was priced, whatever the rules are by then.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from pos_loyalty.money import Qty, parse_qty, qty_to_json
@@ -117,6 +118,7 @@ class PointsSummary:
     point_value_minor: int
     earned: tuple[EarnedPoints, ...]
     earn_expires_at: datetime | None  # None when points never expire
+    earn_available_at: datetime | None = None  # `[points] pending_days`: spendable from then
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +135,7 @@ class PointsSummary:
                 {"rule_id": e.rule_id, "label": e.label, "points": e.points} for e in self.earned
             ],
             "earn_expires_at": _time(self.earn_expires_at),
+            "earn_available_at": _time(self.earn_available_at),
         }
 
     @classmethod
@@ -149,6 +152,7 @@ class PointsSummary:
             point_value_minor=d["point_value_minor"],
             earned=tuple(EarnedPoints(e["rule_id"], e["label"], e["points"]) for e in d["earned"]),
             earn_expires_at=_parse_time(d["earn_expires_at"]),
+            earn_available_at=_parse_time(d.get("earn_available_at")),
         )
 
 
@@ -176,6 +180,16 @@ def coupon_expiry(start: datetime, valid_days: int, tz: tzinfo) -> datetime:
     return datetime.combine(due.date() + timedelta(days=1), time(0), tzinfo=tz)
 
 
+def coupon_valid_until(expires_at: datetime, tz: tzinfo | None = None) -> date:
+    """The last local day a coupon is good on, the one date the receipt, the API and the demo
+    all show: a coupon expiring at local midnight is good through the day before. `tz` defaults
+    to `expires_at`'s own offset (a quote's times carry the store's)."""
+    local = expires_at.astimezone(tz) if tz is not None else expires_at
+    if local.time() == time(0):
+        return local.date() - timedelta(days=1)
+    return local.date()
+
+
 @dataclass(frozen=True, slots=True)
 class CouponToIssue:
     """A coupon the sale earns; the commit creates it (code, MAC) and prints it on the receipt."""
@@ -195,9 +209,11 @@ class CouponToIssue:
     reason: str | None = None
     stack_group: str | None = "coupon"  # the coupon's when presented; None stacks with all
     bearer: bool = False  # anyone may present it, not only the customer who earned it
-    # The condition it was earned under, for refunds: a partial refund leaving the sale below
-    # this many minor units cancels it; None (personal offers): any partial refund does.
-    earned_at_subtotal: int | None = None
+    # What earned it in this basket, for refunds to judge under the program the sale was priced
+    # with: the basket positions whose paid amount had to reach `earned_min_subtotal` (threshold),
+    # or (cross-sell, `earned_min_subtotal` None) whose goods triggered it. Empty: nothing here.
+    earned_lines: tuple[int, ...] = ()
+    earned_min_subtotal: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule_id": self.rule_id, "label": self.label}
@@ -208,6 +224,7 @@ class CouponToIssue:
         out["min_subtotal"] = self.min_subtotal
         out["valid_from"] = _time(self.valid_from)
         out["expires_at"] = _time(self.expires_at)
+        out["valid_until"] = coupon_valid_until(self.expires_at).isoformat()
         if self.skus:
             out["skus"] = list(self.skus)
         if self.categories:
@@ -220,10 +237,16 @@ class CouponToIssue:
             out["stack_group"] = self.stack_group
         if self.bearer:
             out["bearer"] = True
+        out["earned_by"] = (
+            {"lines": list(self.earned_lines), "min_subtotal": self.earned_min_subtotal}
+            if self.earned_lines
+            else None
+        )
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], earned_at_subtotal: int | None = None) -> CouponToIssue:
+    def from_dict(cls, d: dict[str, Any]) -> CouponToIssue:
+        earned = d.get("earned_by")
         return cls(
             rule_id=d["rule_id"],
             label=d["label"],
@@ -238,7 +261,8 @@ class CouponToIssue:
             reason=d.get("reason"),
             stack_group=d.get("stack_group", "coupon"),
             bearer=d.get("bearer", False),
-            earned_at_subtotal=earned_at_subtotal,
+            earned_lines=tuple(earned["lines"]) if earned else (),
+            earned_min_subtotal=earned["min_subtotal"] if earned else None,
         )
 
 
@@ -261,10 +285,7 @@ class CouponsSummary:
         }
 
     @classmethod
-    def from_dict(
-        cls, d: dict[str, Any], earned_at: list[int | None] | None = None
-    ) -> CouponsSummary:
-        conditions = earned_at or [None] * len(d["to_issue"])
+    def from_dict(cls, d: dict[str, Any]) -> CouponsSummary:
         return cls(
             applied=tuple(
                 AppliedCoupon(c["code"], c["rule_id"], c["label"], c["amount"])
@@ -273,10 +294,7 @@ class CouponsSummary:
             rejected=tuple(
                 RejectedCoupon(c["code"], c["reason"], c["message"]) for c in d["rejected"]
             ),
-            to_issue=tuple(
-                CouponToIssue.from_dict(c, at)
-                for c, at in zip(d["to_issue"], conditions, strict=True)
-            ),
+            to_issue=tuple(CouponToIssue.from_dict(c) for c in d["to_issue"]),
         )
 
 
@@ -347,6 +365,28 @@ class NotApplied:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the cashier should know about the basket that no single rule says: goods no
+    reward may touch (`no_rewards_lines`, `no_rewards_basket`) or a discount a price floor cut
+    (`price_floor`, with the rule, the sku and the amount cut)."""
+
+    code: str
+    message: str
+    rule_id: str | None = None
+    sku: str | None = None
+    amount: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "rule_id": self.rule_id,
+            "sku": self.sku,
+            "amount": self.amount,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     rules_version: str
     currency: str
@@ -363,6 +403,7 @@ class Quote:
     tier: TierStatus | None  # None without a customer
     stamps: tuple[StampProgress, ...]
     not_applied: tuple[NotApplied, ...] | None  # only with explain=True
+    notices: tuple[Notice, ...] = ()  # goods out of the program, discounts cut by price floors
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (ints, strings, lists, None); `not_applied` only when explained."""
@@ -381,6 +422,7 @@ class Quote:
             "hints": [h.to_dict() for h in self.hints],
             "tier": self.tier.to_dict() if self.tier else None,
             "stamps": [s.to_dict() for s in self.stamps],
+            "notices": [n.to_dict() for n in self.notices],
         }
         if self.not_applied is not None:
             out["not_applied"] = [n.to_dict() for n in self.not_applied]
@@ -393,7 +435,6 @@ class Quote:
             **(answer if answer is not None else self.to_dict()),
             "kept": {
                 "line_stamps": [line.stamps for line in self.lines],
-                "earned_at_subtotal": [c.earned_at_subtotal for c in self.coupons.to_issue],
             },
         }
 
@@ -417,7 +458,7 @@ class Quote:
             total=d["total"],
             applied=tuple(AppliedRule.from_dict(a) for a in d["applied"]),
             points=PointsSummary.from_dict(d["points"]),
-            coupons=CouponsSummary.from_dict(d["coupons"], kept.get("earned_at_subtotal")),
+            coupons=CouponsSummary.from_dict(d["coupons"]),
             hints=tuple(
                 Hint(h["type"], h["rule_id"], h["missing"], h["message"]) for h in d["hints"]
             ),
@@ -426,6 +467,7 @@ class Quote:
             not_applied=(
                 tuple(NotApplied(**n) for n in d["not_applied"]) if "not_applied" in d else None
             ),
+            notices=tuple(Notice(**n) for n in d.get("notices", ())),
         )
 
 

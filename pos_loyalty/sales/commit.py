@@ -17,10 +17,12 @@ from pos_loyalty.coupons.service import (
     redeem_coupon,
 )
 from pos_loyalty.errors import InvalidInput
+from pos_loyalty.ledger.expiring import expiring_after_sale
 from pos_loyalty.ledger.models import EntryKind
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entries
 from pos_loyalty.money import qty_to_milli
 from pos_loyalty.rules.payload import BasketIn
+from pos_loyalty.sales.basket_origin import check_basket_origin
 from pos_loyalty.sales.idempotency import IdempotentJob, Outcome, request_hash
 from pos_loyalty.sales.models import OutboxStatus, TransactionStatus
 from pos_loyalty.sales.pricing import LaneCustomerLookup, Priced, price
@@ -68,6 +70,10 @@ def commit_job(
 ) -> IdempotentJob:
     """The commit of a stored quote (or of a basket, priced afresh inside the write
     transaction, so it sees the balance and coupons as they are at commit)."""
+    if basket is not None:  # refused before the job, so no idempotency record is written
+        check_basket_origin(
+            settings=store.settings, store_id=basket.store_id, lane_id=basket.lane_id
+        )
 
     def work(uow: UnitOfWork, now: datetime) -> Outcome:
         if quote_id is not None:
@@ -170,7 +176,6 @@ def record_sale(
             rule_id=reward.rule_id,
             transaction_id=transaction_id,
             stack_group=reward.stack_group,
-            earned_at_subtotal=reward.earned_at_subtotal,
             now=now,
         )
         for reward in to_issue
@@ -208,6 +213,18 @@ def record_sale(
             ),
         }
     )
+    if customer_id is not None:  # the receipt's "Сгорят" line, from the ledger at the sale
+        expire_days = store.rules.points.expire_days
+        expiring = expiring_after_sale(
+            uow=uow,
+            customer_id=customer_id,
+            burn=burn,
+            earned=[e.points for e in points.earned],
+            expires_at=now + timedelta(days=expire_days) if expire_days else None,
+            now=now,
+            tz=store.settings.store.tz,
+        )
+        body["points_expiring"] = expiring.to_dict() if expiring else None
     uow.driver(
         _SALE,
         (

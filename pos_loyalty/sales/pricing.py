@@ -19,6 +19,7 @@ from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.engine import evaluate, tier_status
 from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.rules.quote import Quote
+from pos_loyalty.sales.basket_origin import check_basket_origin
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 
@@ -185,6 +186,8 @@ def price_basket(
     now: datetime | None = None,
 ) -> Priced:
     """Price the basket: reads only, nothing is written (see `quote_row` and `save_quotes`)."""
+    # another store's basket or an undeclared lane is refused (422)
+    check_basket_origin(settings=store.settings, store_id=basket.store_id, lane_id=basket.lane_id)
     with store.uow() as uow:
         return price(
             uow=uow,

@@ -19,6 +19,7 @@ from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entries
 from pos_loyalty.money import milli_to_json, qty_to_milli
 from pos_loyalty.rules.config import ThresholdRule
+from pos_loyalty.rules.quote import CouponToIssue
 from pos_loyalty.sales.idempotency import IdempotentJob, Outcome, request_hash, run_idempotent
 from pos_loyalty.sales.models import (
     ReceiptOutbox,
@@ -27,6 +28,14 @@ from pos_loyalty.sales.models import (
     SaleTransaction,
     TransactionLine,
     TransactionStatus,
+)
+from pos_loyalty.sales.refund_policy import (
+    NO_SETTLEMENT,
+    charge_used_coupons,
+    describe_settlement,
+    recorded_condition_lost,
+    recorded_conditions,
+    settle_points_shortfall,
 )
 from pos_loyalty.sales.stamps import add_stamps
 from pos_loyalty.storage import UnitOfWork
@@ -159,6 +168,7 @@ def _record_refund(
     earn_reversed = burn_returned = 0
     balance_after: int | None = None
     entries: list[dict[str, Any]] = []
+    settlement = NO_SETTLEMENT  # the [refunds] policy, see refund_policy.py
     if sale.customer_id is not None:
         entries, earn_reversed, burn_returned = _points_reversal(
             uow=uow,
@@ -170,10 +180,21 @@ def _record_refund(
             paid_after=paid_after,
             burn_after=burn_after,
         )
+        settlement = settle_points_shortfall(  # claw-back beyond the balance
+            uow=uow,
+            rules=store.rules,
+            sale=sale,
+            refund_id=refund_id,
+            now=now,
+            earn_reversed=earn_reversed,
+            burn_returned=burn_returned,
+            money=amount,
+        )
+        entries += settlement.entries
         balance_after, _ = apply_to_customer(
             uow=uow,
             customer_id=sale.customer_id,
-            points_delta=burn_returned - earn_reversed,
+            points_delta=burn_returned - earn_reversed + settlement.points_paid,
             spend_delta=-amount,
         )
         insert_entries(uow=uow, rows=entries)
@@ -193,17 +214,26 @@ def _record_refund(
         stamps_back = {}
 
     issued = session.exec(
-        select(Coupon.code, Coupon.rule_id, Coupon.earned_at_subtotal).where(
+        select(Coupon.code, Coupon.rule_id).where(
             col(Coupon.issued_by_transaction_id) == transaction_id
         )
     ).all()
-    kept = _kept_after(sale_lines, done, take)
+    recorded = recorded_conditions(sale.result)
+    gone = {p: done.get(p, 0) + take.get(p, 0) for p in {*done, *take}}
     to_cancel = [
         code
-        for code, rule_id, earned_at in issued
-        if full or kept < _earned_at(store, rule_id, earned_at)
+        for code, rule_id in issued
+        if full or _reward_lost(store, sale_lines, gone, recorded.get(rule_id or ""), rule_id)
     ]
     cancelled, already_used = cancel_unused(uow=uow, codes=to_cancel, now=now)
+    settlement = charge_used_coupons(  # a spent coupon whose condition broke
+        uow=uow,
+        rules=store.rules,
+        settlement=settlement,
+        codes=already_used,
+        money=amount,
+        transaction_id=transaction_id,
+    )
     returned = return_redeemed(uow=uow, transaction_id=transaction_id) if full else []
 
     sale.refunded_amount += amount
@@ -243,11 +273,12 @@ def _record_refund(
             "returned": returned,
         },
     }
+    describe_settlement(result, settlement, balance_after)  # money kept, points debt
     session.add(
         Refund(
             id=refund_id,
             transaction_id=transaction_id,
-            amount=amount,
+            amount=result["amount"],  # the money returned, after what the policy kept
             points_earn_reversed=earn_reversed,
             points_burn_returned=burn_returned,
             full=full,
@@ -271,29 +302,25 @@ def _record_refund(
     return Outcome(200, result)
 
 
-def _kept_after(
-    sale_lines: Sequence[TransactionLine], done: Mapping[int, int], take: Mapping[int, int]
-) -> int:
-    """What the customer keeps of the sale (after discounts) once this refund is done."""
+def _reward_lost(
+    store: Store,
+    sale_lines: Sequence[TransactionLine],
+    gone: Mapping[int, int],
+    recorded: CouponToIssue | None,
+    rule_id: str | None,
+) -> bool:
+    """After a partial refund, does the sale still earn the coupon? Judged by the condition the
+    sale recorded when priced; by the rules active now only for sales recorded before that."""
+    if recorded is not None:
+        return recorded_condition_lost(recorded, sale_lines, gone)
+    rule = next((r for r in store.rules.config.rules if r.id == rule_id), None)
+    if not isinstance(rule, ThresholdRule):
+        return True
     kept = 0
     for line in sale_lines:
-        gone = done.get(line.position, 0) + take.get(line.position, 0)
         net = line.subtotal - line.discount
-        kept += net - _share(net, gone, line.qty_milli)
-    return kept
-
-
-# Keeping less than this loses any coupon: personal offers go with any partial refund.
-_ALWAYS_LOST = 2**63
-
-
-def _earned_at(store: Store, rule_id: str | None, earned_at_subtotal: int | None) -> int:
-    """The spend a coupon the sale issued was earned at, as the sale's quote recorded it;
-    coupons issued before it was recorded (migration 0018) look their rule up as before."""
-    if earned_at_subtotal is not None:
-        return earned_at_subtotal
-    rule = next((r for r in store.rules.config.rules if r.id == rule_id), None)
-    return rule.min_subtotal if isinstance(rule, ThresholdRule) else _ALWAYS_LOST
+        kept += net - _share(net, gone.get(line.position, 0), line.qty_milli)
+    return kept < rule.min_subtotal
 
 
 def _points_reversal(

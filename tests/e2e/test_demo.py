@@ -51,6 +51,10 @@ def test_demo_tells_the_store_day(demo_run: tuple[subprocess.CompletedProcess[st
     assert "waiting: paper_out" in said and "print_result: printed" in said
     assert "купон уже использован" in said  # the second till is refused the spent coupon
     assert "status redeemed" in said
+    # tobacco is out of the program: the coupon and the points went over the other lines only
+    assert "Сигареты «Ява»: discount 0,00\xa0₽, points 0,00\xa0₽" in said
+    assert "Табачная продукция: скидки, купоны и баллы не применяются" in said
+    assert "yesterday's basket returned" in said and "for the spent coupon" in said
     assert "8 of 8 sales committed" in said  # the rush hour, 8 tills at once
     assert "every balance equals its ledger" in said
     # Head office: published, forecast, pulled and switched between two baskets, reported.
@@ -69,8 +73,11 @@ def test_demo_prints_receipts_whose_coupons_scan(
     done, out = demo_run
     assert done.returncode == 0
     receipts = sorted((out / "devices" / "lane-1-receipts").glob("*.png"))
-    # Мария's sale, Ольга's (printed after the new roll), Мария's next visit, the refund slip.
-    assert [p.name for p in receipts] == ["0001.png", "0002.png", "0003.png", "0004.png"]
+    # Мария's sale, Ольга's (printed after the new roll), Мария's next visit, the refund slips
+    # (one chocolate; yesterday's basket, whose spent points and coupon the policy kept).
+    assert [p.name for p in receipts] == [f"000{n}.png" for n in range(1, 6)]
+    slip = (receipts[4].with_suffix(".txt")).read_text(encoding="utf-8")
+    assert "Удержано за баллы/купоны" in slip and "-" not in slip.split("Баланс")[1].split()[0]
     first = zxingcpp.read_barcodes(Image.open(receipts[0]).convert("L"))
     payloads = sorted(code.text for code in first)
     assert len(payloads) == 2 and all(p.startswith("PLC1.") for p in payloads)

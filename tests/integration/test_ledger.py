@@ -72,7 +72,8 @@ def test_points_expire_by_lot_and_the_profile_shows_the_nearest_expiry(
     assert run_housekeeping(store).lots_expired == 0  # never twice
     profile = client.get(f"/v1/customers/{customer_id}").json()
     assert profile["balance"] == 24
-    assert profile["points_expiring"]["points"] == 20
+    # both lots left were earned on day 20: all 24 points expire on that nearest date
+    assert profile["points_expiring"]["points"] == 24
     page = client.get(f"/v1/customers/{customer_id}/ledger?limit=2").json()
     assert [e["kind"] for e in page["entries"]] == ["expire", "earn"]
     assert page["balance"] == 24 and page["next_cursor"] is not None

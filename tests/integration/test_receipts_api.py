@@ -288,3 +288,35 @@ def test_a_refund_prints_its_own_slip(client: TestClient, store: Store) -> None:
     assert (queued.json()["kind"], queued.json()["refund_id"]) == ("refund", refund["refund_id"])
     wrong = client.get(f"/v1/receipts/{transaction_id}", params={"refund_id": "nope"})
     assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "refund_not_found"
+
+
+def test_a_refund_slip_is_a_document_of_its_own_fetched_and_printed_by_the_refund_id(
+    client: TestClient, preview_client: TestClient, store: Store
+) -> None:
+    sale = big_sale(client)
+    transaction_id = sale["transaction_id"]
+    refund = client.post(
+        f"/v1/transactions/{transaction_id}/refund",
+        json={"lines": [{"sku": "cof", "qty": 1}]},
+        headers={"Idempotency-Key": "refund-own"},
+    ).json()
+    refund_id = refund["refund_id"]
+    by_sale = client.get(f"/v1/receipts/{transaction_id}.txt", params={"refund_id": refund_id})
+    own = client.get(f"/v1/receipts/{refund_id}.txt")
+    assert own.status_code == 200, own.text
+    assert own.text == by_sale.text and f"Возврат № {refund_id}" in own.text
+    document = client.get(f"/v1/receipts/{refund_id}").json()
+    assert document["kind"] == "refund" and document["refund"]["refund_id"] == refund_id
+    png = preview_client.get(f"/v1/receipts/{refund_id}.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    queued = client.post(f"/v1/receipts/{refund_id}/print", json={})
+    assert queued.status_code == 202, queued.text
+    assert (queued.json()["kind"], queued.json()["refund_id"]) == ("refund", refund_id)
+    with store.uow() as uow:
+        rows = uow.session.exec(
+            select(ReceiptOutbox.kind, ReceiptOutbox.lane_id).where(
+                col(ReceiptOutbox.refund_id) == refund_id
+            )
+        ).all()
+    # the slip the refund itself queued on the sale's lane, and the reprint
+    assert [tuple(r) for r in rows] == [("refund", "lane-1"), ("refund", "lane-1")]

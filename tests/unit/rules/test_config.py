@@ -193,5 +193,5 @@ def test_the_example_rules_file_is_the_demo_store_program() -> None:
         store = tomllib.load(store_file)
     with (EXAMPLES / "rules.toml").open("rb") as example_file:
         example = tomllib.load(example_file)
-    for part in ("points", "tiers", "rules"):
+    for part in ("points", "tiers", "rules", "no_rewards", "price_floors", "refunds"):
         assert example[part] == store[part], part

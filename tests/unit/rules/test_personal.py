@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from pos_loyalty.rules import RulesConfigError, evaluate, rules_config_from_dict
+from pos_loyalty.rules import RulesConfigError, compile_rules, evaluate, rules_config_from_dict
 from pos_loyalty.rules.quote import Quote
 from tests.factories import (
     MONDAY_MORNING,
+    MOSCOW,
     at,
     basket,
     compiled,
@@ -18,6 +19,7 @@ from tests.factories import (
     line,
     personal_rule,
     purchase_history,
+    rules_config,
     threshold_rule,
 )
 
@@ -391,3 +393,23 @@ def test_a_personal_coupon_may_stack_with_every_discount() -> None:
     assert "stack_group" not in issued(quote_for(plain, **birthday))["bday"]  # "coupon"
     assert issued(quote_for(stacking, **birthday))["bday"]["stack_group"] is None
     assert issued(quote_for(card, **birthday))["bday"]["stack_group"] == "card"
+
+
+def test_cross_sell_names_the_category_as_the_store_does() -> None:
+    rule = personal_rule(
+        "coffee-dessert",
+        "cross_sell",
+        percent_off=25,
+        if_bought=["coffee"],
+        offer=["desserts"],
+        label="К кофе ({item}) — десерт −25%",
+    )
+    rules = compile_rules(
+        rules_config(rule), tz=MOSCOW, category_names={"coffee": "Кофе", "desserts": "Десерты"}
+    )
+    coffee = line("cap-1", 19_000, category="coffee", name="Капучино")
+    quote = evaluate(basket(coffee), customer(history=purchase_history()), rules, NOW)
+    coupon = issued(quote)["coffee-dessert"]
+    assert coupon["reason"] == "к вашей покупке: Кофе"
+    assert coupon["label"] == "К кофе (Десерты) — десерт −25%"
+    assert coupon["categories"] == ["desserts"]  # the code stays the machine's key
