@@ -12,6 +12,8 @@ firmware_sim is imported here, lazily, and nowhere else in the core.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ from typing import Any
 from pos_loyalty.settings import Settings
 
 SIM_PREFIX = "sim://"
+# sun_path holds 108 bytes on Linux, the terminating NUL included.
+UNIX_SOCKET_PATH_MAX = 107
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,7 +78,19 @@ def simulated_devices(settings: Settings, workdir: Path) -> Iterator[SimulatedDe
     with ExitStack() as stack:
 
         def control(lane_id: str, kind: str, commands: dict[str, Any]) -> None:
-            server = ControlServer(workdir / f"{lane_id}-{kind}.ctl", commands).start()
+            path = workdir / f"{lane_id}-{kind}.ctl"
+            if len(os.fsencode(path)) > UNIX_SOCKET_PATH_MAX:
+                # A unix socket's path has a hard limit; the device itself still runs.
+                log.warning(
+                    "%s/%s: no fault control socket: %s is longer than a unix socket path may "
+                    "be (%d bytes); give serve a shorter --sim-dir or TMPDIR",
+                    lane_id,
+                    kind,
+                    path,
+                    UNIX_SOCKET_PATH_MAX,
+                )
+                return
+            server = ControlServer(path, commands).start()
             stack.callback(server.stop)
             sims.controls[f"{lane_id}/{kind}"] = server.path
 

@@ -206,6 +206,8 @@ def test_display_events_are_the_lanes_stream_signed_in_by_cookie(
     with browser.stream("GET", "/lanes/lane-1/display/events") as stream:
         lines = stream.iter_lines()
         assert next(lines) == ": connected"
+        state = [line for line in (next(lines) for _ in range(3)) if line]
+        assert state[0] == "event: lane_state"  # every stream opens with the lane as it is now
         hub.quote_evaluated("lane-1", {"quote_id": "q1", "total": 1, "lines": []})
         event = [line for line in (next(lines) for _ in range(4)) if line]
     assert event[0].startswith("id: ") and event[1] == "event: quote"
