@@ -55,6 +55,7 @@ CONFLICTS = {
     ("post", "/v1/transactions"),
     ("post", "/v1/transactions/{transaction_id}/refund"),
     ("post", "/v1/receipts/{transaction_id}/print"),
+    ("post", "/v1/hq/bundles"),  # not_head_office: this service holds no signing key
 }
 
 
