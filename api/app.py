@@ -11,6 +11,7 @@ from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.metrics import Metrics, MetricsMiddleware
 from api.routers import (
+    admin,
     baskets,
     coupons,
     customers,
@@ -90,6 +91,7 @@ def create_app(
     app.include_router(coupons.router)
     app.include_router(receipts.router)
     app.include_router(segments.router)
+    app.include_router(admin.router)
     return app
 
 

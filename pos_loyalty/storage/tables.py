@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from pos_loyalty.apikeys.models import ApiKey
+from pos_loyalty.audit.models import AuditEntry
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.ledger.models import LedgerEntry
@@ -22,6 +23,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "Card",
     "Coupon",
     "Customer",
