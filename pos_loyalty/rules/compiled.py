@@ -85,6 +85,9 @@ class CompiledRule:
     applies_to: str  # basket | lines | cheapest | stamps | threshold | points | personal
     multipliers: dict[str, int | Decimal]
     order: int = 0  # position in evaluation order, set by compile_rules
+    promo_codes: frozenset[str] | None = None  # trigger = "code": normalised codes (promo.py)
+    buy: int = 0  # cheapest with a quantity trigger: every `buy` units, `get` of them discounted
+    get: int = 0
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -121,8 +124,10 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         amount_off = rule.amount_off
     else:  # pragma: no cover - the union is closed; a new kind must add a branch here
         raise TypeError(f"no compiler for rule kind {type(rule).__name__}")
+    promo = rule.promo if isinstance(rule, DiscountRule) else None
     needs_customer = bool(
-        when.tiers
+        (promo is not None and promo.per_customer > 0)
+        or when.tiers
         or when.segments
         or when.first_purchase is not None
         or isinstance(rule, StampsRule | PointsRule | PersonalRule)
@@ -157,7 +162,7 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         needs_customer=needs_customer,
         has_window=has_window,
         window=(active.hours, hours, weekdays, active.from_, active.until),
-        has_conditions=bool(has_window or when.stores or needs_customer),
+        has_conditions=bool(has_window or when.stores or needs_customer or promo),
         min_subtotal=when.min_subtotal,
         tiers_text=", ".join(sorted(tiers or ())),
         segments_text=", ".join(sorted(segments or ())),
@@ -171,6 +176,9 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         amount_off=amount_off,
         applies_to=applies_to,
         multipliers=multipliers,
+        promo_codes=promo.normalised if promo is not None else None,
+        buy=(rule.buy or 0) if isinstance(rule, DiscountRule) else 0,
+        get=rule.get if isinstance(rule, DiscountRule) and rule.buy else 0,
     )
 
 

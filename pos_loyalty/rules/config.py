@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pos_loyalty.rules.promo import PromoCodes
+
 MAX_AMOUNT = 10**12
 """Amounts beyond 10^12 minor units are refused: no store sells that, and it bounds arithmetic."""
 
@@ -158,11 +160,27 @@ class DiscountRule(_DiscountLike):
     percent: Percent | None = None
     amount_off: Amount | None = None
     applies_to: Literal["basket", "lines", "cheapest"] = "basket"
+    # `trigger = "code"`: applies only when the basket carries one of `promo.codes` (promo.py)
+    trigger: Literal["code"] | None = None
+    promo: PromoCodes | None = None
+    # With `applies_to = "cheapest"`: for every `buy` whole units of the matching goods in the
+    # basket, the `get` cheapest units get `percent` (100: free) or `amount_off` each — "3 за 2"
+    # is buy = 3, get = 1, percent = 100. Without `buy`, one unit of the cheapest line.
+    buy: Annotated[int, Field(ge=2, le=1000)] | None = None
+    get: Annotated[int, Field(ge=1, le=999)] = 1
 
     @model_validator(mode="after")
     def _one_value(self) -> DiscountRule:
         if (self.percent is None) == (self.amount_off is None):
             raise ValueError("give exactly one of 'percent' or 'amount_off'")
+        if self.buy is not None and self.applies_to != "cheapest":
+            raise ValueError("'buy' goes with applies_to = \"cheapest\"")
+        if self.buy is not None and self.get >= self.buy:
+            raise ValueError(f"'get' ({self.get}) must be less than 'buy' ({self.buy})")
+        if "get" in self.model_fields_set and self.buy is None:
+            raise ValueError("'get' goes with 'buy'")
+        if (self.trigger == "code") != (self.promo is not None):
+            raise ValueError("trigger = \"code\" and 'promo' (its codes) go together")
         return self
 
 

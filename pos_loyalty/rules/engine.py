@@ -32,6 +32,7 @@ from pos_loyalty.money import (
     percent_of_floor,
     round_half_up,
 )
+from pos_loyalty.rules.bundles import bundle_params, bundle_parts
 from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
 from pos_loyalty.rules.config import (
     PointsConfig,
@@ -244,6 +245,9 @@ class _Evaluation:
                 return reason
         if rule.stores is not None and self.basket.store_id not in rule.stores:
             return "wrong_store", {}
+        # issue 16: a promo-code rule needs its code in the basket (rules/promo.py)
+        if rule.promo_codes is not None and not rule.promo_codes & self.basket.promo_codes:
+            return "code_not_presented", {}
         if rule.needs_customer:
             customer = self.customer
             if customer is None:
@@ -383,6 +387,15 @@ class _Evaluation:
                     (ln, min(ln.amount - ln.discount, line_amount(off, ln.qty))) for ln in usable
                 ]
                 parts = [(ln, amount) for ln, amount in parts if amount > 0]
+        elif kind == "cheapest" and actor.rule is not None and actor.rule.buy:
+            # issue 16: buy N get M (rules/bundles.py)
+            parts, units = bundle_parts(
+                actor.rule, usable, actor.percent, actor.amount_off, _unit_share
+            )
+            if not parts:
+                return _Proposal(
+                    [], 0, False, "bundle_not_complete", bundle_params(actor.rule, units)
+                )
         elif kind == "cheapest":
             line = min(usable, key=_PRICE_POS)
             unit = _unit_share(line.amount - line.discount, line.qty, 1)

@@ -34,6 +34,7 @@ from pos_loyalty.rules.inputs import (
     CustomerSnapshot,
     PresentedCoupon,
 )
+from pos_loyalty.rules.promo import CodeText, normalise_code
 
 MAX_LINES = 1000
 
@@ -94,6 +95,8 @@ class BasketIn(_Strict):
         list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=20)
     ] = []
     points_to_redeem: MoneyField = 0
+    # promo codes the cashier typed ("ЛЕТО25"): any case, spaces and hyphens ignored
+    promo_codes: Annotated[list[CodeText], Field(max_length=5)] = []
 
     @field_validator("lines")
     @classmethod
@@ -113,6 +116,7 @@ class BasketIn(_Strict):
                 BasketLine(ln.sku, ln.name, ln.category, ln.qty, ln.unit_price) for ln in self.lines
             ),
             points_to_redeem=self.points_to_redeem,
+            promo_codes=frozenset(normalise_code(code) for code in self.promo_codes),
         )
 
 

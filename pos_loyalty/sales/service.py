@@ -59,6 +59,7 @@ from pos_loyalty.sales.models import (
     TransactionLine,
     TransactionStatus,
 )
+from pos_loyalty.sales.promo_codes import check_promo_codes, count_promo_uses  # issue 16
 from pos_loyalty.segments.models import CustomerSegment
 from pos_loyalty.segments.service import (
     load_customer_history,
@@ -328,6 +329,15 @@ def _price(
         "customer": _customer_json(customer, rules) if customer else None,
         **quote.to_dict(),
     }
+    # -- issue 16: promo codes (sales/promo_codes.py): 422 if unknown or used up --
+    if basket.promo_codes:
+        result["promo_codes"] = check_promo_codes(
+            uow=uow,
+            rules=rules,
+            typed=basket.promo_codes,
+            applied=[a.rule_id for a in quote.applied],
+            customer_id=customer.id if customer else None,
+        )
     return Priced(quote_id, result, customer.id if customer else None)
 
 
@@ -349,6 +359,7 @@ def basket_request_json(basket: BasketIn) -> dict[str, Any]:
         ],
         "coupons": list(basket.coupons),
         "points_to_redeem": basket.points_to_redeem,
+        **({"promo_codes": list(basket.promo_codes)} if basket.promo_codes else {}),  # issue 16
     }
 
 
@@ -805,6 +816,8 @@ def _record_sale(
         )
     elif earn or burn:
         raise InvalidInput("points need an identified customer", code="no_customer")
+    # -- issue 16: rule limits counted in this transaction (sales/promo_codes.py) --
+    count_promo_uses(uow=uow, rules=store.rules, result=result, customer_id=customer_id, now=now)
     to_issue = result["coupons"]["to_issue"]
     personal = [reward["rule_id"] for reward in to_issue if reward.get("trigger")]
     if customer_id is not None and personal:  # the customer's row is locked by now

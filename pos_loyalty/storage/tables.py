@@ -7,6 +7,7 @@ from pos_loyalty.audit.models import AuditEntry
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.ledger.models import LedgerEntry
+from pos_loyalty.sales.counters import RuleCounter
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
     ReceiptOutbox,
@@ -33,6 +34,7 @@ __all__ = [
     "ReceiptOutbox",
     "Refund",
     "RefundLine",
+    "RuleCounter",
     "SaleTransaction",
     "StampCounter",
     "StoredQuote",
