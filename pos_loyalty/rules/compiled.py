@@ -125,8 +125,10 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
     else:  # pragma: no cover - the union is closed; a new kind must add a branch here
         raise TypeError(f"no compiler for rule kind {type(rule).__name__}")
     promo = rule.promo if isinstance(rule, DiscountRule) else None
+    budget = None if isinstance(rule, PersonalRule) else rule.budget
     needs_customer = bool(
         (promo is not None and promo.per_customer > 0)
+        or (budget is not None and budget.per_customer > 0)
         or when.tiers
         or when.segments
         or when.first_purchase is not None
@@ -162,7 +164,7 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         needs_customer=needs_customer,
         has_window=has_window,
         window=(active.hours, hours, weekdays, active.from_, active.until),
-        has_conditions=bool(has_window or when.stores or needs_customer or promo),
+        has_conditions=bool(has_window or when.stores or needs_customer or promo or budget),
         min_subtotal=when.min_subtotal,
         tiers_text=", ".join(sorted(tiers or ())),
         segments_text=", ".join(sorted(segments or ())),

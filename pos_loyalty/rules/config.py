@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pos_loyalty.rules.budget import Budget
 from pos_loyalty.rules.promo import PromoCodes
 
 MAX_AMOUNT = 10**12
@@ -150,6 +151,7 @@ class _RuleBase(_Strict):
 class _DiscountLike(_RuleBase):
     exclusive: bool = False
     max_discount: Amount = 0
+    budget: Budget | None = None  # caps per day / week / campaign (budget.py)
 
 
 class DiscountRule(_DiscountLike):
@@ -193,6 +195,7 @@ class PointsRule(_RuleBase):
     earn_per: PositiveInt | None = None
     points: PositiveInt | None = None
     multipliers: dict[Name, Annotated[Decimal, Field(ge=0, le=100)]] = {}
+    budget: Budget | None = None  # caps on points given per day / week / campaign (budget.py)
 
     @model_validator(mode="after")
     def _one_way(self) -> PointsRule:

@@ -16,7 +16,7 @@ only takes lines no earlier rule discounted, and no later rule touches the lines
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -209,6 +209,7 @@ class _Evaluation:
         # Per-basket memos of what many rules share (see CompiledRule.window and .line_filter).
         self._windows: dict[Any, tuple[str, dict[str, Any]] | None] = {}
         self._selected: dict[Any, list[_Line]] = {}
+        self.limits_reached: Mapping[str, str] = {}  # issue 16: rule id → budget cap reached
 
     # -- conditions ---------------------------------------------------------------------------
 
@@ -245,9 +246,12 @@ class _Evaluation:
                 return reason
         if rule.stores is not None and self.basket.store_id not in rule.stores:
             return "wrong_store", {}
-        # issue 16: a promo-code rule needs its code in the basket (rules/promo.py)
+        # issue 16: a promo-code rule needs its code in the basket (rules/promo.py); a rule
+        # whose budget is spent stops (rules/budget.py, counted by sales/budgets.py)
         if rule.promo_codes is not None and not rule.promo_codes & self.basket.promo_codes:
             return "code_not_presented", {}
+        if rule.id in self.limits_reached:
+            return "budget_reached", {"limit": self.limits_reached[rule.id]}
         if rule.needs_customer:
             customer = self.customer
             if customer is None:
@@ -674,9 +678,12 @@ def evaluate(
     explain: bool = False,
     locale: str = "ru_RU",
     currency: str = "RUB",
+    limits_reached: Mapping[str, str] | None = None,
 ) -> Quote:
-    """Price `basket` for `customer` under `rules` at `now` (aware). Pure and deterministic."""
+    """Price `basket` for `customer` under `rules` at `now` (aware). Pure and deterministic.
+    `limits_reached`: rule id → the budget cap it reached (those rules do not apply)."""
     ev = _Evaluation(basket, customer, rules, now, locale, currency, explain)
+    ev.limits_reached = limits_reached or {}  # issue 16
 
     # 1. item-level money rules
     item_actors: list[_Actor] = []

@@ -48,6 +48,7 @@ from pos_loyalty.rules.config import ThresholdRule, TierConfig
 from pos_loyalty.rules.engine import evaluate
 from pos_loyalty.rules.inputs import CustomerSnapshot
 from pos_loyalty.rules.payload import BasketIn
+from pos_loyalty.sales.budgets import count_budgets, limits_reached  # issue 16
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
     ReceiptOutbox,
@@ -321,6 +322,16 @@ def _price(
         explain=explain,
         locale=store.settings.store.locale,
         currency=store.settings.store.currency,
+        limits_reached=limits_reached(  # issue 16: rule budgets (sales/budgets.py)
+            uow=uow,
+            rules=rules,
+            store_id=store.settings.store.id,
+            customer_id=customer.id if customer else None,
+            now=now,
+            tz=store.settings.store.tz,
+            currency=store.settings.store.currency,
+            locale=store.settings.store.locale,
+        ),
     )
     quote_id = uuid.uuid4().hex
     result = {
@@ -818,6 +829,15 @@ def _record_sale(
         raise InvalidInput("points need an identified customer", code="no_customer")
     # -- issue 16: rule limits counted in this transaction (sales/promo_codes.py) --
     count_promo_uses(uow=uow, rules=store.rules, result=result, customer_id=customer_id, now=now)
+    count_budgets(
+        uow=uow,
+        rules=store.rules,
+        result=result,
+        store_id=store.settings.store.id,
+        customer_id=customer_id,
+        now=now,
+        tz=store.settings.store.tz,
+    )
     to_issue = result["coupons"]["to_issue"]
     personal = [reward["rule_id"] for reward in to_issue if reward.get("trigger")]
     if customer_id is not None and personal:  # the customer's row is locked by now

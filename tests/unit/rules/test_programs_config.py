@@ -37,3 +37,14 @@ def test_buy_goes_with_cheapest_and_get_is_less_than_buy() -> None:
     assert "'get' goes with 'buy'" in problems(discount_rule(**cheapest, get=1))
     assert "greater than or equal to 2" in problems(discount_rule(**cheapest, buy=1))
     rules_config_from_dict({"rules": [discount_rule(**cheapest, buy=3, get=1)]})
+
+
+def test_a_budget_names_a_cap_and_its_period() -> None:
+    assert "at least one of" in problems(discount_rule(percent=10, budget={"period": "day"}))
+    assert "period" in problems(discount_rule(percent=10, budget={"period": "year", "max_uses": 1}))
+    from pos_loyalty.rules.budget import period_key
+
+    day = __import__("datetime").date(2026, 12, 7)
+    assert period_key("day", day) == "2026-12-07"
+    assert period_key("week", day) == "2026-W50"
+    assert period_key("campaign", day) == "campaign"
