@@ -13,6 +13,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routers import (
     admin,
     baskets,
+    campaigns,
     coupons,
     customers,
     health,
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(receipts.router)
     app.include_router(segments.router)
     app.include_router(admin.router)
+    app.include_router(campaigns.router)
     return app
 
 

@@ -23,6 +23,8 @@ class AuditAction(StrEnum):
     CUSTOMER_ERASED = "customer_erased"
     CUSTOMERS_MERGED = "customers_merged"
     POINTS_ADJUSTED = "points_adjusted"
+    COUPONS_GENERATED = "coupons_generated"
+    COUPONS_ISSUED_TO_SEGMENT = "coupons_issued_to_segment"
 
 
 class AuditEntry(SQLModel, table=True):

@@ -39,7 +39,7 @@ def shell_operator() -> Operator:
     return Operator(key_id=None, name=f"shell:{getpass.getuser()}")
 
 
-def _refused(exc: DomainError) -> typer.Exit:
+def refused(exc: DomainError) -> typer.Exit:
     err_console.print(f"[red]{exc.code}[/]: {exc.message}", highlight=False, markup=True)
     return typer.Exit(1)
 
@@ -58,7 +58,7 @@ def _parse_consents(items: list[str]) -> dict[str, bool] | None:
     return out
 
 
-def _open(config: Path | None) -> Store:
+def open_store(config: Path | None) -> Store:
     return open_store_or_exit(load_or_exit(config))
 
 
@@ -81,14 +81,14 @@ def customers_edit(
             err_console.print(f"--birthday: expected YYYY-MM-DD or none, got {birthday!r}")
             raise typer.Exit(2) from None
     changes = ProfileChanges(name=name, birthday=born, consents=_parse_consents(consent or []))
-    store = _open(config)
+    store = open_store(config)
     try:
         with store.uow(write=True) as uow:
             profile = edit_profile(
                 uow=uow, operator=shell_operator(), customer_id=customer_id, changes=changes
             )
     except DomainError as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     finally:
         store.close()
     consents = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in profile.consents.items())
@@ -102,14 +102,14 @@ def customers_export(
     config: ConfigOption = None,
 ) -> None:
     """Everything stored about a customer, as JSON (to stdout unless --out)."""
-    store = _open(config)
+    store = open_store(config)
     try:
         with store.uow(write=True) as uow:
             data = export_customer_data(
                 uow=uow, operator=shell_operator(), customer_id=customer_id, now=store.now()
             )
     except DomainError as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     finally:
         store.close()
     text = json.dumps(data, ensure_ascii=False, indent=2)
@@ -130,14 +130,14 @@ def customers_erase(
     if not yes:
         err_console.print("erasure cannot be undone: add --yes to confirm")
         raise typer.Exit(2)
-    store = _open(config)
+    store = open_store(config)
     try:
         with store.uow(write=True) as uow:
             done = erase_customer(
                 uow=uow, operator=shell_operator(), customer_id=customer_id, now=store.now()
             )
     except DomainError as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     finally:
         store.close()
     console.print(
@@ -153,7 +153,7 @@ def customers_merge(
     config: ConfigOption = None,
 ) -> None:
     """Merge a second account of the same person into the one that stays."""
-    store = _open(config)
+    store = open_store(config)
     try:
         with store.uow(write=True) as uow:
             profile = merge_customers(
@@ -164,7 +164,7 @@ def customers_merge(
                 now=store.now(),
             )
     except DomainError as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     finally:
         store.close()
     console.print(
@@ -181,7 +181,7 @@ def points_adjust(
     config: ConfigOption = None,
 ) -> None:
     """Credit or debit points by hand, as a new ledger entry with the reason."""
-    store = _open(config)
+    store = open_store(config)
     try:
         with store.uow(write=True) as uow:
             done = adjust_points_by_operator(
@@ -194,7 +194,7 @@ def points_adjust(
                 expire_days=store.rules.points.expire_days,
             )
     except DomainError as exc:
-        raise _refused(exc) from None
+        raise refused(exc) from None
     finally:
         store.close()
     console.print(
@@ -211,7 +211,7 @@ def audit_list(
     config: ConfigOption = None,
 ) -> None:
     """Operator actions, newest first, one per line (tab-separated)."""
-    store = _open(config)
+    store = open_store(config)
     try:
         with store.uow() as uow:
             rows, _ = audit_page(uow=uow, customer_id=customer, action=action, limit=limit)

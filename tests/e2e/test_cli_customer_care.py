@@ -80,3 +80,42 @@ def test_customer_care_from_the_shell(tmp_path: Path) -> None:
     for action in ("customer_erased", "data_exported", "customers_merged", "profile_edited"):
         assert action in audit.stdout
     assert "shell:" in audit.stdout
+
+
+def test_coupons_generate_writes_a_csv_of_bearer_codes(tmp_path: Path) -> None:
+    rules = (
+        '\n[[rules]]\nid = "spend-700-get-70"\nkind = "threshold"\nlabel = "700 → 70"\n'
+        "min_subtotal = 70000\nreward = { coupon = { amount_off = 7000, valid_days = 14 } }\n"
+    )
+    config = write_config(tmp_path, rules)
+    out = tmp_path / "flyer.csv"
+    done = run(
+        "coupons",
+        "generate",
+        "--rule",
+        "spend-700-get-70",
+        "--count",
+        "5",
+        "--csv",
+        str(out),
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "generated 5 coupon(s) of rule spend-700-get-70" in done.stdout
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("code,qr,label,amount_off") and len(lines) == 6
+    assert len({line.split(",")[0] for line in lines[1:]}) == 5
+    wrong = run(
+        "coupons",
+        "generate",
+        "--rule",
+        "nope",
+        "--count",
+        "1",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
+    assert wrong.returncode == 1 and "rule_not_a_coupon" in wrong.stderr
