@@ -19,6 +19,7 @@ from api.routers import (
     health,
     lanes,
     receipts,
+    referrals,
     segments,
     transactions,
 )
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(segments.router)
     app.include_router(admin.router)
     app.include_router(campaigns.router)
+    app.include_router(referrals.router)
     return app
 
 

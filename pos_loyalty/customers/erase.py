@@ -20,6 +20,7 @@ from pos_loyalty.audit.service import Operator, record_action
 from pos_loyalty.coupons.models import Coupon, CouponStatus
 from pos_loyalty.customers.accounts import open_account
 from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.customers.referrals import ReferralCode
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
     SaleTransaction,
@@ -71,6 +72,7 @@ def _erase_one(uow: UnitOfWork, customer: Customer, now: datetime) -> dict[str, 
     session.execute(delete(StampCounter).where(col(StampCounter.customer_id) == customer_id))
     session.execute(delete(CustomerSegment).where(col(CustomerSegment.customer_id) == customer_id))
     session.execute(delete(StoredQuote).where(col(StoredQuote.customer_id) == customer_id))
+    session.execute(delete(ReferralCode).where(col(ReferralCode.customer_id) == customer_id))
     sales = list(
         session.exec(select(SaleTransaction).where(col(SaleTransaction.customer_id) == customer_id))
     )

@@ -18,6 +18,7 @@ from pos_loyalty.rules.config import (
     PersonalRule,
     PointsConfig,
     PointsRule,
+    ReferralRule,
     RulesConfig,
     StampsRule,
     ThresholdRule,
@@ -31,6 +32,7 @@ THRESHOLD = 1  # measured after item-level discounts
 BASKET = 2  # discount on the basket, threshold amount_off now, coupons
 POINTS = 3  # earned on what is paid in money
 PERSONAL = 4  # coupons chosen from the customer's history, issued at commit
+REFERRAL = 5  # not priced: rewarded at a referred customer's first sale (sales/referrals.py)
 
 
 def _exact(value: Decimal) -> int | Decimal:
@@ -122,10 +124,12 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         level, applies_to = PERSONAL, "personal"
         percent = rule.percent_off
         amount_off = rule.amount_off
+    elif isinstance(rule, ReferralRule):
+        level, applies_to = REFERRAL, "referral"
     else:  # pragma: no cover - the union is closed; a new kind must add a branch here
         raise TypeError(f"no compiler for rule kind {type(rule).__name__}")
     promo = rule.promo if isinstance(rule, DiscountRule) else None
-    budget = None if isinstance(rule, PersonalRule) else rule.budget
+    budget = None if isinstance(rule, PersonalRule | ReferralRule) else rule.budget
     needs_customer = bool(
         (promo is not None and promo.per_customer > 0)
         or (budget is not None and budget.per_customer > 0)
@@ -204,6 +208,7 @@ class CompiledRules:
     basket_by_sku: dict[str, tuple[CompiledRule, ...]]
     basket_unindexed: tuple[CompiledRule, ...]
     personal_rules: tuple[CompiledRule, ...] = ()
+    referral_rules: tuple[CompiledRule, ...] = ()
 
     @property
     def rule_count(self) -> int:
@@ -239,6 +244,7 @@ def compile_rules(config: RulesConfig, *, tz: tzinfo | None = None) -> CompiledR
         basket_by_sku=_index_by_sku(basket),
         basket_unindexed=tuple(c for c in basket if c.skus is None),
         personal_rules=tuple(c for c in compiled if c.level == PERSONAL),
+        referral_rules=tuple(c for c in compiled if c.level == REFERRAL),
     )
 
 

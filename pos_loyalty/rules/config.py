@@ -33,7 +33,7 @@ from pos_loyalty.rules.promo import PromoCodes
 MAX_AMOUNT = 10**12
 """Amounts beyond 10^12 minor units are refused: no store sells that, and it bounds arithmetic."""
 
-RULE_KINDS = ("discount", "points", "threshold", "stamps", "personal")
+RULE_KINDS = ("discount", "points", "threshold", "stamps", "personal", "referral")
 
 
 def _check_percent(value: Decimal) -> Decimal:
@@ -352,13 +352,30 @@ class PersonalRule(_RuleBase):
         return DEFAULT_LOOKBACK_DAYS.get(self.trigger, 0)
 
 
+class ReferralRule(_RuleBase):
+    """A customer's referral code, given at enrolment, brings a friend: after the friend's first
+    sale (paid at least `min_subtotal`) the referrer gets `referrer_points` and the friend
+    `referee_points`, once per new customer (sales/referrals.py). Not part of basket pricing."""
+
+    kind: Literal["referral"]
+    referrer_points: Amount = 0
+    referee_points: Amount = 0
+    min_subtotal: Amount = 0
+
+    @model_validator(mode="after")
+    def _some_reward(self) -> ReferralRule:
+        if not (self.referrer_points or self.referee_points):
+            raise ValueError("give 'referrer_points', 'referee_points' or both")
+        return self
+
+
 Rule = Annotated[
-    DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule,
+    DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule | ReferralRule,
     Field(discriminator="kind"),
 ]
 """One `[[rules]]` entry; `kind` picks the model."""
 
-AnyRule = DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule
+AnyRule = DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule | ReferralRule
 
 
 def stacking_family(rule: AnyRule) -> str:

@@ -13,7 +13,6 @@ from pos_loyalty.errors import Conflict
 from pos_loyalty.money import format_money
 from pos_loyalty.rules.budget import Budget, period_key
 from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
-from pos_loyalty.rules.config import PersonalRule
 from pos_loyalty.rules.messages import is_russian
 from pos_loyalty.sales.counters import add_within_cap, counter_values
 from pos_loyalty.storage import UnitOfWork
@@ -25,12 +24,15 @@ class BudgetReached(Conflict):
 
 def _budgeted(rules: CompiledRules) -> list[tuple[CompiledRule, Budget]]:
     found = []
-    for rule in (*rules.item_rules, *rules.threshold_rules, *rules.basket_rules):
-        if not isinstance(rule.rule, PersonalRule) and rule.rule.budget is not None:
-            found.append((rule, rule.rule.budget))
-    for rule in rules.points_rules:
-        if not isinstance(rule.rule, PersonalRule) and rule.rule.budget is not None:
-            found.append((rule, rule.rule.budget))
+    for rule in (
+        *rules.item_rules,
+        *rules.threshold_rules,
+        *rules.basket_rules,
+        *rules.points_rules,
+    ):
+        budget = getattr(rule.rule, "budget", None)
+        if budget is not None:
+            found.append((rule, budget))
     return found
 
 

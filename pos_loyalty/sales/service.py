@@ -61,6 +61,7 @@ from pos_loyalty.sales.models import (
     TransactionStatus,
 )
 from pos_loyalty.sales.promo_codes import check_promo_codes, count_promo_uses  # issue 16
+from pos_loyalty.sales.referrals import reward_referral  # issue 16
 from pos_loyalty.segments.models import CustomerSegment
 from pos_loyalty.segments.service import (
     load_customer_history,
@@ -816,6 +817,15 @@ def _record_sale(
     session = uow.session
     balance_after: int | None = None
     lifetime_spend = 0
+    # -- issue 16: a referred customer's first qualifying sale rewards both (sales/referrals.py) --
+    reward_referral(
+        uow=uow,
+        rules=store.rules,
+        customer_id=customer_id,
+        transaction_id=transaction_id,
+        paid=total,
+        now=now,
+    )
     if customer_id is not None:
         # The conditional UPDATE: checks the burn against the balance and locks the row.
         balance_after, lifetime_spend = apply_to_customer(

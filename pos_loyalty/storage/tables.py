@@ -6,6 +6,7 @@ from pos_loyalty.apikeys.models import ApiKey
 from pos_loyalty.audit.models import AuditEntry
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.customers.referrals import Referral, ReferralCode
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.sales.counters import RuleCounter
 from pos_loyalty.sales.models import (
@@ -32,6 +33,8 @@ __all__ = [
     "IdempotencyRecord",
     "LedgerEntry",
     "ReceiptOutbox",
+    "Referral",
+    "ReferralCode",
     "Refund",
     "RefundLine",
     "RuleCounter",
