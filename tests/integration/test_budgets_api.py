@@ -120,3 +120,45 @@ def test_eight_tills_at_once_overspend_at_most_the_last_sale(
         counter = uow.session.exec(select(RuleCounter)).one()
         assert (counter.key, counter.value) == ("budget:campaign:amount", given)
     assert evaluate_json(client, body)["discount_total"] == 0
+
+
+@pytest.mark.parametrize(
+    "config_extra",
+    [
+        {
+            "rules": [
+                {
+                    "id": "opening-day",
+                    "kind": "discount",
+                    "label": "Открытие: −10% первому покупателю магазина",
+                    "percent": 10,
+                    "budget": {"max_uses": 1, "per_store": True},
+                }
+            ]
+        }
+    ],
+)
+def test_a_per_store_budget_is_each_stores_own(
+    client: TestClient, store: Store, tmp_path: Any, config_extra: dict[str, Any]
+) -> None:
+    from pos_loyalty.rules.payload import BasketIn
+    from pos_loyalty.sales.service import price_basket
+    from tests.conftest import make_settings
+
+    body = basket_json(line_json("milk", 10000))
+    assert sell_json(client, body)["discount_total"] == 1000
+    assert evaluate_json(client, body)["discount_total"] == 0  # this store's one use is spent
+    other_dir = tmp_path / "msk-002"
+    other_dir.mkdir()
+    other = Store.open(
+        make_settings(
+            other_dir, store.settings.database_url, {**config_extra, "store": {"id": "msk-002"}}
+        )
+    )
+    try:
+        priced = price_basket(
+            store=other, basket=BasketIn.model_validate({**body, "store_id": "msk-002"})
+        )
+    finally:
+        other.close()
+    assert priced.result["discount_total"] == 1000  # another store of the chain: its own cap
