@@ -66,6 +66,8 @@ class CustomerCreate(Request):
     birthday: DateText | None = None
     card_number: CardText | None = None
     consents: dict[ConsentName, StrictBool] | None = Field(default=None, max_length=16)
+    # issue 16: the referral code of the customer who brought this one
+    referred_by: Annotated[PlainText, StringConstraints(min_length=1, max_length=16)] | None = None
 
 
 class PointsExpiry(BaseModel):
@@ -94,6 +96,7 @@ class CustomerPublic(BaseModel):
     created_at: datetime
     tier: TierPublic | None = None
     points_expiring: PointsExpiry | None = None  # the nearest expiry: how many points, when
+    referral_code: str | None = None  # issue 16: given at enrolment, to bring friends
 
     @classmethod
     def from_profile(cls, profile: CustomerProfile, *, qr: str) -> Self:

@@ -373,10 +373,9 @@ class VirtualPrinter:
         else:
             self._engine.execute(command)
             armed = self._armed
-            if armed is not None and armed[0] != "autocutter":
-                if self._engine.lines_on_paper >= armed[1]:
-                    self._armed = None
-                    self._fire(armed[0])
+            if armed and armed[0] != "autocutter" and self._engine.lines_on_paper >= armed[1]:
+                self._armed = None
+                self._fire(armed[0])
 
     def _fire(self, kind: str) -> None:
         log.warning("fault part-way through a receipt: %s", kind)

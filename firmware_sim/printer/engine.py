@@ -173,6 +173,7 @@ class PrintEngine:
         # out on the new roll, starting again with the line the paper ran out in.
         self.stalled = False
         self._backlog: list[tuple[Image.Image | None, str | None, bool, str | None]] = []
+        self._inked = False  # the piece in the printer has something printed on it
         self.unknown_commands = 0
         self.failed_commands = 0  # commands whose handler failed on their data (logged)
         self._modes = _Modes()

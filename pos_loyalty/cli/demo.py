@@ -28,6 +28,7 @@ from rich.table import Table
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.demo_campaign import lapsed_regulars, reactivation_campaign
 from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
 from pos_loyalty.money import format_money
@@ -592,6 +593,7 @@ class DemoDay:
                 str(png.relative_to(self.out)), "a receipt as the virtual printer printed it"
             )
         table.add_row("segments.csv, segments.png", "RFM scores per customer, segment sizes")
+        table.add_row("reactivation.csv", "the lapsed customers' coupons and allowed contacts")
         table.add_row("devices.log", "what the drivers logged (the garbled scan, the paper out)")
         console.print(table)
 
@@ -650,7 +652,13 @@ def demo(
         finally:
             follower.close()
         day.rush_hour(store, ivan)
+        lapsed_regulars(
+            store,
+            till,
+            {"store_id": settings.store.id, "lane_id": "lane-9", "lines": [MILK, CROISSANT]},
+        )  # issue 16: outreach
         day.segments(store)
+        reactivation_campaign(store, out)
         day.summary()
     store.close()
     console.print(f"[bold green]Demo finished.[/] Outputs in {out}/")
