@@ -16,7 +16,7 @@ from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.lanes import QUOTE, LaneHub
 from pos_loyalty.sales.models import ReceiptOutbox
 from pos_loyalty.store import Store
-from tests.conftest import make_settings, new_key
+from tests.conftest import from_this_machine, make_settings, new_key
 from tests.factories import SALE_RULES, basket_json, enrol_json, line_json, sell_json
 
 SCRIPT = "<script>alert(1)</script>"
@@ -253,6 +253,7 @@ def test_english_store_speaks_english(tmp_path: Any, db_url: str) -> None:
 
 
 def test_docs_are_served_without_internet(anon_client: TestClient) -> None:
+    anon_client = from_this_machine(anon_client)  # [api] open_docs = "loopback"
     for path, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
         page = anon_client.get(path)
         assert page.status_code == 200
@@ -272,7 +273,7 @@ def test_metrics_export_business_and_device_series(
     api(browser, till)
     enrol_json(browser)
     sell_json(browser, basket_json(line_json(unit_price=80_000), customer={"phone": "9161234567"}))
-    text = browser.get("/metrics").text
+    text = from_this_machine(browser).get("/metrics").text  # [api] open_docs = "loopback"
     assert "pos_loyalty_sales_total 1.0" in text
     assert "pos_loyalty_sales_amount_minor_total 80000.0" in text
     assert "pos_loyalty_points_issued_total 40.0" in text
