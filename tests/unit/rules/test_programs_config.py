@@ -1,12 +1,15 @@
 """Promo-code and buy-N-get-M rules in the program's format: refused by key when doubtful."""
 
+import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from pos_loyalty.rules import RulesConfigError, rules_config_from_dict
+from pos_loyalty.rules import RulesConfigError, evaluate, rules_config_from_dict
 from pos_loyalty.rules.promo import normalise_code
-from tests.factories import discount_rule
+from pos_loyalty.rules.quote import PromoCodeUse
+from tests.factories import MONDAY_MORNING, basket, compiled, discount_rule, line
 
 
 def problems(*rules: dict[str, Any]) -> str:
@@ -48,3 +51,19 @@ def test_a_budget_names_a_cap_and_its_period() -> None:
     assert period_key("day", day) == "2026-12-07"
     assert period_key("week", day) == "2026-W50"
     assert period_key("campaign", day) == "campaign"
+
+
+def test_a_stored_quote_keeps_the_promo_codes_commit_counts() -> None:
+    """The uses pricing found (code, rule) travel in the typed quote: the quotes row keeps them
+    and a commit by quote id reads them back to count against the code's limits."""
+    rule = discount_rule(percent=25, trigger="code", promo={"codes": ["ЛЕТО25"]})
+    lines = basket(line("milk", 10000, 1))
+    typed = replace(lines, promo_codes=frozenset({"ЛЕТО25"}))
+    quote = evaluate(typed, None, compiled(rule), MONDAY_MORNING)
+    assert quote.discount_total == 2500
+    assert "promo_codes" not in quote.to_dict()  # no code typed: the key stays out
+    used = replace(quote, promo_codes=(PromoCodeUse("ЛЕТО25", quote.applied[0].rule_id),))
+    stored = json.loads(json.dumps(used.to_stored()))
+    assert stored["promo_codes"] == [{"code": "ЛЕТО25", "rule_id": quote.applied[0].rule_id}]
+    assert type(quote).from_stored(stored) == used
+    assert type(quote).from_stored(quote.to_stored()).promo_codes is None
