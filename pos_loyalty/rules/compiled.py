@@ -184,7 +184,7 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         multipliers=multipliers,
         promo_codes=promo.normalised if promo is not None else None,
         buy=(rule.buy or 0) if isinstance(rule, DiscountRule) else 0,
-        get=rule.get if isinstance(rule, DiscountRule) and rule.buy else 0,
+        get=(rule.get or 1) if isinstance(rule, DiscountRule) and rule.buy else 0,
     )
 
 

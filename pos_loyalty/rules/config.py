@@ -163,8 +163,10 @@ class DiscountRule(_DiscountLike):
     # With `applies_to = "cheapest"`: for every `buy` whole units of the matching goods in the
     # basket, the `get` cheapest units get `percent` (100: free) or `amount_off` each — "3 за 2"
     # is buy = 3, get = 1, percent = 100. Without `buy`, one unit of the cheapest line.
+    # `get` left out is 1; None (not 1) by default so a head-office bundle, which writes every
+    # field, reads back as valid (`get = null` without `buy`).
     buy: Annotated[int, Field(ge=2, le=1000)] | None = None
-    get: Annotated[int, Field(ge=1, le=999)] = 1
+    get: Annotated[int, Field(ge=1, le=999)] | None = None
 
     @model_validator(mode="after")
     def _one_value(self) -> DiscountRule:
@@ -172,9 +174,9 @@ class DiscountRule(_DiscountLike):
             raise ValueError("give exactly one of 'percent' or 'amount_off'")
         if self.buy is not None and self.applies_to != "cheapest":
             raise ValueError("'buy' goes with applies_to = \"cheapest\"")
-        if self.buy is not None and self.get >= self.buy:
+        if self.buy is not None and (self.get or 1) >= self.buy:
             raise ValueError(f"'get' ({self.get}) must be less than 'buy' ({self.buy})")
-        if "get" in self.model_fields_set and self.buy is None:
+        if self.get is not None and self.buy is None:
             raise ValueError("'get' goes with 'buy'")
         if (self.trigger == "code") != (self.promo is not None):
             raise ValueError("trigger = \"code\" and 'promo' (its codes) go together")

@@ -67,3 +67,19 @@ def test_a_stored_quote_keeps_the_promo_codes_commit_counts() -> None:
     assert stored["promo_codes"] == [{"code": "ЛЕТО25", "rule_id": quote.applied[0].rule_id}]
     assert type(quote).from_stored(stored) == used
     assert type(quote).from_stored(quote.to_stored()).promo_codes is None
+
+
+def test_a_program_written_whole_reads_back_the_same() -> None:
+    """A head-office bundle writes every field of every rule (defaults included); the store must
+    read it back as the same program, buy N get M and plain discounts alike."""
+    program = rules_config_from_dict(
+        {
+            "rules": [
+                discount_rule(percent=10),
+                discount_rule(rule_id="two-for-one", percent=100, applies_to="cheapest", buy=2),
+            ]
+        }
+    )
+    whole = json.loads(json.dumps(program.model_dump(mode="json", by_alias=True)))
+    assert whole["rules"][0]["get"] is None
+    assert rules_config_from_dict(whole) == program
