@@ -15,13 +15,16 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.pages import install_pages
 from api.routers import (
+    admin,
     baskets,
+    campaigns,
     coupons,
     customers,
     health,
     hq,
     lanes,
     receipts,
+    referrals,
     segments,
     transactions,
 )
@@ -108,6 +111,9 @@ def create_app(
     app.include_router(segments.router)
     app.include_router(hq.router)
     hq.register_metrics(metrics.registry, store)
+    app.include_router(admin.router)
+    app.include_router(campaigns.router)
+    app.include_router(referrals.router)
     install_pages(app)
     return app
 

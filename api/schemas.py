@@ -67,6 +67,8 @@ class CustomerCreate(Request):
     birthday: DateText | None = None
     card_number: CardText | None = None
     consents: dict[ConsentName, StrictBool] | None = Field(default=None, max_length=16)
+    # issue 16: the referral code of the customer who brought this one
+    referred_by: Annotated[PlainText, StringConstraints(min_length=1, max_length=16)] | None = None
 
 
 class PointsExpiry(BaseModel):
@@ -122,6 +124,7 @@ class CustomerPublic(BaseModel):
     coupons: list[CouponHeldPublic] = []  # active coupons, the soonest to expire first
     points_pending: int = 0  # earned within `[points] pending_days`: not spendable yet
     points_debt: int = 0  # a refund took back points already spent (`[refunds]` "debt")
+    referral_code: str | None = None  # issue 16: given at enrolment, to bring friends
 
     @classmethod
     def from_profile(cls, profile: CustomerProfile, *, qr: str) -> Self:

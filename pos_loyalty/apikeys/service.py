@@ -40,6 +40,14 @@ def scope_of(*, uow: UnitOfWork, token: str) -> Scope | None:
     return Scope(key.scope)
 
 
+def key_of(*, uow: UnitOfWork, token: str) -> KeyInfo | None:
+    """The valid, unrevoked key a token belongs to (who an operator is), or None."""
+    key = uow.session.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(token))).first()
+    if key is None or key.revoked_at is not None:
+        return None
+    return _info(key)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """What may be shown of a key: never its token, which is not stored."""

@@ -14,6 +14,8 @@ app = typer.Typer(
 )
 
 from pos_loyalty.cli.admin import customers_app, db_app, keys_app  # noqa: E402
+from pos_loyalty.cli.care import audit_app  # noqa: E402
+from pos_loyalty.cli.coupons import coupons_app  # noqa: E402
 from pos_loyalty.cli.demo import demo  # noqa: E402
 from pos_loyalty.cli.hq import hq_app  # noqa: E402
 from pos_loyalty.cli.points import ledger_app, points_app  # noqa: E402
@@ -33,3 +35,5 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(sim_app, name="sim")
 app.add_typer(segments_app, name="segments")
 app.add_typer(hq_app, name="hq")
+app.add_typer(audit_app, name="audit")
+app.add_typer(coupons_app, name="coupons")

@@ -31,6 +31,7 @@ from rich.table import Table
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.apikeys.service import create_key
 from pos_loyalty.cli.common import ConfigOption, console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.demo_campaign import lapsed_regulars, reactivation_campaign
 from pos_loyalty.cli.receipt_preview import render_receipt_png
 from pos_loyalty.cli.simulation import SimulatedDevices, simulated_devices
 from pos_loyalty.money import format_money
@@ -667,6 +668,7 @@ class DemoDay:
             )
         table.add_row("segments.csv, segments.png", "RFM scores per customer, segment sizes")
         table.add_row("hq.db, results.csv, results.png", "head office; what each rule did today")
+        table.add_row("reactivation.csv", "the lapsed customers' coupons and allowed contacts")
         table.add_row("devices.log", "what the drivers logged (the garbled scan, the paper out)")
         console.print(table)
 
@@ -725,8 +727,14 @@ def demo(
         finally:
             follower.close()
         day.rush_hour(store, ivan)
+        lapsed_regulars(
+            store,
+            till,
+            {"store_id": settings.store.id, "lane_id": "lane-9", "lines": [MILK, CROISSANT]},
+        )  # issue 16: outreach
         day.segments(store)
         head_office_scene(till, store, settings, out)
+        reactivation_campaign(store, out)
         day.summary()
     store.close()
     if day.failed:

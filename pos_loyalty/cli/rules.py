@@ -22,7 +22,7 @@ from rich.table import Table
 from pos_loyalty.cli.common import ConfigOption, err_console, load_or_exit, open_store_or_exit
 from pos_loyalty.money import format_money, qty_to_json
 from pos_loyalty.rules import RulesConfig, RulesConfigError, compile_rules, evaluate
-from pos_loyalty.rules.config import DiscountRule, load_rules_file
+from pos_loyalty.rules.config import DiscountRule, ReferralRule, load_rules_file
 from pos_loyalty.rules.inputs import PresentedCoupon
 from pos_loyalty.rules.payload import BasketIn, CouponIn, CustomerIn
 from pos_loyalty.rules.quote import Quote
@@ -237,6 +237,14 @@ def _print_quote(quote: Quote, config: RulesConfig, locale: str, currency: str) 
             kinds.get(skipped.rule_id, ""),
             f"[dim]{skipped.code}[/]",
             skipped.message,
+        )
+    for referral in (r for r in config.rules if isinstance(r, ReferralRule)):  # issue 16
+        rules.add_row(
+            referral.id,
+            "referral",
+            "[dim]not priced[/]",
+            f"{referral.label}: +{referral.referrer_points} / +{referral.referee_points} pts "
+            f"at a referred customer's first sale from {money(referral.min_subtotal)}",
         )
     console.print(rules)
     points = quote.points

@@ -36,6 +36,10 @@ class Customer(SQLModel, table=True):
     # Cached sum of the ledger; never the source of truth (`pos-loyalty ledger verify`).
     points_balance: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set when the account was erased on request or merged into another (`merged_into_id`): a
+    # closed account keeps its id for the ledger and sales but is never identified again.
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    merged_into_id: str | None = Field(default=None, max_length=32)
 
 
 class Card(SQLModel, table=True):

@@ -81,7 +81,7 @@ def _load_profile(uow: UnitOfWork, condition: ColumnElement[bool]) -> CustomerPr
     rows = uow.session.exec(
         select(Customer, Card.number)
         .outerjoin(Card, col(Card.customer_id) == col(Customer.id))
-        .where(condition)
+        .where(condition, col(Customer.closed_at).is_(None))  # erased or merged: nobody
         .order_by(col(Card.created_at), col(Card.number))
     ).all()
     if not rows:

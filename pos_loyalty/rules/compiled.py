@@ -19,6 +19,7 @@ from pos_loyalty.rules.config import (
     PersonalRule,
     PointsConfig,
     PointsRule,
+    ReferralRule,
     RefundsConfig,
     RulesConfig,
     StampsRule,
@@ -34,6 +35,7 @@ THRESHOLD = 1  # measured after item-level discounts
 BASKET = 2  # discount on the basket, threshold amount_off now, coupons
 POINTS = 3  # earned on what is paid in money
 PERSONAL = 4  # coupons chosen from the customer's history, issued at commit
+REFERRAL = 5  # not priced: rewarded at a referred customer's first sale (sales/referrals.py)
 
 
 def _exact(value: Decimal) -> int | Decimal:
@@ -88,6 +90,9 @@ class CompiledRule:
     applies_to: str  # basket | lines | cheapest | stamps | threshold | points | personal
     multipliers: dict[str, int | Decimal]
     order: int = 0  # position in evaluation order, set by compile_rules
+    promo_codes: frozenset[str] | None = None  # trigger = "code": normalised codes (promo.py)
+    buy: int = 0  # cheapest with a quantity trigger: every `buy` units, `get` of them discounted
+    get: int = 0
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -122,10 +127,16 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         level, applies_to = PERSONAL, "personal"
         percent = rule.percent_off
         amount_off = rule.amount_off
+    elif isinstance(rule, ReferralRule):
+        level, applies_to = REFERRAL, "referral"
     else:  # pragma: no cover - the union is closed; a new kind must add a branch here
         raise TypeError(f"no compiler for rule kind {type(rule).__name__}")
+    promo = rule.promo if isinstance(rule, DiscountRule) else None
+    budget = None if isinstance(rule, PersonalRule | ReferralRule) else rule.budget
     needs_customer = bool(
-        when.tiers
+        (promo is not None and promo.per_customer > 0)
+        or (budget is not None and budget.per_customer > 0)
+        or when.tiers
         or when.segments
         or when.first_purchase is not None
         or isinstance(rule, StampsRule | PointsRule | PersonalRule)
@@ -160,7 +171,7 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         needs_customer=needs_customer,
         has_window=has_window,
         window=(active.hours, hours, weekdays, active.from_, active.until),
-        has_conditions=bool(has_window or when.stores or needs_customer),
+        has_conditions=bool(has_window or when.stores or needs_customer or promo or budget),
         min_subtotal=when.min_subtotal,
         tiers_text=", ".join(sorted(tiers or ())),
         segments_text=", ".join(sorted(segments or ())),
@@ -174,6 +185,9 @@ def _compile_rule(rule: AnyRule) -> CompiledRule:
         amount_off=amount_off,
         applies_to=applies_to,
         multipliers=multipliers,
+        promo_codes=promo.normalised if promo is not None else None,
+        buy=(rule.buy or 0) if isinstance(rule, DiscountRule) else 0,
+        get=(rule.get or 1) if isinstance(rule, DiscountRule) and rule.buy else 0,
     )
 
 
@@ -200,6 +214,7 @@ class CompiledRules:
     guard: RewardGuard = NO_GUARD  # `[no_rewards]` and `[[price_floors]]`
     # `[store.category_names]`: how reasons and labels people read name a category
     category_names: Mapping[str, str] = field(default_factory=dict)
+    referral_rules: tuple[CompiledRule, ...] = ()
 
     @property
     def rule_count(self) -> int:
@@ -251,6 +266,7 @@ def compile_rules(
         personal_rules=tuple(c for c in compiled if c.level == PERSONAL),
         guard=compile_guard(config.no_rewards, config.price_floors),
         category_names=dict(category_names or {}),
+        referral_rules=tuple(c for c in compiled if c.level == REFERRAL),
     )
 
 

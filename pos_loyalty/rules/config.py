@@ -25,13 +25,15 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pos_loyalty.rules.budget import Budget
 from pos_loyalty.rules.eligibility import NoRewardsConfig, PriceFloor
+from pos_loyalty.rules.promo import PromoCodes
 from pos_loyalty.strict import StrictModel
 
 MAX_AMOUNT = 10**12
 """Amounts beyond 10^12 minor units are refused: no store sells that, and it bounds arithmetic."""
 
-RULE_KINDS = ("discount", "points", "threshold", "stamps", "personal")
+RULE_KINDS = ("discount", "points", "threshold", "stamps", "personal", "referral")
 
 
 def _check_percent(value: Decimal) -> Decimal:
@@ -160,6 +162,7 @@ class _RuleBase(StrictModel):
 class _DiscountLike(_RuleBase):
     exclusive: bool = False
     max_discount: Amount = 0
+    budget: Budget | None = None  # caps per day / week / campaign (budget.py)
 
 
 class DiscountRule(_DiscountLike):
@@ -170,11 +173,29 @@ class DiscountRule(_DiscountLike):
     percent: Percent | None = None
     amount_off: Amount | None = None
     applies_to: Literal["basket", "lines", "cheapest"] = "basket"
+    # `trigger = "code"`: applies only when the basket carries one of `promo.codes` (promo.py)
+    trigger: Literal["code"] | None = None
+    promo: PromoCodes | None = None
+    # With `applies_to = "cheapest"`: for every `buy` whole units of the matching goods in the
+    # basket, the `get` cheapest units get `percent` (100: free) or `amount_off` each — "3 за 2"
+    # is buy = 3, get = 1, percent = 100. Without `buy`, one unit of the cheapest line.
+    # `get` left out is 1; None (not 1) by default so a head-office bundle, which writes every
+    # field, reads back as valid (`get = null` without `buy`).
+    buy: Annotated[int, Field(ge=2, le=1000)] | None = None
+    get: Annotated[int, Field(ge=1, le=999)] | None = None
 
     @model_validator(mode="after")
     def _one_value(self) -> DiscountRule:
         if (self.percent is None) == (self.amount_off is None):
             raise ValueError("give exactly one of 'percent' or 'amount_off'")
+        if self.buy is not None and self.applies_to != "cheapest":
+            raise ValueError("'buy' goes with applies_to = \"cheapest\"")
+        if self.buy is not None and (self.get or 1) >= self.buy:
+            raise ValueError(f"'get' ({self.get}) must be less than 'buy' ({self.buy})")
+        if self.get is not None and self.buy is None:
+            raise ValueError("'get' goes with 'buy'")
+        if (self.trigger == "code") != (self.promo is not None):
+            raise ValueError("trigger = \"code\" and 'promo' (its codes) go together")
         return self
 
 
@@ -187,6 +208,7 @@ class PointsRule(_RuleBase):
     earn_per: PositiveInt | None = None
     points: PositiveInt | None = None
     multipliers: dict[Name, Annotated[Decimal, Field(ge=0, le=100)]] = {}
+    budget: Budget | None = None  # caps on points given per day / week / campaign (budget.py)
 
     @model_validator(mode="after")
     def _one_way(self) -> PointsRule:
@@ -343,13 +365,30 @@ class PersonalRule(_RuleBase):
         return DEFAULT_LOOKBACK_DAYS.get(self.trigger, 0)
 
 
+class ReferralRule(_RuleBase):
+    """A customer's referral code, given at enrolment, brings a friend: after the friend's first
+    sale (paid at least `min_subtotal`) the referrer gets `referrer_points` and the friend
+    `referee_points`, once per new customer (sales/referrals.py). Not part of basket pricing."""
+
+    kind: Literal["referral"]
+    referrer_points: Amount = 0
+    referee_points: Amount = 0
+    min_subtotal: Amount = 0
+
+    @model_validator(mode="after")
+    def _some_reward(self) -> ReferralRule:
+        if not (self.referrer_points or self.referee_points):
+            raise ValueError("give 'referrer_points', 'referee_points' or both")
+        return self
+
+
 Rule = Annotated[
-    DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule,
+    DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule | ReferralRule,
     Field(discriminator="kind"),
 ]
 """One `[[rules]]` entry; `kind` picks the model."""
 
-AnyRule = DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule
+AnyRule = DiscountRule | PointsRule | ThresholdRule | StampsRule | PersonalRule | ReferralRule
 
 
 def stacking_family(rule: AnyRule) -> str:

@@ -16,7 +16,7 @@ only takes lines no earlier rule discounted, and no later rule touches the lines
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -33,6 +33,7 @@ from pos_loyalty.money import (
     percent_of_floor,
     round_half_up,
 )
+from pos_loyalty.rules.bundles import bundle_params, bundle_parts
 from pos_loyalty.rules.compiled import CompiledRule, CompiledRules
 from pos_loyalty.rules.config import (
     PointsConfig,
@@ -234,6 +235,7 @@ class _Evaluation:
         # Per-basket memos of what many rules share (see CompiledRule.window and .line_filter).
         self._windows: dict[Any, tuple[str, dict[str, Any]] | None] = {}
         self._selected: dict[Any, list[_Line]] = {}
+        self.limits_reached: Mapping[str, str] = {}  # issue 16: rule id → budget cap reached
 
     # -- conditions ---------------------------------------------------------------------------
 
@@ -270,6 +272,12 @@ class _Evaluation:
                 return reason
         if rule.stores is not None and self.basket.store_id not in rule.stores:
             return "wrong_store", {}
+        # issue 16: a promo-code rule needs its code in the basket (rules/promo.py); a rule
+        # whose budget is spent stops (rules/budget.py, counted by sales/budgets.py)
+        if rule.promo_codes is not None and not rule.promo_codes & self.basket.promo_codes:
+            return "code_not_presented", {}
+        if rule.id in self.limits_reached:
+            return "budget_reached", {"limit": self.limits_reached[rule.id]}
         if rule.needs_customer:
             customer = self.customer
             if customer is None:
@@ -447,6 +455,15 @@ class _Evaluation:
                     (ln, min(ln.amount - ln.discount, line_amount(off, ln.qty))) for ln in usable
                 ]
                 parts = [(ln, amount) for ln, amount in parts if amount > 0]
+        elif kind == "cheapest" and actor.rule is not None and actor.rule.buy:
+            # issue 16: buy N get M (rules/bundles.py)
+            parts, units = bundle_parts(
+                actor.rule, usable, actor.percent, actor.amount_off, _unit_share
+            )
+            if not parts:
+                return _Proposal(
+                    [], 0, False, "bundle_not_complete", bundle_params(actor.rule, units)
+                )
         elif kind == "cheapest":
             line = min(usable, key=_PRICE_POS)
             unit = _unit_share(line.amount - line.discount, line.qty, 1)
@@ -796,9 +813,12 @@ def evaluate(
     explain: bool = False,
     locale: str = "ru_RU",
     currency: str = "RUB",
+    limits_reached: Mapping[str, str] | None = None,
 ) -> Quote:
-    """Price `basket` for `customer` under `rules` at `now` (aware). Pure and deterministic."""
+    """Price `basket` for `customer` under `rules` at `now` (aware). Pure and deterministic.
+    `limits_reached`: rule id → the budget cap it reached (those rules do not apply)."""
     ev = _Evaluation(basket, customer, rules, now, locale, currency, explain)
+    ev.limits_reached = limits_reached or {}  # issue 16
 
     # 1. item-level money rules
     item_actors: list[_Actor] = []

@@ -28,6 +28,7 @@ class Basket:
     lane_id: str
     lines: tuple[BasketLine, ...] | list[BasketLine]
     points_to_redeem: int = 0
+    promo_codes: frozenset[str] = frozenset()  # typed at the till, normalised (rules/promo.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,12 @@ REASONS: dict[str, tuple[str, str]] = {
         "{missing} short of {min_subtotal}",
     ),
     "no_points_earned": ("оплачено слишком мало для баллов", "too little paid to earn points"),
+    "code_not_presented": ("только по промокоду", "only with its promo code"),
+    "budget_reached": ("лимит акции исчерпан: {limit}", "the rule's budget is spent: {limit}"),
+    "bundle_not_complete": (
+        "акция от {buy} шт.: в корзине {units} шт.",
+        "needs {buy} units of these goods, the basket has {units}",
+    ),
     "no_free_unit_yet": (
         "штамп {count}/{every}: бесплатная единица ещё не набрана",
         "stamp {count}/{every}: no free unit yet",

@@ -33,6 +33,7 @@ from pos_loyalty.rules.inputs import (
     CustomerSnapshot,
     PresentedCoupon,
 )
+from pos_loyalty.rules.promo import TypedCode, normalise_code
 from pos_loyalty.strict import StrictModel
 
 MAX_LINES = 1000
@@ -91,6 +92,8 @@ class BasketIn(StrictModel):
         list[Annotated[PlainText, Field(min_length=1, max_length=64)]], Field(max_length=20)
     ] = []
     points_to_redeem: MoneyField = 0
+    # promo codes the cashier typed ("ЛЕТО25"): any case, spaces and hyphens ignored
+    promo_codes: Annotated[list[TypedCode], Field(max_length=5)] = []
 
     @field_validator("lines")
     @classmethod
@@ -110,6 +113,7 @@ class BasketIn(StrictModel):
                 BasketLine(ln.sku, ln.name, ln.category, ln.qty, ln.unit_price) for ln in self.lines
             ),
             points_to_redeem=self.points_to_redeem,
+            promo_codes=frozenset(normalise_code(code) for code in self.promo_codes),
         )
 
 

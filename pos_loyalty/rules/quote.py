@@ -364,6 +364,26 @@ class NotApplied:
         }
 
 
+# -- issue 16: promo codes -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PromoCodeUse:
+    """A typed promo code (normalised) and the applied rule it unlocked: commit counts it
+    against the rule's `promo` limits (sales/promo_codes.py)."""
+
+    code: str
+    rule_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "rule_id": self.rule_id}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PromoCodeUse:
+        return cls(d["code"], d["rule_id"])
+
+
+# -- end issue 16 ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     """Something the cashier should know about the basket that no single rule says: goods no
@@ -404,6 +424,9 @@ class Quote:
     stamps: tuple[StampProgress, ...]
     not_applied: tuple[NotApplied, ...] | None  # only with explain=True
     notices: tuple[Notice, ...] = ()  # goods out of the program, discounts cut by price floors
+    # issue 16: the promo codes the basket carried, as commit counts them (None: none typed);
+    # set by sales/pricing.py after the codes are checked
+    promo_codes: tuple[PromoCodeUse, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (ints, strings, lists, None); `not_applied` only when explained."""
@@ -426,6 +449,8 @@ class Quote:
         }
         if self.not_applied is not None:
             out["not_applied"] = [n.to_dict() for n in self.not_applied]
+        if self.promo_codes is not None:  # issue 16
+            out["promo_codes"] = [use.to_dict() for use in self.promo_codes]
         return out
 
     def to_stored(self, answer: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -468,6 +493,11 @@ class Quote:
                 tuple(NotApplied(**n) for n in d["not_applied"]) if "not_applied" in d else None
             ),
             notices=tuple(Notice(**n) for n in d.get("notices", ())),
+            promo_codes=(  # issue 16
+                tuple(PromoCodeUse.from_dict(u) for u in d["promo_codes"])
+                if "promo_codes" in d
+                else None
+            ),
         )
 
 

@@ -23,10 +23,13 @@ from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entr
 from pos_loyalty.money import qty_to_milli
 from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.sales.basket_origin import check_basket_origin
+from pos_loyalty.sales.budgets import count_budgets  # issue 16
 from pos_loyalty.sales.idempotency import IdempotentJob, Outcome, request_hash
 from pos_loyalty.sales.models import OutboxStatus, TransactionStatus
 from pos_loyalty.sales.pricing import LaneCustomerLookup, Priced, price
+from pos_loyalty.sales.promo_codes import count_promo_uses  # issue 16
 from pos_loyalty.sales.quotes import load_quote
+from pos_loyalty.sales.referrals import reward_referral  # issue 16
 from pos_loyalty.sales.stamps import add_stamps
 from pos_loyalty.segments.service import personal_rules_with_active_coupon, scope_issued_coupon
 from pos_loyalty.storage import UnitOfWork
@@ -136,6 +139,15 @@ def record_sale(
     session = uow.session
     balance_after: int | None = None
     lifetime_spend = 0
+    # -- issue 16: a referred customer's first qualifying sale rewards both (sales/referrals.py) --
+    reward_referral(
+        uow=uow,
+        rules=store.rules,
+        customer_id=customer_id,
+        transaction_id=transaction_id,
+        paid=total,
+        now=now,
+    )
     if customer_id is not None:
         # The conditional UPDATE: checks the burn against the balance and locks the row.
         balance_after, lifetime_spend = apply_to_customer(
@@ -147,6 +159,24 @@ def record_sale(
         )
     elif earn or burn:
         raise InvalidInput("points need an identified customer", code="no_customer")
+    # -- issue 16: rule limits counted in this transaction (sales/promo_codes.py, budgets.py) --
+    count_promo_uses(
+        uow=uow,
+        rules=store.rules,
+        uses=quote.promo_codes or (),
+        customer_id=customer_id,
+        now=now,
+    )
+    count_budgets(
+        uow=uow,
+        rules=store.rules,
+        quote=quote,
+        store_id=store.settings.store.id,
+        customer_id=customer_id,
+        now=now,
+        tz=store.settings.store.tz,
+    )
+    # -- end issue 16 --
     to_issue = list(quote.coupons.to_issue)
     personal = [reward.rule_id for reward in to_issue if reward.trigger]
     if customer_id is not None and personal:  # the customer's row is locked by now

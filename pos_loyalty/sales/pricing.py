@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,8 @@ from pos_loyalty.rules.engine import evaluate, tier_status
 from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.rules.quote import Quote
 from pos_loyalty.sales.basket_origin import check_basket_origin
+from pos_loyalty.sales.budgets import limits_reached  # issue 16
+from pos_loyalty.sales.promo_codes import check_promo_codes  # issue 16
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 
@@ -145,7 +147,30 @@ def price(
         explain=explain,
         locale=store.settings.store.locale,
         currency=store.settings.store.currency,
+        limits_reached=limits_reached(  # issue 16: rule budgets (sales/budgets.py)
+            uow=uow,
+            rules=rules,
+            store_id=store.settings.store.id,
+            customer_id=customer.id if customer else None,
+            now=now,
+            tz=store.settings.store.tz,
+            currency=store.settings.store.currency,
+            locale=store.settings.store.locale,
+        ),
     )
+    # -- issue 16: promo codes (sales/promo_codes.py): 422 if unknown or used up; the uses
+    # travel in the typed quote to commit, which counts them
+    if basket.promo_codes:
+        quote = replace(
+            quote,
+            promo_codes=check_promo_codes(
+                uow=uow,
+                rules=rules,
+                typed=basket.promo_codes,
+                applied=[a.rule_id for a in quote.applied],
+                customer_id=customer.id if customer else None,
+            ),
+        )
     quote_id = uuid.uuid4().hex
     result = {
         "quote_id": quote_id,
@@ -174,6 +199,7 @@ def basket_request_json(basket: BasketIn) -> dict[str, Any]:
         ],
         "coupons": list(basket.coupons),
         "points_to_redeem": basket.points_to_redeem,
+        **({"promo_codes": list(basket.promo_codes)} if basket.promo_codes else {}),  # issue 16
     }
 
 

@@ -3,10 +3,13 @@
 from sqlmodel import SQLModel
 
 from pos_loyalty.apikeys.models import ApiKey
+from pos_loyalty.audit.models import AuditEntry
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.customers.referrals import Referral, ReferralCode
 from pos_loyalty.hq.models import AcceptedBundle, PublishedBundle, RegisteredStore, SyncState
 from pos_loyalty.ledger.models import LedgerEntry
+from pos_loyalty.sales.counters import RuleCounter
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
     ReceiptOutbox,
@@ -24,6 +27,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "AcceptedBundle",
     "ApiKey",
+    "AuditEntry",
     "Card",
     "Coupon",
     "Customer",
@@ -32,9 +36,12 @@ __all__ = [
     "LedgerEntry",
     "PublishedBundle",
     "ReceiptOutbox",
+    "Referral",
+    "ReferralCode",
     "Refund",
     "RefundLine",
     "RegisteredStore",
+    "RuleCounter",
     "SaleTransaction",
     "StampCounter",
     "StoredQuote",

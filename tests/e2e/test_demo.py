@@ -87,3 +87,7 @@ def test_demo_prints_receipts_whose_coupons_scan(
     assert (out / "segments.png").stat().st_size > 1000
     assert (out / "results.csv").read_text(encoding="utf-8").startswith("rule_id,baskets")
     assert (out / "results.png").stat().st_size > 1000
+    # The evening's reactivation campaign: the lapsed regulars who consented get a coupon.
+    campaign = (out / "reactivation.csv").read_text(encoding="utf-8").splitlines()
+    assert campaign[0].startswith("customer_id,name,phone,phone_in_clear,channels")
+    assert sorted(row.split(",")[1] for row in campaign[1:]) == ["Нина Б.", "Сергей В."]

@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_validate_the_example_program() -> None:
     result = runner.invoke(app, ["rules", "validate", str(EXAMPLES / "rules.toml")])
     assert result.exit_code == 0, result.output
-    assert "OK" in result.output and "12 rules" in result.output and "2 tiers" in result.output
+    assert "OK" in result.output and "15 rules" in result.output and "2 tiers" in result.output
 
 
 def test_validate_reports_rule_id_and_key(tmp_path: Path) -> None:
@@ -67,6 +67,8 @@ def test_explain_prints_every_rule_with_its_reason(tmp_path: Path) -> None:
     assert {n["rule_id"]: n["code"] for n in quote["not_applied"]} == {
         "silver-5": "tier_not_met",
         "bonus-1": "lost_stack_group",
+        "yoghurt-2-for-1": "no_matching_lines",
+        "promo-leto25": "code_not_presented",
         # a customer given as JSON carries no purchase history for the personal offers
         **{rule_id: "no_history" for rule_id in personal},
     }

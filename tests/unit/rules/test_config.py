@@ -59,7 +59,7 @@ def test_issue_example_rules_are_accepted_with_their_names() -> None:
 
 def test_example_program_validates() -> None:
     config = load_rules_file(EXAMPLES / "rules.toml")
-    assert len(config.rules) == 12  # 7 discount, points, threshold and stamps; 5 personal
+    assert len(config.rules) == 15  # 9 discount, points, threshold, stamps; 5 personal; referral
     assert [t.name for t in config.tiers] == ["silver", "gold"]
 
 
@@ -175,7 +175,7 @@ def test_other_top_level_tables_are_ignored(tmp_path: Path) -> None:
     path.write_text(
         '[store]\nid = "msk-001"\n\n[[lanes]]\nid = "lane-1"\n\n' + text, encoding="utf-8"
     )
-    assert len(load_rules_file(path).rules) == 12
+    assert len(load_rules_file(path).rules) == 15
 
 
 def test_version_is_stable_and_changes_with_content() -> None:

@@ -1,0 +1,100 @@
+"""`coupons generate` and `coupons issue`: coupons for a campaign from the shell, audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pos_loyalty.cli.care import open_store, refused, shell_operator
+from pos_loyalty.cli.common import ConfigOption, console
+from pos_loyalty.coupons.campaigns import (
+    generate_coupons,
+    issue_to_segment,
+    write_coupons_csv,
+    write_outreach_csv,
+)
+from pos_loyalty.errors import DomainError
+
+coupons_app = typer.Typer(help="Coupons for campaigns.", no_args_is_help=True)
+
+RuleOption = Annotated[
+    str, typer.Option("--rule", help="A rule whose coupon to use (threshold reward, personal).")
+]
+CsvPath = Annotated[Path | None, typer.Option("--csv", help="Write the list here as CSV.")]
+
+
+@coupons_app.command("generate")
+def coupons_generate(
+    rule: RuleOption,
+    count: Annotated[int, typer.Option(min=1, max=100_000, help="How many.")],
+    csv_path: CsvPath = None,
+    config: ConfigOption = None,
+) -> None:
+    """Bearer coupons of a rule's coupon to hand out (flyers, partners)."""
+    store = open_store(config)
+    try:
+        with store.uow(write=True) as uow:
+            made = generate_coupons(
+                uow=uow,
+                settings=store.settings,
+                secret=store.secret,
+                rules=store.rules,
+                operator=shell_operator(),
+                rule_id=rule,
+                count=count,
+                now=store.now(),
+            )
+    except DomainError as exc:
+        raise refused(exc) from None
+    finally:
+        store.close()
+    if csv_path is not None:
+        write_coupons_csv(made, csv_path)
+    for coupon in made[:10]:
+        console.print(f"{coupon.display_code}  {coupon.label}", markup=False)
+    where = f" to {csv_path}" if csv_path is not None else ""
+    console.print(f"generated {len(made)} coupon(s) of rule {rule}{where}", markup=False)
+
+
+@coupons_app.command("issue")
+def coupons_issue(
+    rule: RuleOption,
+    segment: Annotated[str, typer.Option(help="RFM segment, e.g. lapsed.")],
+    inactive_days: Annotated[
+        int, typer.Option(min=0, help="Only customers away at least this many days.")
+    ] = 0,
+    csv_path: CsvPath = None,
+    config: ConfigOption = None,
+) -> None:
+    """A coupon for each consenting customer of a segment, exported with the contacts they
+    allowed (phone in clear only where kept and consented to `sms`) for an SMS service."""
+    store = open_store(config)
+    try:
+        with store.uow(write=True) as uow:
+            outreach = issue_to_segment(
+                uow=uow,
+                settings=store.settings,
+                secret=store.secret,
+                rules=store.rules,
+                operator=shell_operator(),
+                rule_id=rule,
+                segment=segment,
+                inactive_days=inactive_days,
+                now=store.now(),
+            )
+    except DomainError as exc:
+        raise refused(exc) from None
+    finally:
+        store.close()
+    if csv_path is not None:
+        write_outreach_csv(outreach, csv_path)
+    clear = sum(r.phone_in_clear for r in outreach.rows)
+    console.print(
+        f"issued {len(outreach.rows)} coupon(s) of rule {rule} to segment {segment} "
+        f"({clear} with the phone in clear); {outreach.without_consent} without consent and "
+        f"{outreach.already_holding} already holding one left out"
+        + (f"; wrote {csv_path}" if csv_path is not None else ""),
+        markup=False,
+    )

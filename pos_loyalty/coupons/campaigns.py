@@ -1,0 +1,314 @@
+"""Coupons for a campaign, made from a rule of the program (its coupon: value, minimum, days).
+
+`generate_coupons`: N bearer coupons to hand out (a flyer, a partner) as a CSV of codes.
+`issue_to_segment`: one coupon for each customer of an RFM segment (e.g. lapsed, optionally only
+those away more than N days) who consented to be contacted, with the contact details they allowed,
+for an SMS or e-mail service to send. The phone goes out in clear only where the store keeps it
+(`[privacy] store_plain_phone`) and the customer consented to `sms`; otherwise masked. A customer
+who already holds a live coupon of the rule gets no second one (a re-run issues to nobody twice).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from pos_loyalty.audit.models import AuditAction
+from pos_loyalty.audit.service import Operator, record_action
+from pos_loyalty.coupons.models import Coupon, CouponStatus
+from pos_loyalty.coupons.service import IssuedCoupon, issue_coupon
+from pos_loyalty.customers.models import Customer
+from pos_loyalty.errors import InvalidInput
+from pos_loyalty.rules.compiled import CompiledRules
+from pos_loyalty.rules.config import PersonalRule, ThresholdRule
+from pos_loyalty.rules.quote import coupon_expiry
+from pos_loyalty.security import StoreSecret
+from pos_loyalty.segments.models import CustomerSegment
+from pos_loyalty.segments.service import short_name
+from pos_loyalty.settings import Settings
+from pos_loyalty.storage import UnitOfWork
+
+MAX_GENERATE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCoupon:
+    """What a rule's coupon is: the same whether earned at the till or sent in a campaign."""
+
+    rule_id: str
+    label: str
+    amount_off: int | None
+    percent_off: int | None
+    min_subtotal: int
+    valid_days: int
+    stack_group: str | None
+
+
+def campaign_coupon(*, rules: CompiledRules, rule_id: str) -> CampaignCoupon:
+    """The coupon of `rule_id`: a threshold rule's coupon reward or a personal rule's offer
+    (one for the whole basket: a personal offer on named goods cannot be sent as a campaign)."""
+    found = next((r for r in rules.config.rules if r.id == rule_id), None)
+    problem = None
+    if found is None:
+        problem = f"no rule {rule_id!r} in the active program"
+    elif isinstance(found, ThresholdRule) and found.reward.coupon is not None:
+        c = found.reward.coupon
+        return CampaignCoupon(
+            found.id,
+            c.label or found.label,
+            c.amount_off,
+            c.percent_off,
+            c.min_subtotal,
+            c.valid_days,
+            c.stack_group or None,
+        )
+    elif isinstance(found, PersonalRule) and not found.offer:
+        return CampaignCoupon(
+            found.id,
+            found.label,
+            found.amount_off,
+            found.percent_off,
+            found.min_subtotal,
+            found.valid_days,
+            found.coupon_stack_group or None,
+        )
+    else:
+        problem = (
+            f"rule {rule_id!r} gives no coupon for the whole basket "
+            "(use a threshold rule with a coupon reward or a personal rule without 'offer')"
+        )
+    raise InvalidInput(problem, code="rule_not_a_coupon", details={"field": "rule_id"})
+
+
+def _issue(
+    uow: UnitOfWork,
+    secret: StoreSecret,
+    spec: CampaignCoupon,
+    owner: str | None,
+    now: datetime,
+    settings: Settings,
+) -> IssuedCoupon:
+    return issue_coupon(
+        uow=uow,
+        secret=secret,
+        owner_customer_id=owner,
+        label=spec.label,
+        amount_off=spec.amount_off,
+        percent_off=spec.percent_off,
+        min_subtotal=spec.min_subtotal,
+        valid_from=now,
+        expires_at=coupon_expiry(now, spec.valid_days, settings.store.tz),
+        rule_id=spec.rule_id,
+        stack_group=spec.stack_group,
+        now=now,
+    )
+
+
+def generate_coupons(
+    *,
+    uow: UnitOfWork,
+    settings: Settings,
+    secret: StoreSecret,
+    rules: CompiledRules,
+    operator: Operator,
+    rule_id: str,
+    count: int,
+    now: datetime,
+) -> list[IssuedCoupon]:
+    """`count` bearer coupons of the rule, in one transaction, audited."""
+    if not 1 <= count <= MAX_GENERATE:
+        raise InvalidInput(
+            f"count: from 1 to {MAX_GENERATE}", code="count_invalid", details={"field": "count"}
+        )
+    spec = campaign_coupon(rules=rules, rule_id=rule_id)
+    made = [_issue(uow, secret, spec, None, now, settings) for _ in range(count)]
+    record_action(
+        uow=uow,
+        operator=operator,
+        action=AuditAction.COUPONS_GENERATED,
+        customer_id=None,
+        details={"rule_id": rule_id, "count": count},
+    )
+    uow.commit()
+    return made
+
+
+@dataclass(frozen=True, slots=True)
+class OutreachRow:
+    customer_id: str
+    name: str  # "Иван П."
+    phone: str  # in clear where allowed, else masked
+    phone_in_clear: bool
+    channels: tuple[str, ...]
+    last_purchase: str  # store-local date
+    coupon: IssuedCoupon
+
+    def row(self) -> list[Any]:
+        c = self.coupon
+        return [
+            self.customer_id,
+            self.name,
+            self.phone,
+            "yes" if self.phone_in_clear else "no",
+            " ".join(self.channels),
+            self.last_purchase,
+            c.display_code,
+            c.qr,
+            c.label,
+            c.amount_off if c.amount_off is not None else "",
+            c.percent_off if c.percent_off is not None else "",
+            c.min_subtotal,
+            c.expires_at.isoformat(),
+        ]
+
+
+OUTREACH_COLUMNS = (
+    "customer_id",
+    "name",
+    "phone",
+    "phone_in_clear",
+    "channels",
+    "last_purchase",
+    "code",
+    "qr",
+    "label",
+    "amount_off",
+    "percent_off",
+    "min_subtotal",
+    "expires_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outreach:
+    rows: tuple[OutreachRow, ...]
+    without_consent: int  # in the segment, but gave no contact consent: no coupon sent
+    already_holding: int  # hold a live coupon of the rule already
+
+
+def issue_to_segment(
+    *,
+    uow: UnitOfWork,
+    settings: Settings,
+    secret: StoreSecret,
+    rules: CompiledRules,
+    operator: Operator,
+    rule_id: str,
+    segment: str,
+    inactive_days: int = 0,
+    now: datetime,
+) -> Outreach:
+    """One owned coupon per consenting customer of `segment` (away at least `inactive_days`),
+    with the contacts they allowed; one transaction, audited (ids and counts, no contacts)."""
+    spec = campaign_coupon(rules=rules, rule_id=rule_id)
+    if segment not in settings.segments.names:
+        raise InvalidInput(
+            f"unknown segment {segment!r} (segments: {', '.join(settings.segments.names)})",
+            code="segment_unknown",
+            details={"field": "segment"},
+        )
+    stmt = (
+        select(Customer, CustomerSegment.last_purchase_at)
+        .join(CustomerSegment, col(CustomerSegment.customer_id) == col(Customer.id))
+        .where(col(CustomerSegment.segment) == segment, col(Customer.closed_at).is_(None))
+        .order_by(col(CustomerSegment.monetary).desc(), col(Customer.id))
+    )
+    if inactive_days:
+        stmt = stmt.where(col(CustomerSegment.last_purchase_at) < now - timedelta(inactive_days))
+    found = list(uow.session.exec(stmt))
+    holding = set(
+        uow.session.exec(
+            select(Coupon.owner_customer_id).where(
+                col(Coupon.rule_id) == rule_id,
+                col(Coupon.status) == CouponStatus.ISSUED.value,
+                col(Coupon.expires_at) > now,
+                col(Coupon.owner_customer_id).in_([c.id for c, _ in found]),
+            )
+        )
+    )
+    contact = settings.segments.contact_consents
+    tz = settings.store.tz
+    rows: list[OutreachRow] = []
+    refused = held = 0
+    for customer, last_at in found:
+        consents = customer.consents or {}
+        channels = tuple(c for c in contact if consents.get(c) is True)
+        if not channels:
+            refused += 1
+            continue
+        if customer.id in holding:
+            held += 1
+            continue
+        clear = customer.phone_e164 is not None and consents.get("sms") is True
+        rows.append(
+            OutreachRow(
+                customer_id=customer.id,
+                name=short_name(customer.name),
+                phone=customer.phone_e164
+                if clear and customer.phone_e164
+                else customer.phone_masked,
+                phone_in_clear=clear,
+                channels=channels,
+                last_purchase=last_at.astimezone(tz).date().isoformat(),
+                coupon=_issue(uow, secret, spec, customer.id, now, settings),
+            )
+        )
+    record_action(
+        uow=uow,
+        operator=operator,
+        action=AuditAction.COUPONS_ISSUED_TO_SEGMENT,
+        customer_id=None,
+        details={
+            "rule_id": rule_id,
+            "segment": segment,
+            "inactive_days": inactive_days,
+            "issued": len(rows),
+            "phones_in_clear": sum(r.phone_in_clear for r in rows),
+            "without_consent": refused,
+            "already_holding": held,
+        },
+    )
+    uow.commit()
+    return Outreach(tuple(rows), refused, held)
+
+
+def write_outreach_csv(outreach: Outreach, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(OUTREACH_COLUMNS)
+        writer.writerows(r.row() for r in outreach.rows)
+
+
+def write_coupons_csv(coupons: list[IssuedCoupon], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(
+            (
+                "code",
+                "qr",
+                "label",
+                "amount_off",
+                "percent_off",
+                "min_subtotal",
+                "valid_from",
+                "expires_at",
+            )
+        )
+        for c in coupons:
+            writer.writerow(
+                (
+                    c.display_code,
+                    c.qr,
+                    c.label,
+                    c.amount_off if c.amount_off is not None else "",
+                    c.percent_off if c.percent_off is not None else "",
+                    c.min_subtotal,
+                    c.valid_from.isoformat(),
+                    c.expires_at.isoformat(),
+                )
+            )
