@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -219,7 +220,7 @@ class StoreProcess(Process):
     till_key: str = ""
 
     def evaluate(self, lines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        store_id = self.config.parent.name
+        store_id = tomllib.loads(self.config.read_text(encoding="utf-8"))["store"]["id"]
         line = {"sku": "milk", "name": "Молоко", "category": "dairy", "qty": 1, "unit_price": 10000}
         body = {"store_id": store_id, "lane_id": "lane-1", "lines": lines or [line]}
         answer = httpx.post(
@@ -255,6 +256,10 @@ class StoreProcess(Process):
         return str(self.evaluate()["rules_version"])
 
 
+# The till the tests price at (a basket from an undeclared lane is refused: lane_unknown).
+LANE = '\n[[lanes]]\nid = "lane-1"\n'
+
+
 def write_store_config(
     folder: Path, store_id: str, *, hq_url: str, public_key: str, api_key: str, region: str = ""
 ) -> Path:
@@ -267,7 +272,8 @@ def write_store_config(
         f"[api]\nport = {port}\n\n"
         f'[hq]\nurl = "{hq_url}"\npublic_key = "{public_key}"\napi_key = "{api_key}"\n'
         f'region = "{region}"\ninterval_s = 0.3\nmax_backoff_s = 1.0\ntimeout_s = 5\n'
-        + BASE_PROGRAM,
+        + BASE_PROGRAM
+        + LANE,
         encoding="utf-8",
     )
     return config

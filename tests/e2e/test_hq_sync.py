@@ -388,7 +388,7 @@ def test_invalid_program_is_refused_at_head_office_with_the_words_of_rules_valid
 
 def test_store_without_head_office_reloads_its_config_on_rules_reload(tmp_path: Path) -> None:
     from pos_loyalty.apikeys.models import Scope
-    from tests.e2e.hq_fixtures import StoreProcess, free_port, new_key
+    from tests.e2e.hq_fixtures import LANE, StoreProcess, free_port, new_key
 
     port = free_port()
     config = tmp_path / "config.toml"
@@ -396,20 +396,20 @@ def test_store_without_head_office_reloads_its_config_on_rules_reload(tmp_path: 
         '[store]\nid = "msk-001"\nname = "Магазин"\ndatabase_url = "sqlite:///./store.db"\n'
         f'secret_file = "./secret.key"\n\n[api]\nport = {port}\n'
     )
-    config.write_text(head + discount_program(5), encoding="utf-8")
+    config.write_text(head + discount_program(5) + LANE, encoding="utf-8")
     store = StoreProcess(config, port, ("serve", "--no-devices"))
     store.till_key = new_key(config, Scope.TILL)
     store.start()
     try:
         assert _discount(store.evaluate()) == 500
-        config.write_text(head + discount_program(8), encoding="utf-8")
+        config.write_text(head + discount_program(8) + LANE, encoding="utf-8")
         done = run_cli("rules", "reload", "--config", str(config), cwd=tmp_path)
         assert done.returncode == 0 and "re-read its program" in done.stdout, done.stderr
         wait_until("the new program", lambda: _discount(store.evaluate()) == 800)
         status = run_cli("rules", "status", "--config", str(config), cwd=tmp_path)
         assert "no head office" in status.stdout, status.stderr
 
-        config.write_text(head + discount_program(8).replace("percent = 8", "percent = 800"),
+        config.write_text(head + discount_program(8).replace("percent = 8", "percent = 800") + LANE,
                           encoding="utf-8")  # fmt: skip
         refused = run_cli("rules", "reload", "--config", str(config), cwd=tmp_path)
         assert refused.returncode == 2 and "percent" in refused.stderr
