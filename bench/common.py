@@ -7,6 +7,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -163,9 +164,10 @@ def running_floor(config: Path, key_hash: str) -> Iterator[str]:
 @contextmanager
 def _serving(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen(
-        command(port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO
-    )
+    # The server's log goes to a file, not a pipe nobody reads while it runs: a full pipe (64 KiB
+    # of log lines) would block the server mid-request and the tills would time out.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below, with the server)
+    proc = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=REPO)
     base = f"http://127.0.0.1:{port}"
     SERVER_PIDS[base] = proc.pid
     deadline = time.monotonic() + 300  # a safety: a loaded machine starts it when it can
@@ -176,7 +178,8 @@ def _serving(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterat
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
                     raise RuntimeError(f"server did not start: {err[-2000:]}") from None
                 time.sleep(0.05)
         yield base
@@ -187,3 +190,4 @@ def _serving(command: Callable[[int], list[str]], env: dict[str, str]) -> Iterat
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
