@@ -21,6 +21,7 @@ from pos_loyalty.security import StoreSecret, load_or_create_secret
 from pos_loyalty.settings import Settings
 from pos_loyalty.storage import UnitOfWork, make_engine
 from pos_loyalty.storage.space import SpaceGuard
+from pos_loyalty.storage.uow import writer
 
 
 def system_clock() -> datetime:
@@ -64,10 +65,13 @@ class Store:
     # The active rules, compiled once at open; a newly activated bundle replaces the whole object.
     rules: CompiledRules = field(init=False)
     _write_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    # The engine write units begin on (see storage/uow.py `writer`).
+    _writer: Engine = field(init=False, repr=False)
     # Free space under the database: refuses new work below the floor, gives the WAL back.
     space: SpaceGuard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._writer = writer(self.engine)
         storage, mib = self.settings.storage, 1024 * 1024
         self.space = SpaceGuard(
             self.engine,
@@ -106,8 +110,8 @@ class Store:
 
     def uow(self, *, write: bool = False) -> UnitOfWork:
         if write and self.engine.dialect.name == "sqlite":
-            return _QueuedWrite(self.engine, self._write_lock)
-        return UnitOfWork(self.engine, write=write)
+            return _QueuedWrite(self._writer, self._write_lock)
+        return UnitOfWork(self._writer if write else self.engine, write=write)
 
     def now(self) -> datetime:
         return self.clock()

@@ -21,6 +21,8 @@ from pos_loyalty.storage.engine import WRITE_OPTION
 
 class UnitOfWork:
     def __init__(self, engine: Engine, *, write: bool = False) -> None:
+        if write and not engine.get_execution_options().get(WRITE_OPTION):
+            engine = writer(engine)
         self._engine = engine
         self._write = write
         self._session: Session | None = None
@@ -34,8 +36,8 @@ class UnitOfWork:
     def __enter__(self) -> Self:
         self._session = Session(self._engine, expire_on_commit=False)
         if self._write:
-            # Procure the connection now so SQLite starts with BEGIN IMMEDIATE (see engine.py).
-            self._session.connection(execution_options={WRITE_OPTION: True})
+            # Procure the connection now so SQLite takes the write lock on entry (see engine.py).
+            self._session.connection()
         return self
 
     def __exit__(
@@ -85,6 +87,16 @@ class UnitOfWork:
 
     def flush(self) -> None:
         self.session.flush()
+
+
+def writer(engine: Engine) -> Engine:
+    """`engine` for a write unit: every transaction it begins on SQLite is `BEGIN IMMEDIATE`, the
+    ones after a `commit()` inside the unit too. (Asking only for the unit's first connection left
+    the second transaction of a unit that commits twice a deferred `BEGIN`: its read-then-write
+    upgrade fails at once with "database is locked" when another process wrote in between, as
+    `hq stores add` did beside a running head office.) Make it once per engine; it is cheap to
+    keep, not to make per request."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 @lru_cache(maxsize=64)

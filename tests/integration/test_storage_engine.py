@@ -79,6 +79,27 @@ def test_sqlite_write_takes_the_write_lock_at_begin(sqlite_store: Store) -> None
         raw.close()
 
 
+def test_a_write_unit_that_commits_twice_still_writes_in_an_immediate_transaction(
+    sqlite_store: Store,
+) -> None:
+    """`hq stores add` commits the store's key, then reads it and writes the store row: that
+    second transaction must own the write lock from its BEGIN too. Begun deferred, its
+    read-then-write upgrade failed at once with "database is locked" whenever another process
+    (the running head office) wrote between the read and the write."""
+    store = sqlite_store
+    raw = other_process_connection(store)
+    try:
+        with store.uow(write=True) as uow:
+            create_key(uow=uow, scope=Scope.TILL)  # commits
+            uow.session.exec(select(func.count()).select_from(ApiKey)).one()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                raw.execute("BEGIN IMMEDIATE")  # the unit still holds the lock after its read
+            create_key(uow=uow, scope=Scope.STORE)
+        assert raw.execute("SELECT count(*) FROM api_keys").fetchone() == (2,)
+    finally:
+        raw.close()
+
+
 def test_a_unit_of_work_that_fails_writes_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.uow(write=True) as uow:
         uow.session.add(ApiKey(key_hash="0" * 64, scope=Scope.TILL.value))
