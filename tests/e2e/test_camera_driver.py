@@ -68,16 +68,19 @@ def start(
 def test_a_held_qr_is_reported_once(readers: list[CameraReader]) -> None:
     url = (
         f"sim://camera?qr={PAYLOAD}&width=640&height=480&fps=20"
-        "&show_from=0.1&show_until=1.4&duration=60"
+        "&show_from=0.1&show_until=60&duration=60"
     )
     reader, got = start(readers, url, debounce_s=3.0)
     assert wait_for(lambda: len(got) == 1), reader.stats()
-    time.sleep(1.0)  # still held for a while, then taken away: no second report
+    # The code stays in view: ten more frames decode it, and it is still one reading. (Counted in
+    # frames, not seconds, so a busy machine that decodes slowly proves the same thing; decode
+    # speed is a benchmark's figure: bench/decode.py.)
+    seen = reader.stats().frames_decoded
+    assert wait_for(lambda: reader.stats().frames_decoded >= seen + 10), reader.stats()
     assert [(r.payload, r.symbology, r.source) for r in got] == [(PAYLOAD, "qr", "camera")]
     stats = reader.stats()
     assert stats.connected and stats.readings == 1
-    assert stats.fps > 10 and stats.frames_decoded > 10
-    assert 0 < stats.decode_ms_median < 100
+    assert stats.decode_ms_median > 0
 
 
 def test_a_scene_without_a_code_reports_nothing(readers: list[CameraReader]) -> None:
