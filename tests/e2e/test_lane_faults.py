@@ -9,7 +9,6 @@ needs. One service serves the whole module; each test first puts the hardware ri
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -19,11 +18,7 @@ from typing import Any
 import pytest
 
 from firmware_sim.control import send_command
-from pos_loyalty.apikeys.models import Scope
-from pos_loyalty.customers.service import enrol_customer, loyalty_qr
-from pos_loyalty.settings import load_settings
-from pos_loyalty.store import Store
-from tests.conftest import new_key
+from tests.e2e.store_setup import prepare_store
 from tests.e2e.test_serve_lanes import EXE, Event, Follower, Service
 from tests.factories import basket_json, line_json, sell_json
 
@@ -143,22 +138,8 @@ def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
     root = tmp_path_factory.mktemp("faults")
     config = root / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
-    subprocess.run([EXE, "db", "upgrade", "--config", str(config)], cwd=root, env=env, check=True)
-    store = Store.open(load_settings(config, environ={}))
-    try:
-        with store.uow(write=True) as uow:
-            ivan = enrol_customer(
-                uow=uow,
-                settings=store.settings,
-                secret=store.secret,
-                phone="+7 916 123-45-67",
-                name="Иван Петров",
-            )
-        token = new_key(store, Scope.TILL)
-        qr = loyalty_qr(secret=store.secret, customer_id=ivan.id, now=store.now())
-    finally:
-        store.close()
+    prepared = prepare_store(config)
+    (ivan,), token, qr = prepared.customers, prepared.token, prepared.qr
     sim_dir = root / "sim"
     service = Service(root, config, token, "--sim-dir", str(sim_dir))
     try:

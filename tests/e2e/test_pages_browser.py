@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from firmware_sim.camera import Scenario, write_video
 from firmware_sim.printer import PrinterServer, VirtualPrinter
-from pos_loyalty.apikeys.models import Scope
-from pos_loyalty.customers.service import enrol_customer, loyalty_qr
-from pos_loyalty.settings import load_settings
-from pos_loyalty.store import Store
-from tests.conftest import new_key
-from tests.e2e.test_serve_lanes import EXE, Follower, Service
+from tests.e2e.store_setup import prepare_store, write_qr_clip
+from tests.e2e.test_serve_lanes import Follower, Service
 from tests.factories import basket_json, commit_json, evaluate_json, line_json
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -112,29 +106,9 @@ def shots(tmp_path: Path) -> Path:
 def service(tmp_path: Path, printer_server: PrinterServer) -> Iterator[Service]:
     """serve with lane-1's camera looping a clip of Иван's loyalty QR, and its printer."""
     config = store_config(tmp_path, printer_server.url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
-    subprocess.run(
-        [EXE, "db", "upgrade", "--config", str(config)], cwd=tmp_path, env=env, check=True
-    )
-    store = Store.open(load_settings(config, environ={}))
-    try:
-        with store.uow(write=True) as uow:
-            ivan = enrol_customer(
-                uow=uow,
-                settings=store.settings,
-                secret=store.secret,
-                phone="+7 916 123-45-67",
-                name="Иван Петров",
-            )
-        token = new_key(store, Scope.TILL)
-        qr = loyalty_qr(secret=store.secret, customer_id=ivan.id, now=store.now())
-    finally:
-        store.close()
-    clip = Scenario(
-        payload=qr, width=640, height=480, fps=15, duration_s=2.5, show_from_s=0.5, show_until_s=1.5
-    )
-    write_video(tmp_path / "lane-1.avi", clip, seed=3)
-    running = Service(tmp_path, config, token)
+    prepared = prepare_store(config)
+    write_qr_clip(tmp_path / "lane-1.avi", prepared.qr)
+    running = Service(tmp_path, config, prepared.token)
     try:
         yield running
     finally:

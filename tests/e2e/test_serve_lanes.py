@@ -12,7 +12,6 @@ import os
 import queue
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,18 +22,11 @@ from typing import Any
 
 import pytest
 
-from firmware_sim.camera import Scenario, write_video
 from firmware_sim.printer import PrinterServer, VirtualPrinter
 from firmware_sim.scanner import Framing, VirtualScanner
-from pos_loyalty.apikeys.models import Scope
-from pos_loyalty.customers.service import enrol_customer, loyalty_qr
-from pos_loyalty.settings import load_settings
-from pos_loyalty.store import Store
-from tests.conftest import new_key
+from tests.e2e.store_setup import EXE, IVAN, MARIA, prepare_store, write_qr_clip
 from tests.factories import basket_json, commit_json, evaluate_json, line_json
 from tests.serving import SAFETY_S, wait_serving, wait_until
-
-EXE = str(Path(sys.executable).with_name("pos-loyalty"))
 
 Event = dict[str, Any]
 
@@ -240,37 +232,10 @@ def test_serve_runs_the_lane_devices_end_to_end(
     lane2_scanner: VirtualScanner,
 ) -> None:
     config = write_store(tmp_path, printer_server.url, scanner.link, lane2_scanner.link)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_LOYALTY_")}
-    subprocess.run(
-        [EXE, "db", "upgrade", "--config", str(config)], cwd=tmp_path, env=env, check=True
-    )
-    store = Store.open(load_settings(config, environ={}))
-    try:
-        with store.uow(write=True) as uow:
-            ivan = enrol_customer(
-                uow=uow,
-                settings=store.settings,
-                secret=store.secret,
-                phone="+7 916 123-45-67",
-                name="Иван Петров",
-            )
-        with store.uow(write=True) as uow:
-            maria = enrol_customer(
-                uow=uow,
-                settings=store.settings,
-                secret=store.secret,
-                phone="+7 916 765-43-21",
-                name="Мария Иванова",
-            )
-        token = new_key(store, Scope.TILL)
-        qr = loyalty_qr(secret=store.secret, customer_id=ivan.id, now=store.now())
-    finally:
-        store.close()
+    prepared = prepare_store(config, IVAN, MARIA)
+    (ivan, maria), token = prepared.customers, prepared.token
     # Ivan holds his phone up for a second of a 2.5 s clip the camera replays forever.
-    clip = Scenario(
-        payload=qr, width=640, height=480, fps=15, duration_s=2.5, show_from_s=0.5, show_until_s=1.5
-    )
-    write_video(tmp_path / "lane-1.avi", clip, seed=3)
+    write_qr_clip(tmp_path / "lane-1.avi", prepared.qr)
     basket = basket_json(line_json(unit_price=45_000, name="Сыр"))
     basket["customer"] = None  # the lane's current customer prices it
 
