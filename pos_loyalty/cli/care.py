@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -28,7 +29,10 @@ from pos_loyalty.customers.export import export_customer_data
 from pos_loyalty.customers.merge import merge_customers
 from pos_loyalty.errors import DomainError
 from pos_loyalty.ledger.adjust import adjust_points_by_operator
+from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
+
+T = TypeVar("T")
 
 audit_app = typer.Typer(help="The audit log of operator actions.", no_args_is_help=True)
 
@@ -62,6 +66,19 @@ def open_store(config: Path | None) -> Store:
     return open_store_or_exit(load_or_exit(config))
 
 
+def in_store(config: Path | None, work: Callable[[Store, UnitOfWork], T]) -> T:
+    """An operator's command: `work` in one write unit of the store's database, the store closed
+    after; a refusal (unknown customer, erased account ...) exits 1 with its code and message."""
+    store = open_store(config)
+    try:
+        with store.uow(write=True) as uow:
+            return work(store, uow)
+    except DomainError as exc:
+        raise refused(exc) from None
+    finally:
+        store.close()
+
+
 @customers_app.command("edit")
 def customers_edit(
     customer_id: CustomerArg,
@@ -81,16 +98,12 @@ def customers_edit(
             err_console.print(f"--birthday: expected YYYY-MM-DD or none, got {birthday!r}")
             raise typer.Exit(2) from None
     changes = ProfileChanges(name=name, birthday=born, consents=_parse_consents(consent or []))
-    store = open_store(config)
-    try:
-        with store.uow(write=True) as uow:
-            profile = edit_profile(
-                uow=uow, operator=shell_operator(), customer_id=customer_id, changes=changes
-            )
-    except DomainError as exc:
-        raise refused(exc) from None
-    finally:
-        store.close()
+    profile = in_store(
+        config,
+        lambda store, uow: edit_profile(
+            uow=uow, operator=shell_operator(), customer_id=customer_id, changes=changes
+        ),
+    )
     consents = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in profile.consents.items())
     console.print(f"{profile.id}: {profile.name}; consents: {consents or 'none'}", markup=False)
 
@@ -102,16 +115,12 @@ def customers_export(
     config: ConfigOption = None,
 ) -> None:
     """Everything stored about a customer, as JSON (to stdout unless --out)."""
-    store = open_store(config)
-    try:
-        with store.uow(write=True) as uow:
-            data = export_customer_data(
-                uow=uow, operator=shell_operator(), customer_id=customer_id, now=store.now()
-            )
-    except DomainError as exc:
-        raise refused(exc) from None
-    finally:
-        store.close()
+    data = in_store(
+        config,
+        lambda store, uow: export_customer_data(
+            uow=uow, operator=shell_operator(), customer_id=customer_id, now=store.now()
+        ),
+    )
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if out is None:
         typer.echo(text)
@@ -130,16 +139,12 @@ def customers_erase(
     if not yes:
         err_console.print("erasure cannot be undone: add --yes to confirm")
         raise typer.Exit(2)
-    store = open_store(config)
-    try:
-        with store.uow(write=True) as uow:
-            done = erase_customer(
-                uow=uow, operator=shell_operator(), customer_id=customer_id, now=store.now()
-            )
-    except DomainError as exc:
-        raise refused(exc) from None
-    finally:
-        store.close()
+    done = in_store(
+        config,
+        lambda store, uow: erase_customer(
+            uow=uow, operator=shell_operator(), customer_id=customer_id, now=store.now()
+        ),
+    )
     console.print(
         f"erased {customer_id}: {done['cards']} card(s) removed, "
         f"{done['coupons_cancelled']} coupon(s) cancelled, {done['sales_kept']} sale(s) kept"
@@ -153,20 +158,16 @@ def customers_merge(
     config: ConfigOption = None,
 ) -> None:
     """Merge a second account of the same person into the one that stays."""
-    store = open_store(config)
-    try:
-        with store.uow(write=True) as uow:
-            profile = merge_customers(
-                uow=uow,
-                operator=shell_operator(),
-                source_id=customer_id,
-                target_id=into,
-                now=store.now(),
-            )
-    except DomainError as exc:
-        raise refused(exc) from None
-    finally:
-        store.close()
+    profile = in_store(
+        config,
+        lambda store, uow: merge_customers(
+            uow=uow,
+            operator=shell_operator(),
+            source_id=customer_id,
+            target_id=into,
+            now=store.now(),
+        ),
+    )
     console.print(
         f"merged {customer_id} into {profile.id}: balance {profile.points_balance}, "
         f"cards {', '.join(profile.card_numbers)}"
@@ -181,22 +182,18 @@ def points_adjust(
     config: ConfigOption = None,
 ) -> None:
     """Credit or debit points by hand, as a new ledger entry with the reason."""
-    store = open_store(config)
-    try:
-        with store.uow(write=True) as uow:
-            done = adjust_points_by_operator(
-                uow=uow,
-                operator=shell_operator(),
-                customer_id=customer_id,
-                points=points,
-                reason=reason,
-                now=store.now(),
-                expire_days=store.rules.points.expire_days,
-            )
-    except DomainError as exc:
-        raise refused(exc) from None
-    finally:
-        store.close()
+    done = in_store(
+        config,
+        lambda store, uow: adjust_points_by_operator(
+            uow=uow,
+            operator=shell_operator(),
+            customer_id=customer_id,
+            points=points,
+            reason=reason,
+            now=store.now(),
+            expire_days=store.rules.points.expire_days,
+        ),
+    )
     console.print(
         f"ledger entry {done.entry_id}: {done.points:+d} points; balance {done.balance}",
         markup=False,

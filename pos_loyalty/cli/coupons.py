@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pos_loyalty.cli.care import open_store, refused, shell_operator
+from pos_loyalty.cli.care import in_store, shell_operator
 from pos_loyalty.cli.common import ConfigOption, console
 from pos_loyalty.coupons.campaigns import (
     generate_coupons,
@@ -15,7 +15,6 @@ from pos_loyalty.coupons.campaigns import (
     write_coupons_csv,
     write_outreach_csv,
 )
-from pos_loyalty.errors import DomainError
 
 coupons_app = typer.Typer(help="Coupons for campaigns.", no_args_is_help=True)
 
@@ -33,23 +32,19 @@ def coupons_generate(
     config: ConfigOption = None,
 ) -> None:
     """Bearer coupons of a rule's coupon to hand out (flyers, partners)."""
-    store = open_store(config)
-    try:
-        with store.uow(write=True) as uow:
-            made = generate_coupons(
-                uow=uow,
-                settings=store.settings,
-                secret=store.secret,
-                rules=store.rules,
-                operator=shell_operator(),
-                rule_id=rule,
-                count=count,
-                now=store.now(),
-            )
-    except DomainError as exc:
-        raise refused(exc) from None
-    finally:
-        store.close()
+    made = in_store(
+        config,
+        lambda store, uow: generate_coupons(
+            uow=uow,
+            settings=store.settings,
+            secret=store.secret,
+            rules=store.rules,
+            operator=shell_operator(),
+            rule_id=rule,
+            count=count,
+            now=store.now(),
+        ),
+    )
     if csv_path is not None:
         write_coupons_csv(made, csv_path)
     for coupon in made[:10]:
@@ -70,24 +65,20 @@ def coupons_issue(
 ) -> None:
     """A coupon for each consenting customer of a segment, exported with the contacts they
     allowed (phone in clear only where kept and consented to `sms`) for an SMS service."""
-    store = open_store(config)
-    try:
-        with store.uow(write=True) as uow:
-            outreach = issue_to_segment(
-                uow=uow,
-                settings=store.settings,
-                secret=store.secret,
-                rules=store.rules,
-                operator=shell_operator(),
-                rule_id=rule,
-                segment=segment,
-                inactive_days=inactive_days,
-                now=store.now(),
-            )
-    except DomainError as exc:
-        raise refused(exc) from None
-    finally:
-        store.close()
+    outreach = in_store(
+        config,
+        lambda store, uow: issue_to_segment(
+            uow=uow,
+            settings=store.settings,
+            secret=store.secret,
+            rules=store.rules,
+            operator=shell_operator(),
+            rule_id=rule,
+            segment=segment,
+            inactive_days=inactive_days,
+            now=store.now(),
+        ),
+    )
     if csv_path is not None:
         write_outreach_csv(outreach, csv_path)
     clear = sum(r.phone_in_clear for r in outreach.rows)
