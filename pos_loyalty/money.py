@@ -52,6 +52,18 @@ def percent_of_floor(amount: int, percent: Decimal | int | str) -> int:
     return int(value.to_integral_value(rounding=ROUND_FLOOR))
 
 
+def share_of(amount: int, part: int, whole: int) -> int:
+    """amount × part / whole rounded half-up (non-negative inputs, whole > 0)."""
+    return (2 * amount * part + whole) // (2 * whole)
+
+
+def cumulative_slice(amount: int, before: int, after: int, whole: int) -> int:
+    """What taking the cumulative fraction from before/whole to after/whole of `amount` takes:
+    each step rounds on the running total, so the slices of successive refunds add up to
+    exactly `amount` when `after` reaches `whole`."""
+    return share_of(amount, after, whole) - share_of(amount, before, whole)
+
+
 def allocate(total: int, weights: list[int]) -> list[int]:
     """Split `total` over `weights` in proportion; the parts sum exactly to `total`.
 

@@ -230,6 +230,23 @@ def sell_json(client: Any, body: dict[str, Any]) -> dict[str, Any]:
     return sale
 
 
+def refund_json(
+    client: Any, transaction_id: str, *lines: tuple[str, int | float]
+) -> dict[str, Any]:
+    """Refund (sku, qty) lines of a sale, or all of it without lines; the refund's body."""
+    import uuid
+
+    body = {"lines": [{"sku": sku, "qty": qty} for sku, qty in lines]} if lines else {}
+    reply = client.post(
+        f"/v1/transactions/{transaction_id}/refund",
+        json=body,
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert reply.status_code == 200, reply.text
+    refund: dict[str, Any] = reply.json()
+    return refund
+
+
 # -- personal offers: rules and crafted purchase histories ---------------------------------------
 
 

@@ -118,6 +118,7 @@ def count_budgets(
     quote: Quote,
     store_id: str,
     customer_id: str | None,
+    transaction_id: str,
     now: datetime,
     tz: tzinfo,
 ) -> None:
@@ -137,7 +138,14 @@ def count_budgets(
         caps["customer"] = budget.per_customer
         for which, key in keys.items():
             if not add_within_cap(
-                uow=uow, rule_id=rule.id, key=key, amount=adds[which], cap=caps[which], now=now
+                uow=uow,
+                rule_id=rule.id,
+                key=key,
+                amount=adds[which],
+                cap=caps[which],
+                now=now,
+                transaction_id=transaction_id,
+                in_proportion=which == "amount",  # a refund gives back its share of the reward
             ):
                 raise BudgetReached(
                     f"the budget of rule {rule.id!r} was spent meanwhile; evaluate the basket "

@@ -165,6 +165,7 @@ def record_sale(
         rules=store.rules,
         uses=quote.promo_codes or (),
         customer_id=customer_id,
+        transaction_id=transaction_id,
         now=now,
     )
     count_budgets(
@@ -173,6 +174,7 @@ def record_sale(
         quote=quote,
         store_id=store.settings.store.id,
         customer_id=customer_id,
+        transaction_id=transaction_id,
         now=now,
         tz=store.settings.store.tz,
     )

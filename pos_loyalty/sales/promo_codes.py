@@ -94,6 +94,7 @@ def count_promo_uses(
     rules: CompiledRules,
     uses: Iterable[PromoCodeUse],
     customer_id: str | None,
+    transaction_id: str,
     now: datetime,
 ) -> None:
     """Count each code the sale used, inside the sale's transaction; a code another till used
@@ -105,13 +106,20 @@ def count_promo_uses(
             continue  # the program changed since the quote; the quote's rules version decides
         promo = _promo(rule)
         total_key, own_key = _keys(use.code, customer_id)
-        if not add_within_cap(
-            uow=uow, rule_id=rule.id, key=total_key, amount=1, cap=promo.max_uses, now=now
-        ) or (
-            own_key is not None
-            and not add_within_cap(
-                uow=uow, rule_id=rule.id, key=own_key, amount=1, cap=promo.per_customer, now=now
+        counted = {total_key: promo.max_uses}
+        if own_key is not None:
+            counted[own_key] = promo.per_customer
+        if not all(
+            add_within_cap(
+                uow=uow,
+                rule_id=rule.id,
+                key=key,
+                amount=1,
+                cap=cap,
+                now=now,
+                transaction_id=transaction_id,
             )
+            for key, cap in counted.items()
         ):
             raise PromoCodeExhausted(
                 f"promo code {use.code!r} was used up meanwhile; evaluate the basket again",

@@ -17,9 +17,10 @@ from pos_loyalty.coupons.service import cancel_unused, return_redeemed
 from pos_loyalty.errors import InvalidInput, NotFound
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entries
-from pos_loyalty.money import milli_to_json, qty_to_milli
+from pos_loyalty.money import cumulative_slice, milli_to_json, qty_to_milli, share_of
 from pos_loyalty.rules.config import ThresholdRule
 from pos_loyalty.rules.quote import CouponToIssue
+from pos_loyalty.sales.counters import give_back
 from pos_loyalty.sales.idempotency import IdempotentJob, Outcome, request_hash, run_idempotent
 from pos_loyalty.sales.models import (
     ReceiptOutbox,
@@ -40,17 +41,6 @@ from pos_loyalty.sales.refund_policy import (
 from pos_loyalty.sales.stamps import add_stamps
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
-
-
-def _share(amount: int, part: int, whole: int) -> int:
-    """amount × part / whole rounded half-up (non-negative inputs, whole > 0)."""
-    return (2 * amount * part + whole) // (2 * whole)
-
-
-def cumulative_slice(amount: int, before: int, after: int, whole: int) -> int:
-    """What a refund taking the cumulative fraction from before/whole to after/whole of
-    `amount` takes; slices add up to exactly `amount` when after reaches whole."""
-    return _share(amount, after, whole) - _share(amount, before, whole)
 
 
 def refund_sale(
@@ -156,12 +146,23 @@ def _record_refund(
     amount = sum(r.total for r in refund_lines)
     # Money refunded so far (cumulative), to reverse points in proportion.
     prior = session.exec(
-        select(RefundLine.total, RefundLine.burn).where(
+        select(RefundLine.total, RefundLine.burn, RefundLine.subtotal).where(
             col(RefundLine.transaction_id) == transaction_id
         )
     ).all()
-    paid_before = sum(int(t) for t, _ in prior)
-    burn_before = sum(int(b) for _, b in prior)
+    paid_before = sum(int(t) for t, _, _ in prior)
+    burn_before = sum(int(b) for _, b, _ in prior)
+    # Budgets and promo codes get back the refunded share of what the sale counted (of goods,
+    # before rewards): a use (of a code, of a budget) when the whole sale comes back.
+    goods_before = sum(int(subtotal) for _, _, subtotal in prior)
+    give_back(
+        uow=uow,
+        transaction_id=transaction_id,
+        before=goods_before,
+        after=sale.subtotal if full else goods_before + sum(r.subtotal for r in refund_lines),
+        whole=sale.subtotal,
+        now=now,
+    )
     paid_after = paid_before + amount
     burn_after = burn_before + sum(r.burn for r in refund_lines)
 
@@ -319,7 +320,7 @@ def _reward_lost(
     kept = 0
     for line in sale_lines:
         net = line.subtotal - line.discount
-        kept += net - _share(net, gone.get(line.position, 0), line.qty_milli)
+        kept += net - share_of(net, gone.get(line.position, 0), line.qty_milli)
     return kept < rule.min_subtotal
 
 

@@ -9,7 +9,7 @@ from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.customers.referrals import Referral, ReferralCode
 from pos_loyalty.hq.models import AcceptedBundle, PublishedBundle, RegisteredStore, SyncState
 from pos_loyalty.ledger.models import LedgerEntry
-from pos_loyalty.sales.counters import RuleCounter
+from pos_loyalty.sales.counters import CounterUse, RuleCounter
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
     ReceiptOutbox,
@@ -29,6 +29,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Card",
+    "CounterUse",
     "Coupon",
     "Customer",
     "CustomerSegment",

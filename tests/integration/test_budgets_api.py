@@ -15,7 +15,14 @@ from sqlmodel import select
 
 from pos_loyalty.sales.counters import RuleCounter
 from pos_loyalty.store import Store
-from tests.factories import basket_json, enrol_json, evaluate_json, line_json, sell_json
+from tests.factories import (
+    basket_json,
+    enrol_json,
+    evaluate_json,
+    line_json,
+    refund_json,
+    sell_json,
+)
 
 RULES = [
     {
@@ -57,6 +64,35 @@ def test_a_day_budget_stops_the_rule_until_the_next_day(client: TestClient, stor
     today = store.now()
     store.clock = lambda: today + timedelta(days=1)
     assert evaluate_json(client, body)["discount_total"] == 1000
+
+
+def test_a_refund_gives_the_budget_back_its_share(client: TestClient) -> None:
+    """The day's 30 ₽ is spent by three sales; returning the bread of one (half its goods) gives
+    back 5 ₽, the rest of it the other 5 ₽, a whole sale refunded its 10 ₽."""
+    milk, bread = line_json("milk", 5000), line_json("bread", 5000)
+    sales = [sell_json(client, basket_json(milk, bread)) for _ in range(3)]
+    assert [sale["discount_total"] for sale in sales] == [1000, 1000, 1000]
+    spent = basket_json(line_json("milk", 10000))
+    assert evaluate_json(client, spent)["discount_total"] == 0  # the day's budget is spent
+    refund_json(client, sales[0]["transaction_id"], ("bread", 1))
+    assert evaluate_json(client, basket_json(line_json("milk", 5000)))["discount_total"] == 500
+    assert evaluate_json(client, spent)["discount_total"] == 1000  # 5 ₽ left: the cap is not hit
+    refund_json(client, sales[0]["transaction_id"])  # the milk too
+    refund_json(client, sales[1]["transaction_id"])  # a whole sale at once
+    for _ in range(2):
+        assert sell_json(client, spent)["discount_total"] == 1000
+    assert evaluate_json(client, spent)["discount_total"] == 0  # spent again, not more
+
+
+def test_a_refunded_sale_gives_back_a_customers_one_use(client: TestClient) -> None:
+    ivan = {"id": enrol_json(client)}
+    body = basket_json(line_json("milk", 20000), line_json("bread", 20000), customer=ivan)
+    sale = sell_json(client, body)
+    assert sale["points"]["earn"] == 18
+    refund_json(client, sale["transaction_id"], ("bread", 1))
+    assert evaluate_json(client, body)["points"]["earn"] == 0  # part of the sale still stands
+    refund_json(client, sale["transaction_id"])
+    assert evaluate_json(client, body)["points"]["earn"] == 18
 
 
 def test_per_customer_cap_on_points(client: TestClient) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import basket_json, commit_json, enrol_json, evaluate_json, line_json
+from tests.factories import (
+    basket_json,
+    commit_json,
+    enrol_json,
+    evaluate_json,
+    line_json,
+    refund_json,
+)
 
 RULES = [
     {
@@ -94,3 +101,22 @@ def test_single_use_code_sells_once_even_when_two_tills_priced_it(client: TestCl
     assert used.status_code == 422 and used.json()["error"]["code"] == "promo_code_exhausted"
     other = evaluate_json(client, with_codes("VIP-0002"))
     assert other["discount_total"] == 10000
+
+
+def test_a_code_comes_back_only_when_the_whole_sale_does(client: TestClient) -> None:
+    ivan = {"id": enrol_json(client)}
+    body = with_codes("VIP-0001", "ЛЕТО25", customer=ivan)
+    body["lines"].append(line_json("bread", 20000))
+    sale = commit_json(client, body)
+    assert sale.status_code == 201, sale.text
+    transaction_id = sale.json()["transaction_id"]
+    refund_json(client, transaction_id, ("bread", 1))  # the customer kept the milk
+    for code in ("VIP-0001", "ЛЕТО25"):
+        again = client.post("/v1/baskets/evaluate", json=with_codes(code, customer=ivan))
+        assert again.json()["error"]["code"] == "promo_code_exhausted"
+    refund_json(client, transaction_id)  # the rest: as if the sale had not been
+    quote = evaluate_json(client, with_codes("VIP-0001", "ЛЕТО25", customer=ivan))
+    assert quote["promo_codes"] == [
+        {"code": "VIP0001", "rule_id": "vip-codes"},
+        {"code": "ЛЕТО25", "rule_id": "summer-code"},
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pos_loyalty.sales.refund import cumulative_slice
+from pos_loyalty.money import cumulative_slice
 
 
 @given(
