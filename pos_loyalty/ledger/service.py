@@ -125,12 +125,14 @@ def apply_to_customer(
     points_delta: int,
     spend_delta: int = 0,
     burn: int = 0,
+    keep: int = 0,
 ) -> tuple[int, int]:
     """Change the cached balance and lifetime spend in one conditional UPDATE (which also locks
-    the row on PostgreSQL). With `burn` > 0 the balance must cover it, checked atomically.
-    Returns (balance, lifetime_spend) after the change."""
+    the row on PostgreSQL). With `burn` > 0 the balance must cover it and still hold `keep`
+    (the points not spendable yet), checked atomically. Returns (balance, lifetime_spend) after
+    the change."""
     stmt = _balance_update(uow.session.get_bind().dialect.name, burn > 0)
-    params = {"cid": customer_id, "burn": burn, "points": points_delta, "spend": spend_delta}
+    params = {"cid": customer_id, "burn": burn + keep, "points": points_delta, "spend": spend_delta}
     row = uow.session.connection().execute(stmt, params).first()
     if row is None:
         if uow.session.get(Customer, customer_id) is None:

@@ -19,6 +19,7 @@ from pos_loyalty.coupons.service import (
 from pos_loyalty.errors import InvalidInput
 from pos_loyalty.ledger.expiring import expiring_after_sale
 from pos_loyalty.ledger.models import EntryKind
+from pos_loyalty.ledger.pending import pending_points
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entries
 from pos_loyalty.money import qty_to_milli
 from pos_loyalty.rules.payload import BasketIn
@@ -149,13 +150,25 @@ def record_sale(
         now=now,
     )
     if customer_id is not None:
-        # The conditional UPDATE: checks the burn against the balance and locks the row.
+        # The conditional UPDATE: checks the burn against the balance and locks the row. Points
+        # in the return window stay out of reach even if another till sold since the quote.
+        pending = (
+            pending_points(
+                uow=uow,
+                customer_id=customer_id,
+                now=now,
+                pending_days=store.rules.points.pending_days,
+            )
+            if burn
+            else 0
+        )
         balance_after, lifetime_spend = apply_to_customer(
             uow=uow,
             customer_id=customer_id,
             points_delta=earn - burn,
             spend_delta=total,
             burn=burn,
+            keep=pending,
         )
     elif earn or burn:
         raise InvalidInput("points need an identified customer", code="no_customer")

@@ -20,6 +20,7 @@ from pos_loyalty.store import Store
 from tests.factories import (
     SALE_RULES,
     basket_json,
+    commit_json,
     enrol_json,
     evaluate_json,
     line_json,
@@ -149,6 +150,34 @@ def test_pending_points_are_shown_and_not_spendable_until_they_mature(
     store.clock = lambda: start + timedelta(days=15)
     assert client.get(f"/v1/customers/{customer_id}").json()["points_pending"] == 0
     assert evaluate_json(client, spend)["points"]["burn"] == again["points"]["earn"]
+
+
+@pytest.mark.parametrize(
+    "config_extra", [{**program(), "points": {**SALE_RULES["points"], "pending_days": 14}}]
+)
+def test_two_quotes_priced_together_cannot_spend_pending_points(
+    client: TestClient, store: Store
+) -> None:
+    """50 points matured and 50 pending: two tills each priced a burn the spendable 50 allowed;
+    once the first sold, the second would eat into the pending points, so it is refused."""
+    start = store.now()
+    who = {"id": enrol_json(client)}
+    sell_json(client, basket_json(line_json("cheese", 100_000), customer=who))
+    store.clock = lambda: start + timedelta(days=15)
+    sell_json(client, basket_json(line_json("cheese", 100_000), customer=who))
+    first, second = (
+        evaluate_json(
+            client, basket_json(line_json("bread", 20_000), customer=who, points_to_redeem=burn)
+        )
+        for burn in (30, 50)
+    )
+    assert (first["points"]["burn"], second["points"]["burn"]) == (30, 50)
+    assert commit_json(client, {"quote_id": first["quote_id"]}).status_code == 201
+    refused = commit_json(client, {"quote_id": second["quote_id"]})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "insufficient_points"
+    profile = client.get(f"/v1/customers/{who['id']}").json()  # the first sale earned 8 more
+    assert (profile["balance"], profile["points_pending"]) == (50 - 30 + 50 + 8, 50 + 8)
 
 
 def coffee_and_chocolate(client: TestClient) -> tuple[str, dict[str, Any]]:
