@@ -24,9 +24,10 @@ from firmware_sim.printer import PrinterServer, VirtualPrinter
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.sales.models import OutboxStatus
 from pos_loyalty.settings import Settings
+from pos_loyalty.storage import make_engine
 from pos_loyalty.storage.engine import normalise_url
 from pos_loyalty.store import Store
-from tests.conftest import new_key
+from tests.conftest import _empty_pg, new_key
 from tests.e2e.test_print_queue import (
     Lane,
     lane_settings,
@@ -38,9 +39,20 @@ from tests.e2e.test_print_queue import (
 from tests.factories import SALE_RULES, basket_json, line_json, sell_json
 from tests.serving import wait_until
 
-pytestmark = pytest.mark.parametrize(
-    "db_url", [pytest.param("pg", marks=pytest.mark.pg)], indirect=True
-)
+pytestmark = [
+    pytest.mark.parametrize("db_url", [pytest.param("pg", marks=pytest.mark.pg)], indirect=True),
+    pytest.mark.usefixtures("empty_database"),
+]
+
+
+@pytest.fixture
+def empty_database(db_url: str) -> None:
+    """The worker's PostgreSQL database is shared by the session's tests: start from empty."""
+    engine = make_engine(db_url)
+    try:
+        _empty_pg(engine)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
