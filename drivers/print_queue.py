@@ -23,25 +23,27 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from drivers.printer import (
+from drivers.print_report import RENDER_FAILED_CODE, PrinterReport
+from drivers.printer import EscPosPrinter
+from drivers.printer_status import (
     PRINTER_NOT_READY_CODE,
     PRINTER_OFFLINE_CODE,
-    EscPosPrinter,
     InvalidStatusReply,
     JobInterrupted,
     PrinterNotReady,
-    PrinterStatus,
     PrinterUnavailable,
 )
-from pos_loyalty.lanes import DEVICE_FAULT, DEVICE_RESTORED, PRINT_RESULT, LaneHub
+from pos_loyalty.lanes import LaneHub
 from pos_loyalty.receipts.outbox import (
     LAST_ERROR_MAX,
     PrintJob,
@@ -52,6 +54,7 @@ from pos_loyalty.receipts.outbox import (
     note_attempt,
     note_sent,
     queued_count,
+    reclaim,
 )
 from pos_loyalty.settings import PrinterConfig
 from pos_loyalty.storage import UnitOfWork
@@ -61,8 +64,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PrintJob", "PrintWorker", "ReceiptRenderer", "StepOutcome", "store_receipt_renderer"]
 
-RENDER_FAILED_CODE = "render_failed"
-JOB_INTERRUPTED_CODE = "job_interrupted"
 _UNCONFIRMED = "the service stopped before the printer had finished the receipt"
 DATABASE_UNAVAILABLE_CODE = "database_unavailable"
 DISK_LOW_CODE = "disk_low"
@@ -118,10 +119,11 @@ class StepOutcome(StrEnum):
     FAILED = "failed"  # the job could not be rendered; it left the queue
 
 
-@dataclass
-class _Problem:
-    code: str
-    message: str
+class ClaimLost(Exception):
+    """Between the note's commit and the new lock another worker took the row: nothing is sent."""
+
+
+Recorder = Callable[[], AbstractContextManager[UnitOfWork]]
 
 
 class PrintWorker:
@@ -142,10 +144,12 @@ class PrintWorker:
         probe_interval_s: float | None = 5.0,
         retry_initial_s: float | None = None,
         retry_max_s: float | None = None,
+        claim_grace_s: float = 3.0,
     ) -> None:
         """`connection` overrides where the printer is (a simulator's address); `printer` is a
         ready driver instead. `probe_interval_s` asks an idle printer for its status so faults
-        show before the next sale (None: never). Backoff defaults come from `config`."""
+        show before the next sale (None: never). Backoff defaults come from `config`.
+        `claim_grace_s`: how long a row under another worker's fresh note is left to it."""
         self.store = store
         self.lane_id = lane_id
         self.config = config
@@ -155,10 +159,13 @@ class PrintWorker:
             config, connection=connection, timeout_s=config.timeout_s
         )
         self.name = name or f"{lane_id}/printer"
+        self.report = PrinterReport(hub=hub, lane_id=lane_id, device=self.name)
         self.poll_interval_s = poll_interval_s
         self.probe_interval_s = probe_interval_s
         self.retry_initial_s = retry_initial_s or config.retry_initial_s
         self.retry_max_s = retry_max_s or config.retry_max_s
+        self.claim_grace_s = claim_grace_s
+        self.owner = uuid.uuid4().hex[:12]  # names this worker in the notes of rows it sends
         self._lock_rows = store.engine.dialect.name == "postgresql"
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -166,19 +173,6 @@ class PrintWorker:
         self._delay = 0.0
         # Printed, but the database did not take the news: never printed again by this process.
         self._printed_unrecorded: set[int] = set()
-        self._last_waiting: tuple[int, str] | None = None
-        self._fault: str | None = None
-        self._last_contact = 0.0
-        # What GET /v1/devices shows.
-        self._connected: bool | None = None
-        self._state = "unknown"
-        self._last_error: str | None = None
-        self._paper_near_end = False
-        self._queue_length = 0
-        self._printed = 0
-        self._failed = 0
-        self._waiting_job: int | None = None
-        self._interrupted = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -213,15 +207,7 @@ class PrintWorker:
     def status(self) -> dict[str, Any]:
         """The printer's state for `GET /v1/devices`."""
         return {
-            "connected": bool(self._connected),
-            "state": self._state,
-            "last_error": self._last_error,
-            "queue_length": self._queue_length,
-            "waiting_job": self._waiting_job,
-            "printed": self._printed,
-            "failed": self._failed,
-            "interrupted": self._interrupted,
-            "paper_near_end": self._paper_near_end,
+            **self.report.as_dict(),
             "connection": self.printer.url,
             "profile": self.config.profile,
             "width_mm": self.config.width_mm,
@@ -238,7 +224,7 @@ class PrintWorker:
                 log.error(
                     "%s: the print queue is unreachable, jobs stay queued: %s", self.name, exc
                 )
-                self._last_error = f"{DATABASE_UNAVAILABLE_CODE}: {exc}"[:LAST_ERROR_MAX]
+                self.report.last_error = f"{DATABASE_UNAVAILABLE_CODE}: {exc}"[:LAST_ERROR_MAX]
                 outcome = StepOutcome.WAITING
             except Exception:
                 log.exception("%s: unexpected failure; the job stays queued", self.name)
@@ -270,6 +256,8 @@ class PrintWorker:
                     return self._idle()
                 same = lambda: contextlib.nullcontext(uow)  # noqa: E731
                 if job.sent_unconfirmed:
+                    if self._sent_elsewhere_just_now(job):
+                        return StepOutcome.WAITING
                     return self._lost_part_way(job, _UNCONFIRMED, same)
                 rendered = self._render(uow, job)
                 return self._deliver(job, rendered, same)
@@ -287,10 +275,18 @@ class PrintWorker:
             return self._lost_part_way(job, _UNCONFIRMED, record)
         return self._deliver(job, outcome, record)
 
+    def _sent_elsewhere_just_now(self, job: PrintJob) -> bool:
+        """Another worker's note, fresh: it is between its note's commit and its new lock, not
+        gone; its row is left to it for `claim_grace_s` (after that its worker is taken as gone)."""
+        if job.sent_by in (None, self.owner) or job.updated_at is None:
+            return False
+        if self.store.now() - job.updated_at >= timedelta(seconds=self.claim_grace_s):
+            return False
+        log.info("%s: outbox row %d is being sent by worker %s", self.name, job.id, job.sent_by)
+        return True
+
     def _idle(self) -> StepOutcome:
-        self._queue_length = 0
-        self._waiting_job = None
-        self._last_waiting = None
+        self.report.idle()
         return StepOutcome.IDLE
 
     def _render(self, uow: UnitOfWork, job: PrintJob) -> bytes | Exception:
@@ -302,12 +298,7 @@ class PrintWorker:
             log.exception("%s: receipt of outbox row %d cannot be rendered", self.name, job.id)
             return exc
 
-    def _deliver(
-        self,
-        job: PrintJob,
-        rendered: bytes | Exception,
-        record: Callable[[], AbstractContextManager[UnitOfWork]],
-    ) -> StepOutcome:
+    def _deliver(self, job: PrintJob, rendered: bytes | Exception, record: Recorder) -> StepOutcome:
         if isinstance(rendered, Exception):
             return self._failed_to_render(job, rendered, record)
         if job.id in self._printed_unrecorded:
@@ -316,163 +307,89 @@ class PrintWorker:
             return self._cannot_record(job, refusal)
 
         def sent() -> None:
-            with record() as uow:  # PostgreSQL: the claim's transaction; a commit would free it
-                note_sent(uow=uow, job_id=job.id, now=self.store.now(), commit=not self._lock_rows)
+            """Just before the bytes go: the note, committed; on PostgreSQL the row locked again."""
+            with record() as uow:
+                note_sent(uow=uow, job_id=job.id, owner=self.owner, now=self.store.now())
+                if self._lock_rows and not reclaim(uow=uow, job_id=job.id, owner=self.owner):
+                    raise ClaimLost(f"outbox row {job.id} was taken by another worker")
 
         try:
             status = self.printer.print_job(
                 rendered,
                 on_sent=sent,
-                on_progress=lambda st: self._held_by_printer(job, st),
+                on_progress=lambda st: self.report.held(job, st),
                 stop=self._stop,
             )
+        except ClaimLost as exc:
+            log.warning("%s: %s; nothing sent", self.name, exc)
+            return StepOutcome.WAITING
         except PrinterNotReady as exc:
-            self._contact(exc.status)
-            return self._waiting(job, _Problem(exc.code, exc.status.message), record)
+            self.report.contact(exc.status)
+            return self._waiting(job, exc.code, exc.status.message, record)
         except JobInterrupted as exc:
             if self._stop.is_set():  # the row keeps its "sent" note: the next start prints a copy
                 log.warning("%s: stopping with outbox row %d in the printer", self.name, job.id)
                 return StepOutcome.WAITING
-            self._lost_contact(PRINTER_OFFLINE_CODE, str(exc))
+            self.report.lost_contact(PRINTER_OFFLINE_CODE, str(exc))
             return self._lost_part_way(job, str(exc), record)
         except (PrinterUnavailable, InvalidStatusReply) as exc:
-            code = (
-                PRINTER_OFFLINE_CODE
-                if isinstance(exc, PrinterUnavailable)
-                else PRINTER_NOT_READY_CODE
-            )
-            self._lost_contact(code, str(exc))
-            return self._waiting(job, _Problem(code, str(exc)), record)
-        self._contact(status)
+            code = _unreachable_code(exc)
+            self.report.lost_contact(code, str(exc))
+            return self._waiting(job, code, str(exc), record)
+        self.report.contact(status)
         try:
             with record() as uow:
                 if not mark_printed(uow=uow, job_id=job.id, now=self.store.now()):
                     log.warning("%s: outbox row %d was already marked printed", self.name, job.id)
-                self._queue_length = queued_count(uow=uow, lane_id=self.lane_id)
+                self.report.queue_length = queued_count(uow=uow, lane_id=self.lane_id)
         except SQLAlchemyError:
             self._printed_unrecorded.add(job.id)
             log.error("%s: outbox row %d printed but not yet recorded", self.name, job.id)
             raise
-        self._printed += 1
-        self._waiting_job = None
-        self._last_waiting = None
-        self._publish(
-            PRINT_RESULT,
-            {
-                "status": "printed",
-                **self._job_fields(job),
-                "attempts": job.attempts + 1,
-                "paper_near_end": status.paper_near_end,
-            },
-        )
+        self.report.printed_job(job, status)
         return StepOutcome.PRINTED
 
     def _cannot_record(self, job: PrintJob, reason: str) -> StepOutcome:
         """The database's disk is below its floor: a receipt printed now could not be marked
         printed, and a restart would print it again. It waits (nothing is written) until space
         returns."""
-        self._waiting_job = job.id
-        self._last_error = f"{DISK_LOW_CODE}: {reason}"[:LAST_ERROR_MAX]
-        if self._last_waiting != (job.id, DISK_LOW_CODE):
-            self._last_waiting = (job.id, DISK_LOW_CODE)
+        self.report.last_error = f"{DISK_LOW_CODE}: {reason}"[:LAST_ERROR_MAX]
+        if self.report.waiting(
+            job,
+            code=DISK_LOW_CODE,
+            message=reason,
+            attempts=job.attempts,
+            retry_in_s=self._next_delay(),
+        ):
             log.warning(
                 "%s: outbox row %d waits, it could not be recorded: %s", self.name, job.id, reason
             )
-            self._publish(
-                PRINT_RESULT,
-                {
-                    "status": "waiting",
-                    **self._job_fields(job),
-                    "attempts": job.attempts,
-                    "code": DISK_LOW_CODE,
-                    "message": reason,
-                    "retry_in_s": round(self._next_delay(), 3),
-                },
-            )
         return StepOutcome.WAITING
 
-    def _waiting(
-        self,
-        job: PrintJob,
-        problem: _Problem,
-        record: Callable[[], AbstractContextManager[UnitOfWork]],
-    ) -> StepOutcome:
-        self._waiting_job = job.id
+    def _waiting(self, job: PrintJob, code: str, message: str, record: Recorder) -> StepOutcome:
         with record() as uow:
-            note_attempt(
-                uow=uow,
-                job_id=job.id,
-                error=f"{problem.code}: {problem.message}",
-                now=self.store.now(),
-            )
-            self._queue_length = queued_count(uow=uow, lane_id=self.lane_id)
-        retry_in = self._next_delay()
-        log.info("%s: outbox row %d waits: %s", self.name, job.id, problem.message)
-        if self._last_waiting != (job.id, problem.code):  # once per job and reason, not per retry
-            self._last_waiting = (job.id, problem.code)
-            self._publish(
-                PRINT_RESULT,
-                {
-                    "status": "waiting",
-                    **self._job_fields(job),
-                    "attempts": job.attempts + 1,
-                    "code": problem.code,
-                    "message": problem.message,
-                    "retry_in_s": round(retry_in, 3),
-                },
-            )
+            note_attempt(uow=uow, job_id=job.id, error=f"{code}: {message}", now=self.store.now())
+            self.report.queue_length = queued_count(uow=uow, lane_id=self.lane_id)
+        log.info("%s: outbox row %d waits: %s", self.name, job.id, message)
+        self.report.waiting(
+            job,
+            code=code,
+            message=message,
+            attempts=job.attempts + 1,
+            retry_in_s=self._next_delay(),
+        )
         return StepOutcome.WAITING
 
-    def _held_by_printer(self, job: PrintJob, status: PrinterStatus) -> None:
-        """The printer stopped part-way through the job; the rest waits in its buffer."""
-        self._contact(status)
-        code = status.fault or PRINTER_NOT_READY_CODE
-        self._waiting_job = job.id
-        if self._last_waiting == (job.id, code):
-            return
-        self._last_waiting = (job.id, code)
-        self._publish(
-            PRINT_RESULT,
-            {
-                "status": "held",
-                **self._job_fields(job),
-                "code": code,
-                "message": f"{status.message}; the rest of the receipt prints once it is fixed",
-            },
-        )
-
-    def _lost_part_way(
-        self,
-        job: PrintJob,
-        reason: str,
-        record: Callable[[], AbstractContextManager[UnitOfWork]],
-    ) -> StepOutcome:
+    def _lost_part_way(self, job: PrintJob, reason: str, record: Recorder) -> StepOutcome:
         """Sent, then lost part-way: never sent again as an original; a marked copy follows."""
         with record() as uow:
             copy_id = close_interrupted(uow=uow, job=job, reason=reason, now=self.store.now())
-            self._queue_length = queued_count(uow=uow, lane_id=self.lane_id)
-        self._interrupted += 1
-        self._waiting_job = None
-        self._last_waiting = None
+            self.report.queue_length = queued_count(uow=uow, lane_id=self.lane_id)
         log.warning("%s: outbox row %d lost part-way (%s); copy queued", self.name, job.id, reason)
-        self._publish(
-            PRINT_RESULT,
-            {
-                "status": "interrupted",
-                **self._job_fields(job),
-                "code": JOB_INTERRUPTED_CODE,
-                "message": f"{reason}; the receipt prints again marked as a copy",
-                "copy_outbox_id": copy_id,
-            },
-        )
+        self.report.interrupted_job(job, reason, copy_id)
         return StepOutcome.WAITING
 
-    def _failed_to_render(
-        self,
-        job: PrintJob,
-        error: Exception,
-        record: Callable[[], AbstractContextManager[UnitOfWork]],
-    ) -> StepOutcome:
+    def _failed_to_render(self, job: PrintJob, error: Exception, record: Recorder) -> StepOutcome:
         message = f"the receipt cannot be rendered: {type(error).__name__}: {error}"
         with record() as uow:
             mark_failed(
@@ -481,17 +398,8 @@ class PrintWorker:
                 error=f"{RENDER_FAILED_CODE}: {message}",
                 now=self.store.now(),
             )
-            self._queue_length = queued_count(uow=uow, lane_id=self.lane_id)
-        self._failed += 1
-        self._publish(
-            PRINT_RESULT,
-            {
-                "status": "failed",
-                **self._job_fields(job),
-                "code": RENDER_FAILED_CODE,
-                "message": message,
-            },
-        )
+            self.report.queue_length = queued_count(uow=uow, lane_id=self.lane_id)
+        self.report.failed_job(job, message)
         return StepOutcome.FAILED
 
     def _record_unrecorded(self) -> None:
@@ -502,61 +410,19 @@ class PrintWorker:
             self._printed_unrecorded.discard(job_id)
             log.info("%s: outbox row %d recorded as printed", self.name, job_id)
 
-    # -- printer state and lane events ------------------------------------------------------------
-
     def _probe_if_due(self) -> None:
+        """An idle printer is asked how it is now and then, so a fault shows before a sale."""
         if self.probe_interval_s is None or self._stop.is_set():
             return
-        if time.monotonic() - self._last_contact < self.probe_interval_s:
+        if time.monotonic() - self.report.last_contact < self.probe_interval_s:
             return
         try:
             status = self.printer.status()
         except (PrinterUnavailable, InvalidStatusReply) as exc:
-            code = (
-                PRINTER_OFFLINE_CODE
-                if isinstance(exc, PrinterUnavailable)
-                else PRINTER_NOT_READY_CODE
-            )
-            self._lost_contact(code, str(exc))
+            self.report.lost_contact(_unreachable_code(exc), str(exc))
             return
-        self._contact(status)
+        self.report.contact(status)
 
-    def _contact(self, status: PrinterStatus) -> None:
-        self._last_contact = time.monotonic()
-        self._connected = True
-        self._paper_near_end = status.paper_near_end
-        self._set_fault(status.fault, status.message)
 
-    def _lost_contact(self, code: str, message: str) -> None:
-        self._last_contact = time.monotonic()
-        self._connected = False
-        self._set_fault(code, message)
-
-    def _set_fault(self, code: str | None, message: str) -> None:
-        """Publish `device_fault` when a fault starts or changes, `device_restored` when it ends."""
-        previous, self._fault = self._fault, code
-        self._state = code or "ready"
-        self._last_error = message if code else None
-        if code == previous:
-            return
-        if code is not None:
-            self._publish(DEVICE_FAULT, {"device": self.name, "code": code, "message": message})
-        elif previous is not None:
-            self._publish(DEVICE_RESTORED, {"device": self.name, "message": message})
-
-    def _job_fields(self, job: PrintJob) -> dict[str, Any]:
-        return {
-            "device": self.name,
-            "outbox_id": job.id,
-            "transaction_id": job.transaction_id,
-            "refund_id": job.refund_id,
-            "kind": job.kind,
-        }
-
-    def _publish(self, type_: str, data: dict[str, Any]) -> None:
-        if self.hub is None:
-            return
-        try:
-            self.hub.publish(self.lane_id, type_, data)
-        except Exception:
-            log.exception("%s: lane event %s not delivered", self.name, type_)
+def _unreachable_code(exc: PrinterUnavailable | InvalidStatusReply) -> str:
+    return PRINTER_OFFLINE_CODE if isinstance(exc, PrinterUnavailable) else PRINTER_NOT_READY_CODE

@@ -11,7 +11,7 @@ Each line is a command and its arguments (shell quoting); each gets one answer l
               during-next cover_open|autocutter|paper_out|offline|power_off|unplug [LINES]
     scanner:  status | scan TEXT | swipe PAN [NAME] [YYMM] [1|2|both] | garble TEXT |
               truncate TEXT | split TEXT [GAP_S] | repeat TEXT [TIMES] | unplug | replug
-    camera:   status | show PAYLOAD [qr|ean13] | hide | unplug | replug
+    camera:   status | show PAYLOAD [qr|ean13] | hide | garble [FRAMES] | clear | unplug | replug
 
 Scan text may carry `\\xNN` escapes (`\\x1d` is the GS1 group separator).
 """
@@ -157,6 +157,16 @@ def _text(args: list[str]) -> str:
     return unescape(args[0])
 
 
+def _then(status: Handler, effect: Callable[[], object]) -> Handler:
+    """A command that acts on the device and answers with its status line."""
+
+    def handler(_: list[str]) -> str:
+        effect()
+        return status([])
+
+    return handler
+
+
 def printer_commands(printer: Any) -> dict[str, Handler]:
     """Faults of a `firmware_sim.printer.VirtualPrinter`."""
 
@@ -168,13 +178,6 @@ def printer_commands(printer: Any) -> dict[str, Handler]:
             f"buffered={printer.buffered_commands} lost_cuts={printer.lost_cuts} "
             f"paper_mm={'endless' if remaining is None else round(remaining)}"
         )
-
-    def act(effect: Callable[[], object]) -> Handler:
-        def handler(_: list[str]) -> str:
-            effect()
-            return status([])
-
-        return handler
 
     def near_end(_: list[str]) -> str:
         printer.set_paper_remaining(max(printer.near_end_mm / 2, 1.0))
@@ -202,23 +205,23 @@ def printer_commands(printer: Any) -> dict[str, Handler]:
 
     return {
         "status": status,
-        "paper-out": act(lambda: printer.set_paper_remaining(0)),
+        "paper-out": _then(status, lambda: printer.set_paper_remaining(0)),
         "paper-near-end": near_end,
         "refill": refill,
         "paper": paper,
-        "cover-open": act(lambda: printer.set_cover_open(True)),
-        "cover-close": act(lambda: printer.set_cover_open(False)),
-        "cutter-error": act(lambda: printer.arm_fault("autocutter")),
+        "cover-open": _then(status, lambda: printer.set_cover_open(True)),
+        "cover-close": _then(status, lambda: printer.set_cover_open(False)),
+        "cutter-error": _then(status, lambda: printer.arm_fault("autocutter")),
         "error": error,
-        "fix": act(printer.remove_error_cause),
-        "offline": act(lambda: printer.set_offline(True)),
-        "online": act(lambda: printer.set_offline(False)),
-        "feed-press": act(lambda: printer.press_feed(True)),
-        "feed-release": act(lambda: printer.press_feed(False)),
-        "power-off": act(lambda: printer.set_power(False)),
-        "power-on": act(lambda: printer.set_power(True)),
-        "unplug": act(lambda: printer.set_unplugged(True)),
-        "plug": act(lambda: printer.set_unplugged(False)),
+        "fix": _then(status, printer.remove_error_cause),
+        "offline": _then(status, lambda: printer.set_offline(True)),
+        "online": _then(status, lambda: printer.set_offline(False)),
+        "feed-press": _then(status, lambda: printer.press_feed(True)),
+        "feed-release": _then(status, lambda: printer.press_feed(False)),
+        "power-off": _then(status, lambda: printer.set_power(False)),
+        "power-on": _then(status, lambda: printer.set_power(True)),
+        "unplug": _then(status, lambda: printer.set_unplugged(True)),
+        "plug": _then(status, lambda: printer.set_unplugged(False)),
         "during-next": during_next,
     }
 
@@ -258,14 +261,6 @@ def scanner_commands(scanner: Any, symbology: str = "code128") -> dict[str, Hand
         wire = scanner.scan_repeated(_text(args), times, symbology)
         return f"sent {len(wire)} bytes {times} times"
 
-    def unplug(_: list[str]) -> str:
-        scanner.unplug()
-        return status([])
-
-    def replug(_: list[str]) -> str:
-        scanner.replug()
-        return status([])
-
     return {
         "status": status,
         "scan": scan,
@@ -274,45 +269,57 @@ def scanner_commands(scanner: Any, symbology: str = "code128") -> dict[str, Hand
         "truncate": truncate,
         "split": split,
         "repeat": repeat,
-        "unplug": unplug,
-        "replug": replug,
+        "unplug": _then(status, scanner.unplug),
+        "replug": _then(status, scanner.replug),
     }
 
 
 def camera_commands(device: Any) -> dict[str, Handler]:
-    """Scenes and faults of a `firmware_sim.camera.VirtualCameraDevice`."""
-    from firmware_sim.camera import Scenario
+    """Scenes and faults of a `firmware_sim.camera.VirtualCameraDevice` (in `serve`, or on its
+    own as a network camera: `sim camera --port`)."""
+    from dataclasses import replace
 
     def status(_: list[str]) -> str:
-        return f"plugged={device.plugged}"
+        payload = device.scenario.payload
+        return (
+            f"plugged={device.plugged} showing={'nothing' if payload is None else 'code'} "
+            f"garble={device.garbling.replace(' ', '_')} garbled_frames={device.garbled_frames}"
+        )
 
     def show(args: list[str]) -> str:
         if not args:
             raise ControlError("show PAYLOAD [qr|ean13]")
         symbology = args[1] if len(args) > 1 else "qr"
         device.show(
-            Scenario(
+            replace(
+                device.scenario,
                 payload=args[0],
                 symbology=symbology,
-                width=640,
-                height=480,
                 duration_s=3600.0,
                 show_from_s=0.0,
                 show_until_s=3600.0,
+                loop=False,
             )
         )
         return f"showing a {symbology}"
 
     def hide(_: list[str]) -> str:
-        device.show(Scenario(payload=None, width=640, height=480))
+        device.show(replace(device.scenario, payload=None))
         return "empty counter"
 
-    def unplug(_: list[str]) -> str:
-        device.unplug()
+    def garble(args: list[str]) -> str:
+        frames = int(_number(args, 0, 0)) if args else None
+        if frames is not None and frames < 1:
+            raise ControlError("garble [FRAMES]: a positive number of frames, or none for all")
+        device.garble(frames)
         return status([])
 
-    def replug(_: list[str]) -> str:
-        device.replug()
-        return status([])
-
-    return {"status": status, "show": show, "hide": hide, "unplug": unplug, "replug": replug}
+    return {
+        "status": status,
+        "show": show,
+        "hide": hide,
+        "garble": garble,
+        "clear": _then(status, device.clear_garble),
+        "unplug": _then(status, device.unplug),
+        "replug": _then(status, device.replug),
+    }

@@ -32,7 +32,7 @@ Code pages follow the python-escpos capability profile named, so ESC t n means w
 python-escpos, configured with the same profile, meant by it.
 """
 
-from firmware_sim.printer.device import PrinterStream, VirtualPrinter
+from firmware_sim.printer.device import VirtualPrinter
 from firmware_sim.printer.engine import PrintedBarcode, Receipt
 from firmware_sim.printer.parser import Command, EscPosParser, parse
 from firmware_sim.printer.profiles import (
@@ -42,6 +42,7 @@ from firmware_sim.printer.profiles import (
     load_profile,
 )
 from firmware_sim.printer.server import PrinterPty, PrinterServer
+from firmware_sim.printer.stream import PrinterStream
 
 __all__ = [
     "DEFAULT_PROFILE",

@@ -1,28 +1,29 @@
-"""The printer as a whole: interface, real-time status, faults, the paper roll and its speed.
+"""The printer as a whole: real-time status, faults, the receive buffer, the paper roll, its speed.
 
 `VirtualPrinter` is what tests and the demo hold. Bytes reach it through a `PrinterStream` (one per
-TCP connection or serial port, each with its own receive parser); real-time requests (DLE EOT n)
-are answered as the bytes arrive, before anything queued ahead of them is printed, as an Epson
-printer does. Everything else goes to the print engine in order.
+TCP connection or serial port, each with its own receive parser: `firmware_sim.printer.stream`);
+real-time requests (DLE EOT n) are answered as the bytes arrive, before anything queued ahead of
+them is printed, as an Epson printer does. Everything else goes to the print engine in order.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from firmware_sim.printer.engine import PrintEngine, Receipt
-from firmware_sim.printer.parser import Command, EscPosParser
+from firmware_sim.printer.parser import Command
 from firmware_sim.printer.profiles import DEFAULT_PROFILE, PrinterProfile, load_profile
 from firmware_sim.printer.status import (
     ERROR_KINDS,
     RECOVERED_BY_DLE_ENQ,
     Condition,
+    answer_query,
 )
+from firmware_sim.printer.stream import PrinterStream
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 _REALTIME = ("DLE EOT", "DLE ENQ", "DLE DC4")
 _QUERIES = ("GS r", "ESC v", "GS I")
 _CUTS = ("GS V", "ESC i", "ESC m")
-_REALTIME_IN_DATA = re.compile(rb"\x10\x04([\x01-\x04])")
 # Faults `arm_fault` can make happen part-way through the next receipt.
 ARMABLE_FAULTS = ("cover_open", "autocutter", "paper_out", "offline", "power_off", "unplug")
 
@@ -360,7 +360,7 @@ class VirtualPrinter:
     def _run(self, command: Command, stream: PrinterStream) -> None:
         name = command.name
         if name in _QUERIES:
-            stream.deliver(self._answer_query(command))
+            stream.deliver(answer_query(command, self.condition(), self.profile))
         elif name == "GS a":
             self._set_asb(stream, command.args[0])
         elif name == "ESC p":
@@ -438,32 +438,6 @@ class VirtualPrinter:
         with self._lock:
             self._asb.pop(stream, None)
 
-    def _answer_query(self, command: Command) -> bytes:
-        n = command.args[0] if command.args else 1
-        if command.name in ("GS r", "ESC v"):
-            if command.name == "ESC v" or n in (1, 49):
-                return bytes([self.condition().paper_sensor()])
-            if n in (2, 50):
-                return bytes([0x01 if self._drawer_pin_high else 0x00])
-            return b"\x00"
-        # GS I: printer information.
-        if n in (1, 49):
-            return b"\x20"  # model ID of the TM-T88 family
-        if n in (2, 50):
-            return b"\x02"  # type ID: autocutter fitted, no multi-byte fonts
-        if n in (3, 51):
-            return b"\x10"  # ROM version ID
-        texts = {
-            65: "SIM 1.0 ESC/POS",
-            66: self.profile.vendor or "EPSON",
-            67: self.profile.name,
-            68: "SIM00000001",
-            69: "PC437",
-        }
-        if n in texts:
-            return b"_" + texts[n].encode("ascii", "replace") + b"\x00"
-        return b""
-
     def _advance_paper(self, dots: int) -> int:
         mm = dots / self.profile.dpi * 25.4
         remaining = self._paper_remaining_mm
@@ -500,73 +474,6 @@ class VirtualPrinter:
         self._changed.notify_all()
         if self.on_receipt is not None:
             self.on_receipt(receipt)
-
-
-class PrinterStream:
-    """One interface session into a printer: its own receive parser and real-time answers."""
-
-    def __init__(
-        self, printer: VirtualPrinter, send: Callable[[bytes], None] | None = None
-    ) -> None:
-        self.printer = printer
-        self._parser = EscPosParser()
-        self._tail = b""
-        self._send = send
-        self._answers = bytearray()
-        self._send_lock = threading.Lock()
-
-    def receive(self, data: bytes) -> tuple[bytes, list[Command]]:
-        """Parse arriving bytes: (real-time answers to send now, commands to print in order).
-        DLE ENQ (recovery) acts at once too, as on the hardware."""
-        commands = self._parser.feed(data)
-        printer = self.printer
-        if printer.realtime_in_data:
-            window = self._tail + data
-            self._tail = window[-2:]
-            requests = [int(m.group(1)[0]) for m in _REALTIME_IN_DATA.finditer(window)]
-        else:
-            requests = [c.args[0] for c in commands if c.name == "DLE EOT" and 1 <= c.args[0] <= 4]
-        answers = bytes(printer.status(n) for n in requests)
-        for command in commands:
-            if command.name == "DLE ENQ":
-                printer.recover(command.args[0], background=self._send is not None)
-        return answers, commands
-
-    def deliver(self, data: bytes) -> None:
-        """What the printer sends back on this session (query answers, ASB)."""
-        if not data:
-            return
-        if self._send is None:
-            self._answers += data
-            return
-        if self.printer.refuses_connections:
-            log.info("answer not delivered: the printer is off or its cable is out")
-            return
-        with self._send_lock:
-            try:
-                self._send(data)
-            except OSError as exc:
-                log.info("answer not delivered, the session has gone: %s", exc)
-
-    def execute(self, commands: Iterable[Command]) -> bytes:
-        """Print commands; returns the answers not yet sent (in-process sessions)."""
-        self.printer._execute(commands, self)
-        return self.take_answers()
-
-    def take_answers(self) -> bytes:
-        answers, self._answers = bytes(self._answers), bytearray()
-        return answers
-
-    def feed(self, data: bytes) -> bytes:
-        answers, commands = self.receive(data)
-        return answers + self.execute(commands)
-
-    def close(self) -> None:
-        """End of the session: a command cut short is logged and dropped, never fatal; what is
-        in the printer's buffer still prints."""
-        self.execute(self._parser.finish())
-        self.printer.forget(self)
-        self._tail = b""
 
 
 def _first_free_number(out_dir: Path | None) -> int:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from firmware_sim.printer.parser import Command
+from firmware_sim.printer.profiles import PrinterProfile
+
 # DLE EOT n: bits 1 and 4 are always set, bits 0 and 7 always clear: a healthy printer answers 0x12.
 STATUS_FIXED = 0x12
 PRINTER_DRAWER_PIN_HIGH = 0x04  # n=1 bit 2
@@ -104,3 +107,32 @@ class Condition:
             self.error if mask & ASB_ERROR else None,
             (self.paper_near_end, self.paper_end) if mask & ASB_PAPER else None,
         )
+
+
+def answer_query(command: Command, condition: Condition, profile: PrinterProfile) -> bytes:
+    """What the printer sends back, in order, for GS r n / ESC v (paper and drawer sensors) and
+    GS I n (printer information)."""
+    n = command.args[0] if command.args else 1
+    if command.name in ("GS r", "ESC v"):
+        if command.name == "ESC v" or n in (1, 49):
+            return bytes([condition.paper_sensor()])
+        if n in (2, 50):
+            return b"\x01" if condition.drawer_pin_high else b"\x00"
+        return b"\x00"
+    # GS I: printer information.
+    if n in (1, 49):
+        return b"\x20"  # model ID of the TM-T88 family
+    if n in (2, 50):
+        return b"\x02"  # type ID: autocutter fitted, no multi-byte fonts
+    if n in (3, 51):
+        return b"\x10"  # ROM version ID
+    texts = {
+        65: "SIM 1.0 ESC/POS",
+        66: profile.vendor or "EPSON",
+        67: profile.name,
+        68: "SIM00000001",
+        69: "PC437",
+    }
+    if n in texts:
+        return b"_" + texts[n].encode("ascii", "replace") + b"\x00"
+    return b""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,7 +53,6 @@ def sim_printer(
     (or cover-open, cutter-error, fix, offline, power-off, unplug, during-next KIND …; `help`).
     """
     import logging
-    import threading
 
     from firmware_sim.control import ControlServer, printer_commands
     from firmware_sim.printer import PrinterPty, PrinterServer, Receipt, VirtualPrinter
@@ -107,21 +107,16 @@ def sim_printer(
         + (f"; fault control at {control}" if controls else "")
         + f"; receipts to {out}/. Ctrl-C stops."
     )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        if serial is not None:
-            serial.stop()
-        if controls is not None:
-            controls.stop()
-        printer.tear_off()
-        typer.echo(
-            f"{printer.receipt_count} receipts; {printer.dropped_bytes} bytes not printed, "
-            f"{printer.lost_cuts} receipts lost to paper out"
-        )
+    _serve_until_ctrl_c(
+        server.stop,
+        serial.stop if serial is not None else None,
+        controls.stop if controls is not None else None,
+    )
+    printer.tear_off()
+    typer.echo(
+        f"{printer.receipt_count} receipts; {printer.dropped_bytes} bytes not printed, "
+        f"{printer.lost_cuts} receipts lost to paper out"
+    )
 
 
 @sim_app.command("scanner")
@@ -219,7 +214,20 @@ def sim_control(
 
 @sim_app.command("camera")
 def sim_camera(
-    out: Annotated[Path, typer.Option(help="Video file to write (MJPG .avi).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Video file to write (MJPG .avi); or --port.")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Be a network camera: MJPEG over HTTP here (0 = any free port)."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (with --port).")] = "127.0.0.1",
+    control: Annotated[
+        Path | None,
+        typer.Option(help="With --port: take commands on a unix socket here (see `sim control`)."),
+    ] = None,
     qr: Annotated[str | None, typer.Option(help="QR payload held up to the camera.")] = None,
     barcode: Annotated[str | None, typer.Option(help="EAN-13 digits instead of a QR.")] = None,
     width: int = 1280,
@@ -236,28 +244,41 @@ def sim_camera(
     contrast: Annotated[float, typer.Option(help="1.0 black on white … 0.2 dim screen.")] = 1.0,
     seed: int = 0,
 ) -> None:
-    """Write a counter scene where a customer holds up a QR (or a barcode) to a video file."""
+    """Write a counter scene where a customer holds up a QR (or a barcode) to a video file, or
+    with --port be a live network camera (MJPEG over HTTP) until Ctrl-C.
+
+    Live, with --control, the scene and the faults are acted out from outside: `pos-loyalty sim
+    control PATH show PAYLOAD` (or hide, garble [FRAMES], clear, unplug, replug, status).
+    """
     from firmware_sim.camera import Scenario, write_video
 
-    if qr is None and barcode is None:
+    if port is None and out is None:
+        raise typer.BadParameter("give --out FILE, or --port to stream live", param_hint="--out")
+    if port is None and qr is None and barcode is None:
         raise typer.BadParameter("give --qr PAYLOAD or --barcode DIGITS", param_hint="--qr")
+    if port is not None:  # live: whoever is at the counter stays there (`show`/`hide` change it)
+        duration, show_from, show_until = 3600.0, 0.0, 3600.0
     try:
         scenario = Scenario(
             payload=qr if qr is not None else barcode,
-            symbology="qr" if qr is not None else "ean13",
+            symbology="qr" if barcode is None else "ean13",
             width=width,
             height=height,
             fps=fps,
-            duration_s=duration,
-            show_from_s=show_from,
-            show_until_s=show_until,
             code_size=size,
             angle_deg=angle,
             perspective=perspective,
             blur=blur,
             noise=noise,
             contrast=contrast,
+            duration_s=duration,
+            show_from_s=show_from,
+            show_until_s=show_until,
         )
+        if port is not None:
+            _live_camera(scenario, seed, host, port, control)
+            return
+        assert out is not None
         frames = write_video(out, scenario, seed=seed)
     except ValueError as exc:  # a setting out of range, or a payload the code cannot hold
         raise typer.BadParameter(str(exc)) from exc
@@ -265,3 +286,42 @@ def sim_camera(
         typer.echo(f"cannot write {out}: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"wrote {frames} frames ({width}x{height} at {fps:g} fps) to {out}")
+
+
+def _live_camera(scenario: Any, seed: int, host: str, port: int, control: Path | None) -> None:
+    """Serve the scene as a network camera until Ctrl-C, faults on the control socket."""
+    import logging
+
+    from firmware_sim.camera import CameraStreamServer, VirtualCameraDevice
+    from firmware_sim.control import ControlServer, camera_commands
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    device = VirtualCameraDevice(scenario, seed)
+    try:
+        server = CameraStreamServer(device, host, port).start()
+    except OSError as exc:
+        typer.echo(f"cannot listen on {host}:{port}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    controls = (
+        ControlServer(control, camera_commands(device)).start() if control is not None else None
+    )
+    typer.echo(
+        f"camera {scenario.width}x{scenario.height} at {scenario.fps:g} fps on {server.url}"
+        + (f"; fault control at {control}" if controls else "")
+        + ". Ctrl-C stops."
+    )
+    _serve_until_ctrl_c(server.stop, controls.stop if controls is not None else None)
+
+
+def _serve_until_ctrl_c(*stoppers: Callable[[], None] | None) -> None:
+    """Block until Ctrl-C, then stop each device server (None: one that was not started)."""
+    import threading
+
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for stop in stoppers:
+            if stop is not None:
+                stop()

@@ -7,6 +7,10 @@ and not confirmed. A job that was sent and then lost part-way (power cut, cable 
 stopped while the printer worked) is never sent again as an original: the row is closed as
 printed with the reason, and a new row prints the receipt again, marked «КОПИЯ» because an
 earlier row printed it (`printed_before`).
+
+The note that a job's bytes are going to the printer is committed before they go, naming the
+worker that sent them, so it outlives the worker's process and its database connection: a
+reprint after either went away mid-job knows the receipt may be on paper already.
 """
 
 from __future__ import annotations
@@ -39,11 +43,24 @@ class PrintJob:
     attempts: int
     created_at: datetime
     last_error: str | None = None
+    updated_at: datetime | None = None
 
     @property
     def sent_unconfirmed(self) -> bool:
         """An earlier attempt sent the job and never saw it finish (the service stopped)."""
         return (self.last_error or "").startswith(f"{SENT_CODE}:")
+
+    @property
+    def sent_by(self) -> str | None:
+        """The worker whose note says it sent the job (None: no note, or one that names none)."""
+        prefix = f"{SENT_CODE}: by "
+        note = self.last_error or ""
+        return note.removeprefix(prefix).partition(":")[0] if note.startswith(prefix) else None
+
+
+def sent_note(owner: str) -> str:
+    """`last_error` of a row whose bytes worker `owner` is sending."""
+    return f"{SENT_CODE}: by {owner}: waiting for the printer to finish the receipt"
 
 
 def _job(row: ReceiptOutbox) -> PrintJob:
@@ -57,6 +74,7 @@ def _job(row: ReceiptOutbox) -> PrintJob:
         attempts=row.attempts,
         created_at=row.created_at,
         last_error=row.last_error,
+        updated_at=row.updated_at,
     )
 
 
@@ -117,21 +135,29 @@ def note_attempt(*, uow: UnitOfWork, job_id: int, error: str, now: datetime) -> 
     uow.commit()
 
 
-def note_sent(*, uow: UnitOfWork, job_id: int, now: datetime, commit: bool = True) -> None:
-    """The job's bytes are going to the printer: should this process stop before it hears the
-    job finish, the next attempt knows it may be on paper already and prints a copy. Without
-    `commit` (a row claimed with FOR UPDATE, which a commit would release to another worker) the
-    note is only written, and lasts only if the job's transaction commits."""
-    uow.session.execute(
-        _still_queued(job_id).values(
-            last_error=f"{SENT_CODE}: waiting for the printer to finish the receipt",
-            updated_at=now,
-        )
+def note_sent(*, uow: UnitOfWork, job_id: int, owner: str, now: datetime) -> None:
+    """The job's bytes are about to go to the printer: the note is committed first, so that when
+    this worker, its process or its database connection goes away before the job is seen to
+    finish, the next attempt knows the receipt may be on paper already and prints a copy. (A row
+    claimed with FOR UPDATE is freed by this commit; `reclaim` takes it back.)"""
+    uow.session.execute(_still_queued(job_id).values(last_error=sent_note(owner), updated_at=now))
+    uow.commit()
+
+
+def reclaim(*, uow: UnitOfWork, job_id: int, owner: str) -> bool:
+    """Lock the row again after `note_sent`'s commit (PostgreSQL, `FOR UPDATE`): True while it is
+    still queued under `owner`'s note, so no other worker took it in between."""
+    statement = (
+        select(col(ReceiptOutbox.status), col(ReceiptOutbox.last_error))
+        .where(col(ReceiptOutbox.id) == job_id)
+        .with_for_update()
     )
-    if commit:
-        uow.commit()
-    else:
-        uow.flush()
+    row = uow.session.execute(statement).first()
+    return (
+        row is not None
+        and row.status == OutboxStatus.QUEUED.value
+        and row.last_error == sent_note(owner)
+    )
 
 
 def close_interrupted(*, uow: UnitOfWork, job: PrintJob, reason: str, now: datetime) -> int:
