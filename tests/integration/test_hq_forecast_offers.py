@@ -217,3 +217,52 @@ def test_the_endpoint_compares_the_two_programs_the_caller_names(
     bad = {**body, "candidate": {"kind": "program", "program": {"rules": [{"id": "x"}]}}}
     refused = client.post("/v1/hq/dry-run", json=bad)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "rules_invalid"
+
+
+def test_cli_dry_run_and_report_after_the_split(
+    client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    """`rules dry-run` and `rules report` (now in cli/rules_forecast.py) on the store's database:
+    the dearer coupon's cost, and the report's revenue net of a refund."""
+    from typer.testing import CliRunner
+
+    from pos_loyalty.cli.app import app as cli
+
+    sales = _day_of_sales(client)
+    config = tmp_path / "store.toml"
+    config.write_text(
+        f'[store]\nid = "msk-001"\nname = "Магазин"\n'
+        f'database_url = "{store.settings.database_url}"\n'
+        f'secret_file = "{store.settings.secret_path}"\n',
+        encoding="utf-8",
+    )
+    proposal = tmp_path / "dearer.toml"
+    proposal.write_text(
+        '[[rules]]\nid = "spend-700-get-70"\nkind = "threshold"\nlabel = "Купон"\n'
+        "min_subtotal = 70000\nreward = { coupon = { amount_off = 15000 } }\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    forecast = runner.invoke(
+        cli,
+        ["rules", "dry-run", str(proposal), "-c", str(config), "--since", "1d"],
+        env={"COLUMNS": "200"},
+    )
+    assert forecast.exit_code == 0, forecast.output
+    row = next(line for line in forecast.output.splitlines() if "spend-700-get-70" in line)
+    assert "70,00" in row and "150,00" in row  # the coupon spent, priced at both values
+
+    def report() -> str:
+        result = runner.invoke(
+            cli, ["rules", "report", "-c", str(config), "--since", "1d"], env={"COLUMNS": "200"}
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "1 700,00" in report().replace("\xa0", " ")  # 800 + 200 + 430 + 270 ₽ paid
+    _refund(client, sales["spend"], {})  # 430 ₽ back
+    assert "1 270,00" in report().replace("\xa0", " ")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[rules]]\nid = "x"\nkind = "discount"\n', encoding="utf-8")
+    refused = runner.invoke(cli, ["rules", "dry-run", str(broken), "-c", str(config)])
+    assert refused.exit_code == 1 and "Invalid rules" in refused.output
