@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -346,7 +346,9 @@ def _forecast(
 
 
 @router.post("/bundles/{version}/dry-run", response_model=DryRunPublic)
-def forecast(version: int, body: DryRunIn, store: StoreDep, _: HqScope) -> DryRunPublic:
+def forecast(
+    version: Annotated[int, Path(ge=1)], body: DryRunIn, store: StoreDep, _: HqScope
+) -> DryRunPublic:
     """Replay the sales in this database under bundle `version` and compare with `baseline`
     (default: the version before it, or this service's own program for version 1), both priced
     the same way: per rule and in total. Writes nothing."""
