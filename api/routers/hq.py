@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -20,7 +20,7 @@ from api.deps import HqScope, StoreDep, require_scope
 from api.errors import ApiError
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.errors import InvalidInput
-from pos_loyalty.hq.bundle import Bundle, Targets, program_from_json
+from pos_loyalty.hq.bundle import Bundle, Program, Targets, program_from_json
 from pos_loyalty.hq.fleet import (
     PullReport,
     current_bundle_for,
@@ -34,7 +34,9 @@ from pos_loyalty.hq.publish import list_bundles, publish_bundle, published_progr
 from pos_loyalty.hq.replay import dry_run
 from pos_loyalty.hq.results import results_report, since_moment
 from pos_loyalty.hq.signing import SigningKeyError, load_signing_key
+from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.config import RulesConfigError
+from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 
 router = APIRouter(prefix="/v1/hq", tags=["head office"])
@@ -113,17 +115,22 @@ def _public(bundle: Bundle) -> BundlePublic:
     )
 
 
-@router.post("/bundles", status_code=201, response_model=BundlePublic)
-def publish(body: PublishIn, store: StoreDep, _: HqScope) -> BundlePublic:
-    """Validate with the store's own compiler, sign, store: the next version."""
+def _program(data: dict[str, Any], *, source: str) -> Program:
+    """A program sent as JSON, checked by the store's own compiler, or 422 with its problems."""
     try:
-        program = program_from_json(body.program, source="program")
+        return program_from_json(data, source=source)
     except RulesConfigError as exc:
         raise InvalidInput(
             "the program is not valid: " + "; ".join(exc.problems),
             code="rules_invalid",
             details={"problems": exc.problems},
         ) from None
+
+
+@router.post("/bundles", status_code=201, response_model=BundlePublic)
+def publish(body: PublishIn, store: StoreDep, _: HqScope) -> BundlePublic:
+    """Validate with the store's own compiler, sign, store: the next version."""
+    program = _program(body.program, source="program")
     key = _signing_key(store)
     with store.uow(write=True) as uow:
         bundle = publish_bundle(
@@ -227,17 +234,53 @@ class ForecastTotalPublic(BaseModel):
     proposed: FiguresPublic
 
 
+class ComparedPublic(BaseModel):
+    """One side of a dry run: which program it is and how its figures were made."""
+
+    kind: Literal["version", "active", "recorded", "program"]
+    version: int | None  # the published version (kind "version")
+    rules_version: str  # the program's content hash, as sales record it
+    figures: Literal["replayed", "recorded"]  # priced again, or what the sales recorded
+
+
 class DryRunPublic(BaseModel):
     sales: int
     since: datetime
-    active_version: str
-    proposed_version: str
+    active_version: str  # the baseline's rules_version (kept for older callers)
+    proposed_version: str  # the candidate's
+    baseline: ComparedPublic
+    candidate: ComparedPublic
+    refunded_sales: int  # refunded whole: they count for nothing on either side
     rules: list[RuleForecastPublic]
     total: ForecastTotalPublic
 
 
+class BaselineIn(_In):
+    """What to compare against: a published `version`, the program this service runs now
+    (`active`), or what the sales recorded under the programs they ran under (`recorded`)."""
+
+    kind: Literal["version", "active", "recorded"]
+    version: Annotated[int, Field(ge=1)] | None = None
+
+
+class CandidateIn(_In):
+    """What to forecast: a published `version`, or an uploaded `program` (not published)."""
+
+    kind: Literal["version", "program"]
+    version: Annotated[int, Field(ge=1)] | None = None
+    program: dict[str, Any] | None = None  # [points], [[tiers]], [[rules]], as JSON
+
+
 class DryRunIn(_In):
     since: Annotated[str, Field(max_length=40)] = "90d"  # 90d, 12h or an ISO date
+    # default: the version before this one (the service's own program for version 1)
+    baseline: BaselineIn | None = None
+
+
+class CompareIn(_In):
+    since: Annotated[str, Field(max_length=40)] = "90d"
+    baseline: BaselineIn
+    candidate: CandidateIn
 
 
 def _since(text: str, store: Store) -> datetime:
@@ -247,27 +290,82 @@ def _since(text: str, store: Store) -> datetime:
         raise InvalidInput(str(exc), code="since_invalid") from None
 
 
-@router.post("/bundles/{version}/dry-run", response_model=DryRunPublic)
-def forecast(version: int, body: DryRunIn, store: StoreDep, _: HqScope) -> DryRunPublic:
-    """Replay the sales in this database under bundle `version` and compare with the version
-    before it (or this service's own program): per rule and in total. Writes nothing."""
-    start = _since(body.since, store)
-    with store.uow() as uow:
-        proposed = published_program(uow=uow, version=version)[1]
-        before = (
-            published_program(uow=uow, version=version - 1)[1].compile(tz=store.settings.store.tz)
-            if version > 1
-            else store.rules
+def _needs_version(version: int | None, field: str) -> int:
+    if version is None:
+        raise InvalidInput(
+            f"{field}: kind 'version' needs a 'version'",
+            code="validation_error",
+            details=[{"field": f"{field}.version", "message": "required for kind 'version'"}],
         )
+    return version
+
+
+def _chosen(
+    uow: UnitOfWork, store: Store, side: BaselineIn | CandidateIn, field: str
+) -> tuple[CompiledRules, ComparedPublic]:
+    """The compiled program one side names, and how the answer names it."""
+    tz = store.settings.store.tz
+    version: int | None = None
+    if side.kind == "version":
+        version = _needs_version(side.version, field)
+        rules = published_program(uow=uow, version=version)[1].compile(tz=tz)
+    elif side.kind == "program":
+        if side.program is None:
+            raise InvalidInput(
+                f"{field}: kind 'program' needs a 'program'", code="validation_error"
+            )
+        rules = _program(side.program, source=f"{field}.program").compile(tz=tz)
+    else:  # active, recorded: the program this service runs now names the recorded side too
+        rules = store.rules
+    figures: Literal["replayed", "recorded"] = "recorded" if side.kind == "recorded" else "replayed"
+    return rules, ComparedPublic(
+        kind=side.kind, version=version, rules_version=rules.version, figures=figures
+    )
+
+
+def _forecast(
+    store: Store, since: str, baseline: BaselineIn, candidate: CandidateIn
+) -> DryRunPublic:
+    start = _since(since, store)
+    with store.uow() as uow:
+        before, baseline_public = _chosen(uow, store, baseline, "baseline")
+        after, candidate_public = _chosen(uow, store, candidate, "candidate")
         result = dry_run(
             uow=uow,
             active=before,
-            proposed=proposed.compile(tz=store.settings.store.tz),
+            proposed=after,
             since=start,
             locale=store.settings.store.locale,
             currency=store.settings.store.currency,
+            replay_active=baseline.kind != "recorded",
+            tz=store.settings.store.tz,
         )
-    return DryRunPublic.model_validate(result.to_dict())
+    return DryRunPublic.model_validate(
+        {**result.to_dict(), "baseline": baseline_public, "candidate": candidate_public}
+    )
+
+
+@router.post("/bundles/{version}/dry-run", response_model=DryRunPublic)
+def forecast(
+    version: Annotated[int, Path(ge=1)], body: DryRunIn, store: StoreDep, _: HqScope
+) -> DryRunPublic:
+    """Replay the sales in this database under bundle `version` and compare with `baseline`
+    (default: the version before it, or this service's own program for version 1), both priced
+    the same way: per rule and in total. Writes nothing."""
+    baseline = body.baseline or (
+        BaselineIn(kind="version", version=version - 1)
+        if version > 1
+        else BaselineIn(kind="active")
+    )
+    return _forecast(store, body.since, baseline, CandidateIn(kind="version", version=version))
+
+
+@router.post("/dry-run", response_model=DryRunPublic)
+def compare(body: CompareIn, store: StoreDep, _: HqScope) -> DryRunPublic:
+    """Replay the sales in this database under `candidate` (a published version or an uploaded
+    program) and compare with `baseline` (a published version, the program this service runs,
+    or what the sales recorded); the answer names both. Writes nothing."""
+    return _forecast(store, body.since, body.baseline, body.candidate)
 
 
 class RuleResultPublic(BaseModel):

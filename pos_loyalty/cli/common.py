@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,10 +11,14 @@ from rich.markup import escape
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from pos_loyalty.rules.config import RulesConfigError
 from pos_loyalty.security import SecretFileError
 from pos_loyalty.settings import ConfigError, Settings, load_settings
 from pos_loyalty.storage.migrate import upgrade
 from pos_loyalty.store import Store
+
+if TYPE_CHECKING:
+    from pos_loyalty.hq.bundle import Program
 
 console = Console()
 # Errors are never wrapped: a path or key split over two lines cannot be searched or copied.
@@ -69,3 +73,21 @@ def open_store_or_exit(settings: Settings, *, migrate: bool = True) -> Store:
             )
             raise typer.Exit(2) from None
     return store
+
+
+def rules_problems_exit(exc: RulesConfigError) -> typer.Exit:
+    """Print an invalid program's problems (as `rules validate` words them); raise the result."""
+    err_console.print(f"[bold red]Invalid rules[/] in {exc.source}:", highlight=False)
+    for problem in exc.problems:
+        err_console.print(f"  • {problem}", highlight=False, markup=False)
+    return typer.Exit(1)
+
+
+def program_or_exit(path: Path) -> Program:
+    """A program TOML checked as `rules validate` checks it, or its problems and exit code 1."""
+    from pos_loyalty.hq.publish import load_program_file
+
+    try:
+        return load_program_file(path)
+    except RulesConfigError as exc:
+        raise rules_problems_exit(exc) from None

@@ -11,20 +11,25 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
-from pos_loyalty.cli.common import ConfigOption, err_console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.common import (
+    ConfigOption,
+    err_console,
+    load_or_exit,
+    open_store_or_exit,
+    program_or_exit,
+)
 from pos_loyalty.errors import DomainError
 from pos_loyalty.hq.bundle import Bundle, Targets
 from pos_loyalty.hq.diff import diff_programs
 from pos_loyalty.hq.fleet import fleet, register_store
 from pos_loyalty.hq.local import printable
-from pos_loyalty.hq.publish import load_program_file, publish_bundle, published_program, rollback_to
+from pos_loyalty.hq.publish import publish_bundle, published_program, rollback_to
 from pos_loyalty.hq.signing import (
     SigningKeyError,
     create_signing_key,
     load_signing_key,
     public_key_text,
 )
-from pos_loyalty.rules.config import RulesConfigError
 from pos_loyalty.settings import Settings
 from pos_loyalty.store import Store
 
@@ -126,13 +131,7 @@ def publish(
 ) -> None:
     """Validate (as `rules validate`), sign and publish a program as the next version."""
     settings = load_or_exit(config)
-    try:
-        program = load_program_file(program_file)
-    except RulesConfigError as exc:
-        err_console.print(f"[bold red]Invalid rules[/] in {exc.source}:", highlight=False)
-        for problem in exc.problems:
-            err_console.print(f"  • {problem}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
+    program = program_or_exit(program_file)
     key = _signing_key(settings)
     store = open_store_or_exit(settings)
     try:

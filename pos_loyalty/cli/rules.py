@@ -1,6 +1,7 @@
-"""`pos-loyalty rules validate|explain`: check a rules file, and price a basket with every reason.
-
-Both work on files only (no database, no server), so head office and support can run them anywhere.
+"""`pos-loyalty rules`: the group, and its file commands `validate|explain|diff` (check a rules
+file, price a basket with every reason, compare two programs). These work on files only (no
+database, no server), so head office and support can run them anywhere; the store's commands are
+in `rules_sync` (sync, status, reload) and `rules_forecast` (dry-run, report).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from pos_loyalty.cli.common import ConfigOption, err_console, load_or_exit, open_store_or_exit
+from pos_loyalty.cli.common import err_console, program_or_exit, rules_problems_exit
+from pos_loyalty.cli.rules_forecast import dry_run_command, report_command
+from pos_loyalty.cli.rules_sync import reload, status, sync
 from pos_loyalty.money import format_money, qty_to_json
 from pos_loyalty.rules import RulesConfig, RulesConfigError, compile_rules, evaluate
 from pos_loyalty.rules.config import DiscountRule, ReferralRule, load_rules_file
@@ -27,7 +29,6 @@ from pos_loyalty.rules.inputs import PresentedCoupon
 from pos_loyalty.rules.payload import BasketIn, CouponIn, CustomerIn
 from pos_loyalty.rules.quote import Quote
 from pos_loyalty.settings import CONFIG_ENV, DEFAULT_CONFIG_PATH
-from pos_loyalty.store import Store
 
 rules_app = typer.Typer(
     help="Loyalty rules: validate, explain, sync from head office, status, reload.",
@@ -42,10 +43,7 @@ def _load_rules_or_exit(path: Path) -> RulesConfig:
     try:
         return load_rules_file(path)
     except RulesConfigError as exc:
-        err_console.print(f"[bold red]Invalid rules[/] in {exc.source}:", highlight=False)
-        for problem in exc.problems:
-            err_console.print(f"  • {problem}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
+        raise rules_problems_exit(exc) from None
 
 
 @rules_app.command("validate")
@@ -281,236 +279,6 @@ def _print_quote(quote: Quote, config: RulesConfig, locale: str, currency: str) 
         console.print(f"[bold yellow]Hint[/] ({hint.rule_id}): {hint.message}", highlight=False)
 
 
-def _store_with_hq(config: Path | None) -> Store:
-    settings = load_or_exit(config)
-    if settings.hq is None:
-        err_console.print(
-            f"[bold red]No head office:[/] {settings.source} has no [hq] section; this store "
-            "runs the program in its config.toml (`rules reload` re-reads it)",
-            highlight=False,
-        )
-        raise typer.Exit(2)
-    return open_store_or_exit(settings)
-
-
-@rules_app.command("sync")
-def sync(config: ConfigOption = None) -> None:
-    """Pull head office's current bundle now; the running service activates it at its moment."""
-    from pos_loyalty.hq.local import apply_active
-    from pos_loyalty.hq.sync import pull_once
-
-    store = _store_with_hq(config)
-    try:
-        outcome = pull_once(store=store)
-        apply_active(store=store, now=store.now())
-    finally:
-        store.close()
-    style = {"accepted": "green", "unchanged": "green"}.get(outcome.result, "red")
-    console.print(f"[bold {style}]{outcome.result}[/]: {escape(outcome.message)}", highlight=False)
-    if outcome.result in ("refused", "failed"):
-        raise typer.Exit(1)
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds") if moment else "never"
-
-
-@rules_app.command("status")
-def status(config: ConfigOption = None) -> None:
-    """Which program runs: active bundle and since when, pending, last sync, last error."""
-    from pos_loyalty.hq.local import local_status
-
-    settings = load_or_exit(config)
-    if settings.hq is None:
-        version = compile_rules(
-            RulesConfig(points=settings.points, tiers=settings.tiers, rules=settings.rules)
-        ).version
-        console.print(
-            f"program from {settings.source} (version {version}); no head office", highlight=False
-        )
-        return
-    store = open_store_or_exit(settings)
-    try:
-        with store.uow() as uow:
-            st = local_status(uow=uow)
-    finally:
-        store.close()
-    active = (
-        f"v{st.active_version} since {_when(st.active_since)}"
-        if st.active_version
-        else (f"none from head office yet (program from {settings.source})")
-    )
-    pending = f"v{st.pending_version} from {_when(st.pending_from)}" if st.pending_version else "—"
-    console.print(f"active: {active}", highlight=False)
-    console.print(f"pending: {pending}", highlight=False)
-    console.print(
-        f"last sync: {_when(st.last_success_at)} (last attempt {_when(st.last_attempt_at)})",
-        highlight=False,
-    )
-    error = f"{escape(st.last_error)} at {_when(st.last_error_at)}" if st.last_error else "—"
-    console.print(f"last error: {error}", highlight=False)
-
-
-@rules_app.command("reload")
-def reload(config: ConfigOption = None) -> None:
-    """Check config.toml's program and make the running `serve` re-read it (SIGHUP)."""
-    import signal
-
-    from pos_loyalty.hq.reload import pid_file
-
-    settings = load_or_exit(config)  # a mistake stops here; the running program is untouched
-    path = pid_file(settings.source)
-    try:
-        pid = int(path.read_text(encoding="ascii").strip())
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError):
-        err_console.print(
-            f"[bold red]No running service[/] for {settings.source} ({path} missing or stale)",
-            highlight=False,
-        )
-        raise typer.Exit(1) from None
-    what = "pull from head office now" if settings.hq else "re-read its program"
-    console.print(f"asked serve (pid {pid}) to {what}", highlight=False)
-
-
-def _since_or_exit(text: str, now: datetime) -> datetime:
-    from pos_loyalty.hq.results import since_moment
-
-    try:
-        return since_moment(text, now=now)
-    except ValueError as exc:
-        err_console.print(f"[bold red]--since[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
-
-
-@rules_app.command("dry-run")
-def dry_run_command(
-    program_file: Annotated[Path, typer.Argument(help="The proposed program TOML.")],
-    since: Annotated[str, typer.Option(help="Replay sales since: 90d, 12h or a date.")] = "90d",
-    config: ConfigOption = None,
-) -> None:
-    """Forecast: replay past sales under the proposed program and compare with the running one
-    (per rule: baskets, discount, points and their liability, coupons). Writes nothing."""
-    from rich.progress import Progress
-
-    from pos_loyalty.hq.local import running_program
-    from pos_loyalty.hq.publish import load_program_file
-    from pos_loyalty.hq.replay import dry_run
-
-    settings = load_or_exit(config)
-    try:
-        program = load_program_file(program_file)
-    except RulesConfigError as exc:
-        err_console.print(f"[bold red]Invalid rules[/] in {exc.source}:", highlight=False)
-        for problem in exc.problems:
-            err_console.print(f"  • {problem}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
-    store = open_store_or_exit(settings, migrate=False)
-    try:
-        now = store.now()
-        start = _since_or_exit(since, now)
-        active = running_program(store=store, now=now)
-        with Progress(console=err_console, transient=True) as bar, store.uow() as uow:
-            task = bar.add_task("replaying sales", total=None)
-            result = dry_run(
-                uow=uow,
-                active=active,
-                proposed=program.compile(tz=settings.store.tz),
-                since=start,
-                locale=settings.store.locale,
-                currency=settings.store.currency,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    finally:
-        store.close()
-    _print_dry_run(result, settings.store.locale, settings.store.currency)
-
-
-def _print_dry_run(result: Any, locale: str, currency: str) -> None:
-    def money(amount: int) -> str:
-        return format_money(amount, currency, locale)
-
-    console.print(
-        f"{result.sales} sales since {result.since.date()}: running {result.active_version} → "
-        f"proposed {result.proposed_version}",
-        highlight=False,
-    )
-    table = Table(title="Per rule: running → proposed", title_justify="left")
-    for column in ("rule", "baskets", "discount", "points", "liability", "coupons"):
-        table.add_column(column, justify="left" if column == "rule" else "right")
-
-    def row(name: str, a: Any, p: Any) -> None:
-        av, pv = result.active_point_value, result.proposed_point_value
-        table.add_row(
-            escape(name),
-            f"{a.baskets} → {p.baskets}",
-            f"{money(a.discount)} → {money(p.discount)}",
-            f"{a.points} → {p.points}",
-            f"{money(a.liability(av))} → {money(p.liability(pv))}",
-            f"{a.coupons} → {p.coupons}",
-        )
-
-    for rule in result.rules:
-        row(rule.rule_id, rule.active, rule.proposed)
-    row("TOTAL", result.active_total, result.proposed_total)
-    console.print(table)
-
-
-@rules_app.command("report")
-def report_command(
-    since: Annotated[str, typer.Option(help="Period start: 30d, 12h or a date.")] = "30d",
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the table as CSV.")] = None,
-    chart: Annotated[Path | None, typer.Option(help="Write a PNG chart.")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """What each rule did: baskets, discount, points issued and burned, coupons issued and
-    redeemed (rate), revenue of the baskets it touched."""
-    from pos_loyalty.hq.results import results_report
-
-    settings = load_or_exit(config)
-    store = open_store_or_exit(settings, migrate=False)
-    try:
-        now = store.now()
-        with store.uow() as uow:
-            report = results_report(uow=uow, since=_since_or_exit(since, now), until=now)
-        point_value = store.rules.points.point_value_minor
-    finally:
-        store.close()
-    locale, currency = settings.store.locale, settings.store.currency
-
-    def money(amount: int) -> str:
-        return format_money(amount, currency, locale)
-
-    table = Table(
-        title=f"Rule results {report.since.date()} – {report.until.date()}: {report.sales} sales, "
-        f"{money(report.revenue)}",
-        title_justify="left",
-    )
-    columns = ("rule", "baskets", "discount", "points +", "points −", "coupons", "redeemed")
-    for column in (*columns, "revenue"):
-        table.add_column(column, justify="left" if column == "rule" else "right")
-    for r in report.rules:
-        table.add_row(
-            escape(r.rule_id),
-            str(r.baskets),
-            money(r.discount),
-            str(r.points_issued),
-            str(r.points_burned),
-            str(r.coupons_issued),
-            f"{r.coupons_redeemed} ({r.redemption_rate:.0%})",
-            money(r.revenue),
-        )
-    console.print(table)
-    if csv_out is not None:
-        csv_out.write_text(report.to_csv(), encoding="utf-8")
-        console.print(f"CSV: {csv_out}", highlight=False)
-    if chart is not None:
-        from pos_loyalty.hq.results_chart import draw_results_chart
-
-        draw_results_chart(report, chart, point_value_minor=point_value, locale=locale)
-        console.print(f"chart: {chart}", highlight=False)
-
-
 @rules_app.command("diff")
 def diff_files(
     before: Annotated[Path, typer.Argument(help="The program before (TOML).")],
@@ -519,14 +287,14 @@ def diff_files(
     """What changed between two program files, rule by rule (as `hq diff` for versions)."""
     from pos_loyalty.hq.diff import diff_programs
     from pos_loyalty.hq.local import printable
-    from pos_loyalty.hq.publish import load_program_file
 
-    try:
-        old, new = load_program_file(before), load_program_file(after)
-    except RulesConfigError as exc:
-        err_console.print(f"[bold red]Invalid rules[/] in {exc.source}:", highlight=False)
-        for problem in exc.problems:
-            err_console.print(f"  • {problem}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
+    old, new = program_or_exit(before), program_or_exit(after)
     for line in diff_programs(old, new):
         console.print(printable(line), highlight=False, markup=False)
+
+
+rules_app.command("sync")(sync)
+rules_app.command("status")(status)
+rules_app.command("reload")(reload)
+rules_app.command("dry-run")(dry_run_command)
+rules_app.command("report")(report_command)

@@ -49,34 +49,43 @@ class CampaignCoupon:
     stack_group: str | None
 
 
-def campaign_coupon(*, rules: CompiledRules, rule_id: str) -> CampaignCoupon:
-    """The coupon of `rule_id`: a threshold rule's coupon reward or a personal rule's offer
-    (one for the whole basket: a personal offer on named goods cannot be sent as a campaign)."""
-    found = next((r for r in rules.config.rules if r.id == rule_id), None)
-    problem = None
-    if found is None:
-        problem = f"no rule {rule_id!r} in the active program"
-    elif isinstance(found, ThresholdRule) and found.reward.coupon is not None:
-        c = found.reward.coupon
+def rule_coupon(rule: Any) -> CampaignCoupon | None:
+    """The coupon a rule gives, as it reads now: a threshold rule's coupon reward or a personal
+    rule's offer; None for a rule that gives no coupon. (A personal offer on named goods is
+    scoped to them when issued.)"""
+    if isinstance(rule, ThresholdRule) and rule.reward.coupon is not None:
+        c = rule.reward.coupon
         return CampaignCoupon(
-            found.id,
-            c.label or found.label,
+            rule.id,
+            c.label or rule.label,
             c.amount_off,
             c.percent_off,
             c.min_subtotal,
             c.valid_days,
             c.stack_group or None,
         )
-    elif isinstance(found, PersonalRule) and not found.offer:
+    if isinstance(rule, PersonalRule):
         return CampaignCoupon(
-            found.id,
-            found.label,
-            found.amount_off,
-            found.percent_off,
-            found.min_subtotal,
-            found.valid_days,
-            found.coupon_stack_group or None,
+            rule.id,
+            rule.label,
+            rule.amount_off,
+            rule.percent_off,
+            rule.min_subtotal,
+            rule.valid_days,
+            rule.coupon_stack_group or None,
         )
+    return None
+
+
+def campaign_coupon(*, rules: CompiledRules, rule_id: str) -> CampaignCoupon:
+    """The coupon of `rule_id`: a threshold rule's coupon reward or a personal rule's offer
+    (one for the whole basket: a personal offer on named goods cannot be sent as a campaign)."""
+    found = next((r for r in rules.config.rules if r.id == rule_id), None)
+    coupon = rule_coupon(found)
+    if found is None:
+        problem = f"no rule {rule_id!r} in the active program"
+    elif coupon is not None and not (isinstance(found, PersonalRule) and found.offer):
+        return coupon
     else:
         problem = (
             f"rule {rule_id!r} gives no coupon for the whole basket "

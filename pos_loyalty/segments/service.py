@@ -125,7 +125,7 @@ def load_customer_history(
     items = cache.get(key) if cache is not None else None
     if items is None:
         lines = session.execute(_lines_sql(bind.dialect.name, offset_minutes), params).all()
-        items = _items(lines)
+        items = item_histories(lines)
         if cache is not None:
             cache.put(key, items)
     coupons = session.execute(_coupons_query(customer_id, rules), {"now_c": now}).all()
@@ -203,7 +203,7 @@ def _coupons_query(customer_id: str, rules: CompiledRules) -> sa.Select[str | No
     )
 
 
-def _items(rows: Sequence[Any]) -> _Items:
+def item_histories(rows: Sequence[Any]) -> _Items:
     """Rows of (sku, category, name, day, amount) → per-sku and per-category days."""
     by_sku: dict[str, dict[date, int]] = {}
     by_category: dict[str, dict[date, int]] = {}
