@@ -110,7 +110,6 @@ def create_app(
     app.include_router(receipts.router)
     app.include_router(segments.router)
     app.include_router(hq.router)
-    hq.register_metrics(metrics.registry, store)
     app.include_router(admin.router)
     app.include_router(campaigns.router)
     app.include_router(referrals.router)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import StoreDep, TillScope
 from api.json_io import body_schema, json_response, read_model
+from api.sale_schemas import QuotePublic
 from api.writers import written
 from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.sales.pricing import LaneCustomerLookup, Priced, price_basket
@@ -42,7 +43,7 @@ async def run_reads(store: Store, work: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(work)
 
 
-@router.post("/baskets/evaluate", openapi_extra=body_schema(BasketIn))
+@router.post("/baskets/evaluate", response_model=QuotePublic, openapi_extra=body_schema(BasketIn))
 async def evaluate(
     request: Request,
     store: StoreDep,

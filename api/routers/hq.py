@@ -5,15 +5,11 @@ head office's own tools (scope `hq`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import HqScope, StoreDep, require_scope
@@ -29,7 +25,6 @@ from pos_loyalty.hq.fleet import (
     record_pull,
     store_for_token,
 )
-from pos_loyalty.hq.local import local_status
 from pos_loyalty.hq.publish import list_bundles, publish_bundle, published_program
 from pos_loyalty.hq.replay import dry_run
 from pos_loyalty.hq.results import results_report, since_moment
@@ -397,30 +392,3 @@ def results(
     with store.uow() as uow:
         report = results_report(uow=uow, since=start, until=store.now())
     return ResultsPublic.model_validate(report.to_dict())
-
-
-class _RulesSyncCollector(Collector):
-    """At each scrape: the bundle the store runs and how many downloads it refused."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def collect(self) -> Iterator[Metric]:
-        with self.store.uow() as uow:
-            status = local_status(uow=uow)
-        yield GaugeMetricFamily(
-            "pos_loyalty_rules_active_bundle",
-            "Version of the head-office bundle the store runs (0: its own config.toml)",
-            value=status.active_version or 0,
-        )
-        yield CounterMetricFamily(
-            "pos_loyalty_rules_bundles_refused",
-            "Head-office bundles refused (bad signature, not newer, malformed, invalid rule)",
-            value=status.refusals,
-        )
-
-
-def register_metrics(registry: CollectorRegistry, store: Store) -> None:
-    """Expose the store's bundle sync on `/metrics` (only for a store that pulls from hq)."""
-    if store.settings.hq is not None:
-        registry.register(_RulesSyncCollector(store))

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import HubDep, StoreDep, TillScope
 from api.errors import ApiError
+from api.sale_schemas import ReceiptPublic
 from pos_loyalty.plain_text import PlainText
 from pos_loyalty.receipts.build import build_receipt
 from pos_loyalty.receipts.document import ReceiptDocument
@@ -126,11 +128,12 @@ def receipt_png(
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/{transaction_id}")
+@router.get("/{transaction_id}", response_model=ReceiptPublic)
 def receipt_document(
     transaction_id: str, store: StoreDep, _: TillScope, refund_id: RefundId = None
-) -> dict[str, Any]:
-    return _document(store, transaction_id, refund_id).to_dict()
+) -> Response:
+    """The receipt as a document (the model documents it; the JSON is the document's own)."""
+    return JSONResponse(_document(store, transaction_id, refund_id).to_dict())
 
 
 @router.post("/{transaction_id}/print", status_code=202)

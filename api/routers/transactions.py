@@ -14,6 +14,7 @@ from api.deps import StoreDep, TillScope
 from api.errors import ApiError
 from api.json_io import body_schema, json_response, read_json
 from api.routers.baskets import lane_customer_lookup
+from api.sale_schemas import RefundPublic, SalePublic
 from api.schemas import BasketCommit, QuoteCommit, RefundIn
 from api.writers import written
 from pos_loyalty.errors import NotFound
@@ -67,7 +68,10 @@ def _respond(outcome: Outcome) -> Response:
 
 
 @router.post(
-    "/transactions", status_code=201, openapi_extra=body_schema(QuoteCommit | BasketCommit)
+    "/transactions",
+    status_code=201,
+    response_model=SalePublic,
+    openapi_extra=body_schema(QuoteCommit | BasketCommit),
 )
 async def commit(
     request: Request,
@@ -124,7 +128,7 @@ def transaction(transaction_id: str, store: StoreDep, _: TillScope) -> JSONRespo
     return JSONResponse(body)
 
 
-@router.post("/transactions/{transaction_id}/refund")
+@router.post("/transactions/{transaction_id}/refund", response_model=RefundPublic)
 def refund(
     transaction_id: str,
     request: Request,

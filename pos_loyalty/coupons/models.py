@@ -38,6 +38,6 @@ class Coupon(SQLModel, table=True):
     status: str = Field(default=CouponStatus.ISSUED.value, max_length=12)
     issued_by_transaction_id: str | None = Field(default=None, max_length=32, index=True)
     redeemed_by_transaction_id: str | None = Field(default=None, max_length=32)
-    redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -119,6 +119,7 @@ def record_sync(*, store: Store, now: datetime, error: str = "") -> None:
         if error:
             state.last_error, state.last_error_at = printable(error), now
             state.refusals += error.startswith("refused")
+            state.failures += 1
         else:
             state.last_success_at = now
         uow.session.add(state)
@@ -184,6 +185,7 @@ class LocalStatus:
     last_error: str
     last_error_at: datetime | None
     refusals: int
+    failures: int = 0  # pulls that failed or were refused
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -216,6 +218,7 @@ def local_status(*, uow: UnitOfWork) -> LocalStatus:
         last_error=state.last_error,
         last_error_at=state.last_error_at,
         refusals=state.refusals,
+        failures=state.failures,
     )
 
 

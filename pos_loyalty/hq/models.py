@@ -74,3 +74,4 @@ class SyncState(SQLModel, table=True):
     last_error: str = Field(default="", max_length=500)
     last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     refusals: int = 0
+    failures: int = 0  # pulls that failed or were refused (refusals are a part of them)

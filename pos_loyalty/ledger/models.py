@@ -36,7 +36,7 @@ class LedgerEntry(SQLModel, table=True):
     customer_id: str = Field(foreign_key="customers.id", max_length=32)
     kind: str = Field(max_length=8)
     points: int = Field(sa_type=BigInteger)  # signed: credit > 0, debit < 0
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     lot_id: int | None = Field(default=None, sa_type=BigInteger)
     expired_lot_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)

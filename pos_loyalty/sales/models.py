@@ -99,7 +99,7 @@ class Refund(SQLModel, table=True):
     points_burn_returned: int = Field(default=0, sa_type=BigInteger)
     full: bool = False
     result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class RefundLine(SQLModel, table=True):
