@@ -1,7 +1,7 @@
 """What each sale added to its rules' counters, so a refund gives it back.
 
 Revision ID: 0035
-Revises: 0032
+Revises: 0033
 Create Date: 2026-12-07
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0035"
-down_revision = "0032"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
