@@ -1,9 +1,8 @@
 """Screens served by the service itself: server-rendered pages, every asset local.
 
 `install_pages(app)` adds the sign-in form, the customer display at each lane (`display`), the
-store's back office (`backoffice`), `/docs` and `/redoc`, and the static files. A further screen
-(the head office's `/hq` console) is one more router and its templates: it takes
-`page_scope(Scope.HQ)` from `session` and renders with `render.render`.
+store's back office (`backoffice`), `/docs` and `/redoc`, the head office's console (`hq_*`: only
+on a service with `[head_office]`, for keys of scope hq) and the static files.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from api.pages import backoffice, display, docs, login
+from api.pages import backoffice, display, docs, hq_bundles, hq_forecast, hq_reports, login
 from api.pages.render import STATIC_DIR, render
 from api.pages.session import CsrfRefused, LoginRequired, login_url
 
@@ -20,7 +19,7 @@ from api.pages.session import CsrfRefused, LoginRequired, login_url
 def install_pages(app: FastAPI) -> None:
     """Mount the pages on the API's app (call after the API's own routers)."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (login, docs, display, backoffice):
+    for module in (login, docs, display, backoffice, hq_bundles, hq_forecast, hq_reports):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

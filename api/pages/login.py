@@ -21,8 +21,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def home() -> RedirectResponse:
-    return RedirectResponse("/store", status_code=303)
+def home(request: Request) -> RedirectResponse:
+    store: Store = request.app.state.store
+    return RedirectResponse(
+        "/hq" if store.settings.head_office is not None else "/store", status_code=303
+    )
 
 
 @router.get("/login")

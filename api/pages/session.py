@@ -104,8 +104,9 @@ def clear_key_cookie(response: Response) -> None:
     response.delete_cookie(KEY_COOKIE, path="/", httponly=True, samesite="strict")
 
 
-async def checked_form(request: Request) -> dict[str, str]:
-    """The posted form's fields, after the CSRF checks; raises `CsrfRefused` otherwise."""
+async def checked_form(request: Request, *, max_bytes: int = FORM_MAX_BYTES) -> dict[str, str]:
+    """The posted form's fields, after the CSRF checks; raises `CsrfRefused` otherwise.
+    `max_bytes` is larger for a form that carries a document (head office's program upload)."""
     origin = request.headers.get("origin")
     if origin is not None and origin != "null":
         expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
@@ -114,7 +115,7 @@ async def checked_form(request: Request) -> dict[str, str]:
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise CsrfRefused("not a form post")
     body = await request.body()
-    if len(body) > FORM_MAX_BYTES:
+    if len(body) > max_bytes:
         raise CsrfRefused("form too large")
     fields = {
         key: values[-1]

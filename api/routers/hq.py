@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import HqScope, StoreDep, require_scope
 from api.errors import ApiError
 from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.apikeys.service import key_label
 from pos_loyalty.errors import InvalidInput
 from pos_loyalty.hq.bundle import Bundle, Program, Targets, program_from_json
+from pos_loyalty.hq.figures import figures_from_query, record_figures
 from pos_loyalty.hq.fleet import (
     PullReport,
     current_bundle_for,
@@ -123,7 +125,7 @@ def _program(data: dict[str, Any], *, source: str) -> Program:
 
 
 @router.post("/bundles", status_code=201, response_model=BundlePublic)
-def publish(body: PublishIn, store: StoreDep, _: HqScope) -> BundlePublic:
+def publish(body: PublishIn, request: Request, store: StoreDep, _: HqScope) -> BundlePublic:
     """Validate with the store's own compiler, sign, store: the next version."""
     program = _program(body.program, source="program")
     key = _signing_key(store)
@@ -136,6 +138,7 @@ def publish(body: PublishIn, store: StoreDep, _: HqScope) -> BundlePublic:
             effective_from=body.effective_from,
             targets=Targets(tuple(body.targets.stores), tuple(body.targets.regions)),
             note=body.note,
+            published_by=key_label(uow=uow, token=bearer_token(request)),
         )
     return _public(bundle)
 
@@ -155,6 +158,10 @@ def bundles(store: StoreDep, _: HqScope) -> list[BundlePublic]:
             )
             for r in list_bundles(uow=uow)
         ]
+
+
+def bearer_token(request: Request) -> str:
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
 
 
 def _version(text: str) -> int | None:
@@ -177,9 +184,8 @@ def current(
     software: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """The newest bundle for the asking store, signed; its report is recorded for the fleet."""
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
     with store.uow(write=True) as uow:
-        registered = store_for_token(uow=uow, token=token)
+        registered = store_for_token(uow=uow, token=bearer_token(request))
         if registered is None or registered.id != store_id:
             raise ApiError(
                 403,
@@ -187,6 +193,14 @@ def current(
                 f"this key does not belong to store {store_id!r}",
             )
         report = PullReport(_version(active), _version(pending), error, software)
+        if (figures := figures_from_query(request.query_params)) is not None:
+            record_figures(
+                uow=uow,
+                store_id=registered.id,
+                figures=figures,
+                now=store.now(),
+                tz=store.settings.store.tz,
+            )
         row = current_bundle_for(uow=uow, store=registered)
         etag, envelope = (envelope_etag(row), row.envelope) if row is not None else ("", "")
         record_pull(uow=uow, store=registered, report=report, now=store.now())

@@ -48,6 +48,14 @@ def key_of(*, uow: UnitOfWork, token: str) -> KeyInfo | None:
     return _info(key)
 
 
+def key_label(*, uow: UnitOfWork, token: str) -> str:
+    """Who a key is, in words for a list of who did what: `key 7 «marketing»`."""
+    info = key_of(uow=uow, token=token)
+    if info is None:
+        return ""
+    return f"key {info.id} «{info.label}»" if info.label else f"key {info.id}"
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """What may be shown of a key: never its token, which is not stored."""

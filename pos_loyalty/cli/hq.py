@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -59,6 +60,14 @@ def _signing_key(settings: Settings) -> Ed25519PrivateKey:
     except SigningKeyError as exc:
         err_console.print(f"[bold red]Signing key:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+
+
+def _operator() -> str:
+    """Who published from the command line, for the console's list of versions."""
+    try:
+        return f"cli: {getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in this environment
+        return "cli"
 
 
 def _fail(exc: DomainError) -> typer.Exit:
@@ -144,6 +153,7 @@ def publish(
                 effective_from=_moment(effective_from, settings),
                 targets=Targets(_split(stores), _split(regions)),
                 note=note,
+                published_by=_operator(),
             )
     except DomainError as exc:
         raise _fail(exc) from None
@@ -164,7 +174,9 @@ def rollback(
     store = open_store_or_exit(settings)
     try:
         with store.uow(write=True) as uow:
-            bundle = rollback_to(uow=uow, key=key, version=to, now=store.now(), note=note)
+            bundle = rollback_to(
+                uow=uow, key=key, version=to, now=store.now(), note=note, published_by=_operator()
+            )
     except DomainError as exc:
         raise _fail(exc) from None
     finally:

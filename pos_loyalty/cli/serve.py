@@ -78,6 +78,11 @@ def serve(
         console.print(
             f"pos-loyalty for store [bold]{settings.store.id}[/] on http://{bind_host}:{bind_port}"
         )
+        if settings.head_office is not None:  # `hq serve`
+            console.print(
+                f"head-office console: http://{bind_host}:{bind_port}/hq (a key of scope hq)",
+                highlight=False,
+            )
 
         class Server(uvicorn.Server):
             def handle_exit(self, sig: int, frame: FrameType | None) -> None:

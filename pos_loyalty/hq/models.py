@@ -3,11 +3,11 @@ accepted, and how its last sync went). Both live in every database: it is one pr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
 
 from pos_loyalty.storage.types import UTCDateTime, utcnow
@@ -24,6 +24,7 @@ class PublishedBundle(SQLModel, table=True):
     targets: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     note: str = Field(default="", max_length=1000)
     rollback_of: int | None = None  # republished from this version by `hq rollback`
+    published_by: str = Field(default="", max_length=200)  # the key's label, or the CLI's user
     envelope: str = Field(sa_column=Column(Text, nullable=False))
 
 
@@ -42,6 +43,26 @@ class RegisteredStore(SQLModel, table=True):
     pending_version: int | None = None
     last_error: str = Field(default="", max_length=500)
     software_version: str = Field(default="", max_length=64)
+
+
+class StoreFiguresReport(SQLModel, table=True):
+    """What a store reported of its own books on one day (its last pull that day): the points it
+    owes, its coupons, its RFM segments. Head office sums the stores' latest for the console."""
+
+    __tablename__ = "hq_store_figures"
+
+    store_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)  # head office's calendar day of the report
+    reported_at: datetime = Field(sa_type=UTCDateTime)
+    database: str = Field(default="", max_length=200)  # stores on one database report it once
+    liability_points: int = Field(default=0, sa_type=BigInteger)
+    liability: int = Field(default=0, sa_type=BigInteger)  # minor units at the point value
+    coupons_issued: int = 0
+    coupons_redeemed: int = 0
+    coupons_expired: int = 0
+    customers: int = 0
+    segments: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    segments_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class BundleStatus(StrEnum):

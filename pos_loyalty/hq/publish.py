@@ -21,17 +21,24 @@ from pos_loyalty.storage import UnitOfWork
 
 
 def load_program_file(path: Path) -> Program:
-    """A program TOML (a full config.toml is fine): checked exactly as `rules validate` checks it.
-
-    Category names come from a top-level `[category_names]` or the file's `[store.category_names]`.
-    """
+    """A program TOML (a full config.toml is fine), checked exactly as `rules validate` does."""
     source = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RulesConfigError(source, ["file not found"]) from None
     except UnicodeDecodeError:
         raise RulesConfigError(source, ["the file is not UTF-8 text"]) from None
+    return program_from_toml(text, source=source)
+
+
+def program_from_toml(text: str, *, source: str) -> Program:
+    """A program from TOML text (the console's upload, a file's content).
+
+    Category names come from a top-level `[category_names]` or the file's `[store.category_names]`.
+    """
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RulesConfigError(source, [f"not valid TOML: {exc}"]) from None
     store = data.get("store")
@@ -71,8 +78,10 @@ def publish_bundle(
     targets: Targets | None = None,
     note: str = "",
     rollback_of: int | None = None,
+    published_by: str = "",
 ) -> Bundle:
-    """Sign and store the program as the next version: what every targeted store pulls next."""
+    """Sign and store the program as the next version: what every targeted store pulls next.
+    `published_by` says who (an API key's label, the CLI's user) for the console's list."""
     targets = targets or Targets()
     _check_targets(uow, targets)
     program.compile()  # the store's own compiler: what fails here would fail at every store
@@ -93,6 +102,7 @@ def publish_bundle(
             targets=body["targets"],
             note=note,
             rollback_of=rollback_of,
+            published_by=published_by[:200],
             envelope=sign_bundle(body, key).decode("utf-8"),
         )
     )
@@ -110,7 +120,13 @@ def published_program(*, uow: UnitOfWork, version: int) -> tuple[PublishedBundle
 
 
 def rollback_to(
-    *, uow: UnitOfWork, key: Ed25519PrivateKey, version: int, now: datetime, note: str = ""
+    *,
+    uow: UnitOfWork,
+    key: Ed25519PrivateKey,
+    version: int,
+    now: datetime,
+    note: str = "",
+    published_by: str = "",
 ) -> Bundle:
     """Republish an old version's program as the next number: stores only ever move forward."""
     row, program = published_program(uow=uow, version=version)
@@ -123,6 +139,7 @@ def rollback_to(
         targets=targets,
         note=note or f"rollback to v{version}",
         rollback_of=version,
+        published_by=published_by,
     )
 
 

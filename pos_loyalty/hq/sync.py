@@ -20,6 +20,7 @@ from typing import Literal, Self
 
 from pos_loyalty import __version__
 from pos_loyalty.hq.bundle import BundleRefused
+from pos_loyalty.hq.figures import measure_store
 from pos_loyalty.hq.local import (
     accept_bundle,
     apply_active,
@@ -61,6 +62,8 @@ def pull_once(*, store: Store) -> PullOutcome:
     with store.uow() as uow:
         status = local_status(uow=uow)
         known = newest_accepted(uow)
+    # the store's books (points owed, coupons, RFM) ride along: head office's console sums them
+    figures = measure_store(store=store, now=now).to_query()
     query = urllib.parse.urlencode(
         {
             "store": store.settings.store.id,
@@ -68,6 +71,7 @@ def pull_once(*, store: Store) -> PullOutcome:
             "pending": status.pending_version or "",
             "error": status.last_error[:300],
             "software": __version__,
+            **figures,
         }
     )
     request = urllib.request.Request(

@@ -7,7 +7,13 @@ from pos_loyalty.audit.models import AuditEntry
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
 from pos_loyalty.customers.referrals import Referral, ReferralCode
-from pos_loyalty.hq.models import AcceptedBundle, PublishedBundle, RegisteredStore, SyncState
+from pos_loyalty.hq.models import (
+    AcceptedBundle,
+    PublishedBundle,
+    RegisteredStore,
+    StoreFiguresReport,
+    SyncState,
+)
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.sales.counters import CounterUse, RuleCounter
 from pos_loyalty.sales.models import (
@@ -45,6 +51,7 @@ __all__ = [
     "RuleCounter",
     "SaleTransaction",
     "StampCounter",
+    "StoreFiguresReport",
     "StoredQuote",
     "SyncState",
     "TransactionLine",

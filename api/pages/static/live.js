@@ -2,7 +2,8 @@
 // stream (`data-events`) and, on every event, fetches its HTML again (`data-fragment`) from the
 // server, which renders and escapes it. EventSource reconnects by itself (with Last-Event-ID);
 // when the server refuses or the stream closes for good, this reconnects with a growing delay.
-// `data-poll` (ms) also refreshes on a timer, for figures that change without an event.
+// `data-poll` (ms) also refreshes on a timer, for figures that change without an event (with an
+// empty `data-events`, the timer alone).
 (function () {
   "use strict";
   var TYPES = ["quote", "customer_identified", "customer_unknown", "token_invalid",
@@ -57,7 +58,7 @@
       };
     }
 
-    connect();
+    if (root.dataset.events) { connect(); }  // without a stream, the timer alone (head office's fleet)
     var poll = Number(root.dataset.poll || 0);
     if (poll > 0) { setInterval(refresh, poll); }
   }
