@@ -85,12 +85,19 @@ def _validated(model: Any, data: Any, path: Path, what: str) -> Any:
 
 
 def _store_table(path: Path) -> dict[str, Any]:
-    """The `[store]` table of a full config.toml, if the rules file is one (for locale, tz)."""
+    """The `[store]` table of a full config.toml, if the rules file is one (for locale, tz), with
+    `category_names` taken from `[store.category_names]` or a program file's `[category_names]`."""
     try:
-        store = tomllib.loads(path.read_text(encoding="utf-8")).get("store", {})
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
-    return store if isinstance(store, dict) else {}
+    store = data.get("store", {})
+    store = dict(store) if isinstance(store, dict) else {}
+    names = store.get("category_names", data.get("category_names", {}))
+    store["category_names"] = (
+        {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+    )
+    return store
 
 
 @rules_app.command("explain")
@@ -158,7 +165,7 @@ def explain(
         known[code].to_presented() if code in known else PresentedCoupon(code, None, "unknown")
         for code in basket_in.coupons
     ]
-    compiled = compile_rules(config, tz=tz)
+    compiled = compile_rules(config, tz=tz, category_names=store.get("category_names"))
     quote = evaluate(
         basket_in.to_basket(),
         customer,
