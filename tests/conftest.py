@@ -29,6 +29,11 @@ from pos_loyalty.storage.migrate import upgrade
 from pos_loyalty.storage.tables import metadata
 from pos_loyalty.store import Store
 
+# The CLI's rich consoles size their tables from COLUMNS when they are made; a terminal's COLUMNS
+# exported into the run would fix every table at that width. Without it they are 80 columns wide
+# (not a terminal), and a test that wants them wider says so.
+os.environ.pop("COLUMNS", None)
+
 PG_URL = os.environ.get("POS_LOYALTY_TEST_PG", "")
 REQUIRE_PG = os.environ.get("POS_LOYALTY_REQUIRE_PG") == "1"
 REPO = Path(__file__).resolve().parent.parent

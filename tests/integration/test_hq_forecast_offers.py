@@ -220,13 +220,17 @@ def test_the_endpoint_compares_the_two_programs_the_caller_names(
 
 
 def test_cli_dry_run_and_report_after_the_split(
-    client: TestClient, store: Store, tmp_path: Path
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`rules dry-run` and `rules report` (now in cli/rules_forecast.py) on the store's database:
     the dearer coupon's cost, and the report's revenue net of a refund."""
     from typer.testing import CliRunner
 
+    from pos_loyalty.cli import common
     from pos_loyalty.cli.app import app as cli
+
+    # wide enough for a table row on one line, whatever COLUMNS the console was made with
+    monkeypatch.setattr(common.console, "_width", 200)
 
     sales = _day_of_sales(client)
     config = tmp_path / "store.toml"
@@ -246,16 +250,13 @@ def test_cli_dry_run_and_report_after_the_split(
     forecast = runner.invoke(
         cli,
         ["rules", "dry-run", str(proposal), "-c", str(config), "--since", "1d"],
-        env={"COLUMNS": "200"},
     )
     assert forecast.exit_code == 0, forecast.output
     row = next(line for line in forecast.output.splitlines() if "spend-700-get-70" in line)
     assert "70,00" in row and "150,00" in row  # the coupon spent, priced at both values
 
     def report() -> str:
-        result = runner.invoke(
-            cli, ["rules", "report", "-c", str(config), "--since", "1d"], env={"COLUMNS": "200"}
-        )
+        result = runner.invoke(cli, ["rules", "report", "-c", str(config), "--since", "1d"])
         assert result.exit_code == 0, result.output
         return result.output
 
