@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from pos_loyalty.ledger.models import EntryKind, LedgerEntry
-from pos_loyalty.ledger.service import LotState, compute_lots, customer_entries
+from pos_loyalty.ledger.service import LotEntry, LotState, compute_lots, lot_entries
 from pos_loyalty.storage import UnitOfWork
 
 
@@ -52,32 +51,14 @@ def expiring_after_sale(
 ) -> Expiring | None:
     """What will expire next once the sale's burn and earn are in the ledger (computed before
     they are written, so the sale's row can carry it)."""
-    entries = customer_entries(uow=uow, customer_id=customer_id)
-    next_id = max((e.id or 0 for e in entries), default=0) + 1
-    added: list[LedgerEntry] = []
+    entries = lot_entries(uow=uow, customer_id=customer_id)
+    next_id = max((e.id for e in entries), default=0) + 1
+    added: list[LotEntry] = []
     if burn:
-        added.append(_entry(next_id, customer_id, EntryKind.BURN, -burn, None, now))
+        added.append(LotEntry(next_id, -burn, None, None))
         next_id += 1
     for points in earned:
         if points:
-            added.append(_entry(next_id, customer_id, EntryKind.EARN, points, expires_at, now))
+            added.append(LotEntry(next_id, points, None, expires_at))
             next_id += 1
     return nearest_expiring(compute_lots([*entries, *added]), tz)
-
-
-def _entry(
-    entry_id: int,
-    customer_id: str,
-    kind: EntryKind,
-    points: int,
-    expires_at: datetime | None,
-    now: datetime,
-) -> LedgerEntry:
-    return LedgerEntry(
-        id=entry_id,
-        customer_id=customer_id,
-        kind=kind.value,
-        points=points,
-        expires_at=expires_at,
-        created_at=now,
-    )

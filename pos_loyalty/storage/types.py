@@ -33,5 +33,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def utc_from_driver(value: datetime | str | None) -> datetime | None:
+    """A `UTCDateTime` read on the DB-API driver (`UnitOfWork.driver`), as the column type hands
+    it back: SQLite gives the stored text, PostgreSQL an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
