@@ -41,14 +41,12 @@ def scrape(client: TestClient) -> dict[str, float]:
 
 def test_business_totals_count_the_store_s_day(client: TestClient, store: Store) -> None:
     enrol_json(client)
-    now, clock = store.now(), store.clock
-    store.clock = lambda: now - timedelta(days=2)  # two days ago: not today's
-    try:
-        sell_json(
-            client, basket_json(line_json(unit_price=90_000), customer={"phone": "9161234567"})
-        )
-    finally:
-        store.clock = clock
+    # the store's noon today, held for the whole test: a run across local midnight sees one day
+    tz = store.settings.store.tz
+    noon = store.now().astimezone(tz).replace(hour=12, minute=0, second=0, microsecond=0)
+    store.clock = lambda: noon - timedelta(days=2)  # two days ago: not today's
+    sell_json(client, basket_json(line_json(unit_price=90_000), customer={"phone": "9161234567"}))
+    store.clock = lambda: noon
     sell_json(client, basket_json(line_json(unit_price=80_000), customer={"phone": "9161234567"}))
     samples = scrape(client)
     assert samples["pos_loyalty_sales_total"] == 1
