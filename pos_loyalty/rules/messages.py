@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from babel import Locale
+from babel.numbers import format_decimal
 
 REASONS: dict[str, tuple[str, str]] = {
     # code: (Russian, English)
@@ -153,6 +154,11 @@ REASONS: dict[str, tuple[str, str]] = {
 
 
 @lru_cache(maxsize=32)
+def _parsed(locale: str) -> Locale:
+    return Locale.parse(locale)
+
+
+@lru_cache(maxsize=32)
 def is_russian(locale: str) -> bool:
     try:
         return Locale.parse(locale).language == "ru"
@@ -173,19 +179,21 @@ def reason_text(code: str, locale: str, **params: object) -> str:
 
 
 def points_word(points: int, locale: str) -> str:
-    """'1 балл', '3 балла', '100 баллов' by CLDR plural rules; English 'point(s)'."""
+    """'1 балл', '3 балла', '1 334 балла' by CLDR plural rules, the number grouped as the
+    locale groups money; English '1,334 points'."""
+    number = format_decimal(points, locale=_parsed(locale))
     if not is_russian(locale):
-        return f"{points} point" + ("" if points == 1 else "s")
-    form = Locale.parse(locale).plural_form(points)
+        return f"{number} point" + ("" if points == 1 else "s")
+    form = _parsed(locale).plural_form(points)
     word = {"one": "балл", "few": "балла"}.get(form, "баллов")
-    return f"{points} {word}"
+    return f"{number} {word}"
 
 
 def times_word(count: int, locale: str) -> str:
     """'1 раз', '3 раза', '5 раз' by CLDR plural rules; English 'once', 'N times'."""
     if not is_russian(locale):
         return "once" if count == 1 else f"{count} times"
-    form = Locale.parse(locale).plural_form(count)
+    form = _parsed(locale).plural_form(count)
     return f"{count} раза" if form == "few" else f"{count} раз"
 
 

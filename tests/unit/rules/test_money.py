@@ -14,6 +14,7 @@ from pos_loyalty.money import (
     percent_of,
     qty_to_json,
 )
+from pos_loyalty.rules.messages import points_word
 
 
 @pytest.mark.parametrize(
@@ -93,3 +94,21 @@ def test_qty_to_json_keeps_whole_units_integers() -> None:
     assert qty_to_json(3) == 3
     assert qty_to_json(Decimal("1.235")) == 1.235
     assert qty_to_json(Decimal("2.000")) == 2
+
+
+@pytest.mark.parametrize(
+    ("points", "locale", "expected"),
+    [
+        (1, "ru_RU", "1 балл"),
+        (3, "ru_RU", "3 балла"),
+        (435, "ru_RU", "435 баллов"),
+        (1334, "ru_RU", "1\xa0334 балла"),  # grouped as money is: "1 334,00 ₽"
+        (12345, "ru_RU", "12\xa0345 баллов"),
+        (1, "en_US", "1 point"),
+        (1334, "en_US", "1,334 points"),
+    ],
+)
+def test_points_are_counted_in_words_and_grouped_like_money(
+    points: int, locale: str, expected: str
+) -> None:
+    assert points_word(points, locale) == expected
