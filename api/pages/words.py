@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 
 from pos_loyalty.money import format_money
 from pos_loyalty.rules.messages import is_russian, points_word
+from pos_loyalty.rules.quote import coupon_valid_until
 
 # key: (Russian, English)
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -279,3 +280,11 @@ class Words:
 
     def date(self, moment: datetime | str | None) -> str:
         return self.when(moment)[:10]
+
+    def valid_until(self, expires_at: datetime | None) -> str:
+        """A coupon's last valid local day, as the receipt prints it (expiring at local midnight,
+        it is good through the day before)."""
+        if expires_at is None:
+            return ""
+        last_day = coupon_valid_until(expires_at, self.tz)
+        return format_date(last_day, "dd.MM.yyyy", locale=self.locale)

@@ -4,6 +4,7 @@ the customer display fed by the lane's events, the back office, offline docs and
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -219,8 +220,13 @@ def test_back_office_finds_a_customer_and_escapes_names(
 ) -> None:
     api(browser, till)
     customer_id = enrol_json(browser, name=f"{SCRIPT} Петров")
-    sell_json(browser, basket_json(line_json(unit_price=80_000), customer={"phone": "9161234567"}))
+    sale = sell_json(
+        browser, basket_json(line_json(unit_price=80_000), customer={"phone": "9161234567"})
+    )
     del browser.headers["Authorization"]
+    [coupon] = sale["coupons_issued"]
+    last_day = date.fromisoformat(coupon["valid_until"])  # what the receipt prints
+    assert datetime.fromisoformat(coupon["expires_at"]).date() == last_day + timedelta(days=1)
 
     page = browser.get("/store/customers", params={"q": "8 916 123-45-67"})
     assert page.status_code == 200, page.text[-800:]
@@ -228,6 +234,7 @@ def test_back_office_finds_a_customer_and_escapes_names(
     assert "+7 *** ***-45-67" in page.text
     assert "40 баллов" in page.text  # 5 % of 800 ₽, in Russian plural
     assert "Купите на 700 ₽ — 70 ₽ на следующую покупку" in page.text  # the coupon it earned
+    assert f"до {last_day:%d.%m.%Y}" in page.text  # its last valid day, as on paper
     assert "начисление" in page.text
     card = browser.get("/store/customers", params={"q": "0000 0000 0000 0000"})
     assert card.status_code == 404 and "Покупатель не найден" in card.text

@@ -9,6 +9,7 @@ from typing import Any
 from pos_loyalty.audit.service import Operator
 from pos_loyalty.cli.demo.stage import Stage
 from pos_loyalty.coupons.campaigns import issue_to_segment, write_outreach_csv
+from pos_loyalty.rules.quote import coupon_valid_until
 from pos_loyalty.store import Store
 
 # The program's winback offer (config.toml) is the coupon the campaign sends.
@@ -68,7 +69,7 @@ def reactivation_campaign(stage: Stage, store: Store) -> None:
             ", ".join(row.channels),
             say.day(row.last_purchase[:10]) if row.last_purchase else "—",
             row.coupon.display_code,
-            say.day(row.coupon.expires_at.astimezone(store.settings.store.tz).date()),
+            say.day(coupon_valid_until(row.coupon.expires_at, store.settings.store.tz)),
         )
     say.print(table)
     say.print(
