@@ -241,3 +241,48 @@ def test_a_spent_coupon_whose_sale_falls_below_the_threshold_follows_the_policy(
     assert result["kept"]["for_coupons"] == ({code: 7_000} if kept else {})
     rest = refund(client, sale["transaction_id"], {})  # the rest: the coupon is not kept twice
     assert rest["kept"]["for_coupons"] == {} and rest["amount"] == rest["goods_amount"]
+
+
+BIRTHDAY = {
+    "id": "birthday-200",
+    "kind": "personal",
+    "trigger": "birthday",
+    "label": "С днём рождения! 200 ₽ в подарок",
+    "amount_off": 20_000,
+    "min_subtotal": 100_000,
+    "days_before": 7,
+    "days_after": 7,
+    "valid_days": 14,
+}
+
+
+@pytest.mark.parametrize("config_extra", [{**program(), "rules": [*program()["rules"], BIRTHDAY]}])
+def test_a_birthday_coupon_stays_through_partial_refunds(client: TestClient, store: Store) -> None:
+    """The issue's case: refunding a chocolate, even the coffee, leaves the birthday coupon (the
+    birthday earned it, not the goods); only the refund of the whole sale withdraws it."""
+    today = store.now().astimezone(store.settings.store.tz).date()
+    reply = client.post(
+        "/v1/customers",
+        json={"phone": "9161234567", "name": "Иван", "birthday": f"1990-{today:%m-%d}"},
+    )
+    assert reply.status_code == 201, reply.text
+    who = {"id": reply.json()["id"]}
+    sale = sell_json(
+        client,
+        basket_json(
+            line_json("cof", 60_000, category="coffee", name="Кофе"),
+            line_json("choc", 10_000, 2, category="sweets", name="Шоколад"),
+            customer=who,
+        ),
+    )
+    codes = issued_by_rule(sale)
+    assert {"birthday-200", "coffee-dessert"} <= set(codes)
+    first = refund(client, sale["transaction_id"], {"lines": [{"sku": "choc", "qty": 1}]})
+    assert first["coupons"]["cancelled"] == []
+    coffee = refund(client, sale["transaction_id"], {"lines": [{"sku": "cof", "qty": 1}]})
+    assert codes["birthday-200"] not in coffee["coupons"]["cancelled"]
+    assert codes["coffee-dessert"] in coffee["coupons"]["cancelled"]
+    birthday = client.get(f"/v1/coupons/{codes['birthday-200']}").json()
+    assert birthday["status"] == "issued"
+    rest = refund(client, sale["transaction_id"], {})  # the last chocolate: the whole sale back
+    assert codes["birthday-200"] in rest["coupons"]["cancelled"]
