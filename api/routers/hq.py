@@ -135,7 +135,7 @@ def publish(body: PublishIn, request: Request, store: StoreDep, _: HqScope) -> B
             key=key,
             program=program,
             now=store.now(),
-            effective_from=body.effective_from,
+            effective_from=_local(body.effective_from, store),
             targets=Targets(tuple(body.targets.stores), tuple(body.targets.regions)),
             note=body.note,
             published_by=key_label(uow=uow, token=bearer_token(request)),
@@ -158,6 +158,14 @@ def bundles(store: StoreDep, _: HqScope) -> list[BundlePublic]:
             )
             for r in list_bundles(uow=uow)
         ]
+
+
+def _local(moment: datetime | None, store: Store) -> datetime | None:
+    """A moment without an offset is head office's local time, as `hq publish` and the console
+    read it."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=store.settings.store.tz)
 
 
 def bearer_token(request: Request) -> str:

@@ -3,6 +3,7 @@ its own id only, `If-None-Match`), the fleet; an invalid program is refused and 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,20 @@ def test_publish_pull_and_fleet(anon_client: TestClient, store: Store, tmp_path:
         "/v1/hq/bundles", json={"program": PROGRAM, "targets": {"stores": ["x"]}}, headers=hq
     )
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_target"
+
+
+def test_a_switch_time_without_an_offset_is_head_office_local_time(
+    anon_client: TestClient, store: Store, tmp_path: Path
+) -> None:
+    """An API client scheduling "10 December, 08:00" means head office's clock, as the CLI and
+    the console read it (it was a 500)."""
+    create_signing_key(tmp_path / "hq.key")
+    hq = {"Authorization": f"Bearer {new_key(store, Scope.HQ)}"}
+    reply = anon_client.post(
+        "/v1/hq/bundles",
+        json={"program": PROGRAM, "effective_from": "2026-12-10T08:00:00"},
+        headers=hq,
+    )
+    assert reply.status_code == 201, reply.text
+    moment = datetime.fromisoformat(reply.json()["effective_from"])
+    assert moment == datetime(2026, 12, 10, 8, tzinfo=store.settings.store.tz)
