@@ -177,11 +177,10 @@ class HeadOfficeSyncCollector(Collector):
             "When the store last pulled from head office, Unix time (0: never)",
             value=last_attempt.timestamp() if last_attempt else 0,
         )
-        failing = last_attempt is not None and status.last_error_at == last_attempt
         yield GaugeMetricFamily(
             "pos_loyalty_hq_sync_failing",
             "1 when the last pull failed (head office unreachable, an error, a refused bundle)",
-            value=1 if failing else 0,
+            value=1 if status.failing else 0,
         )
         yield CounterMetricFamily(
             "pos_loyalty_hq_sync_failures",

@@ -2,7 +2,8 @@
 
 Devices and lanes update live (one stream merging every lane's events triggers a re-fetch of the
 live block); a customer is found by phone or card; a receipt is reprinted through the same service
-as `POST /v1/receipts/{id}/print`; the program is shown rule by rule in words.
+as `POST /v1/receipts/{id}/print`; the program is shown rule by rule in words, with where it
+comes from (config.toml, or head office's bundle and how the last pull went).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,7 +25,9 @@ from api.pages.session import checked_form, page_scope
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.customers.service import IdMethod, get_customer, identify_customer, loyalty_summary
 from pos_loyalty.errors import DomainError
+from pos_loyalty.hq.local import local_status
 from pos_loyalty.lanes import QUOTE, LaneHub, Subscription
+from pos_loyalty.ledger.pending import pending_state
 from pos_loyalty.ledger.service import entries_page
 from pos_loyalty.receipts.reprint import queue_reprint
 from pos_loyalty.reports.customer_coupons import customer_coupons
@@ -63,11 +67,19 @@ def _live(request: Request) -> dict[str, Any]:
 
 
 def _program(request: Request) -> dict[str, Any]:
+    """The running rules in words, and where they come from: config.toml, or head office's
+    bundle (since when, the one waiting for its moment, how the last pull went)."""
     store: Store = request.app.state.store
     rules = store.rules
+    sync = None
+    if store.settings.hq is not None:
+        with store.uow() as uow:
+            sync = local_status(uow=uow)
     return {
         "version": rules.version,
         "rules": rules_in_words(list(rules.config.rules), words_for(request)),
+        "source": Path(store.settings.source).name,
+        "hq": sync,
     }
 
 
@@ -129,13 +141,25 @@ def customer_search(
         return _page(request, query=query, search_error=exc.message, status_code=404)
     with store.uow() as uow:
         summary = loyalty_summary(uow=uow, rules=store.rules, customer_id=profile.id)
+        pending = pending_state(
+            uow=uow,
+            customer_id=profile.id,
+            now=store.now(),
+            pending_days=store.rules.points.pending_days,
+        )
         coupons = customer_coupons(uow=uow, customer_id=profile.id)
         rows, _cursor = entries_page(uow=uow, customer_id=profile.id, before_id=None, limit=30)
         entries = [
             {"created_at": e.created_at, "kind": e.kind, "points": e.points, "note": e.note}
             for e in rows
         ]
-    found = {"profile": profile, "summary": summary, "coupons": coupons, "entries": entries}
+    found = {
+        "profile": profile,
+        "summary": summary,
+        "pending": {"points": pending.of_balance(summary.balance), "until": pending.until},
+        "coupons": coupons,
+        "entries": entries,
+    }
     return _page(request, query=query, found=found)
 
 

@@ -80,6 +80,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "store.cards": ("Карты", "Cards"),
     "store.balance": ("Баланс", "Balance"),
     "store.expiring": ("сгорит {points} {at}", "{points} expire {at}"),
+    "store.pending": ("Ожидают", "Pending"),
+    "store.pending_until": ("{points} до {date}", "{points} until {date}"),
     "store.tier": ("Уровень", "Tier"),
     "store.lifetime": ("Покупки за всё время", "Lifetime spend"),
     "store.coupons": ("Купоны", "Coupons"),
@@ -98,6 +100,28 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "store.program": ("Программа лояльности", "Loyalty program"),
     "store.version": ("Версия правил", "Rules version"),
     "store.no_rules": ("Правил нет", "No rules"),
+    "store.program_local": (
+        "Программа из {source}, без головного офиса",
+        "Program from {source}, no head office",
+    ),
+    "store.bundle_none": (
+        "Пакета от головного офиса ещё нет — программа из {source}",
+        "No bundle from head office yet: program from {source}",
+    ),
+    "store.bundle_active": (
+        "Пакет головного офиса v{version}, действует с {since}",
+        "Head-office bundle v{version}, active since {since}",
+    ),
+    "store.bundle_pending": (
+        "Ожидает вступления: v{version} с {start}",
+        "Pending: v{version} from {start}",
+    ),
+    "store.synced": ("Последняя синхронизация: {when}", "Last sync: {when}"),
+    "store.never_synced": ("Синхронизаций ещё не было", "Not synced yet"),
+    "store.sync_failed": (
+        "Последняя попытка {when} не удалась: {error}",
+        "The last attempt at {when} failed: {error}",
+    ),
     "store.today": ("Сегодня", "Today"),
     "store.sales": ("Продажи", "Sales"),
     "store.revenue": ("Выручка", "Revenue"),

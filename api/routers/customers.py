@@ -37,7 +37,7 @@ from pos_loyalty.customers.service import (
     loyalty_summary,
 )
 from pos_loyalty.errors import DomainError, InvalidInput
-from pos_loyalty.ledger.pending import pending_points
+from pos_loyalty.ledger.pending import pending_state
 from pos_loyalty.ledger.service import entries_page, ledger_balance
 
 router = APIRouter(prefix="/v1", tags=["customers"])
@@ -121,7 +121,7 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
         held = active_coupons(
             uow=uow, customer_id=customer_id, now=store.now(), tz=store.settings.store.tz
         )
-        pending = pending_points(
+        pending = pending_state(
             uow=uow,
             customer_id=customer_id,
             now=store.now(),
@@ -142,7 +142,7 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
             ),
             "points_expiring": expiring,
             "coupons": [CouponHeldPublic.from_held(c) for c in held],
-            "points_pending": min(pending, max(0, summary.balance)),
+            "points_pending": pending.of_balance(summary.balance),
             "points_debt": max(0, -summary.balance),
         }
     )

@@ -187,6 +187,11 @@ class LocalStatus:
     refusals: int
     failures: int = 0  # pulls that failed or were refused
 
+    @property
+    def failing(self) -> bool:
+        """The last pull failed (head office unreachable, an error, a refused bundle)."""
+        return self.last_attempt_at is not None and self.last_error_at == self.last_attempt_at
+
     def to_dict(self) -> dict[str, Any]:
         return {
             key: value.isoformat() if isinstance(value, datetime) else value

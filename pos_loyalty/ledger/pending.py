@@ -7,6 +7,7 @@ the customer cannot have spent yet. 0 (the default) makes points spendable at on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -16,26 +17,58 @@ from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.storage import UnitOfWork
 
 
-def pending_points(*, uow: UnitOfWork, customer_id: str, now: datetime, pending_days: int) -> int:
-    """Points earned within the last `pending_days`, less what refunds reversed of them."""
+@dataclass(frozen=True, slots=True)
+class PendingPoints:
+    """How many points wait, and when the last of them becomes spendable."""
+
+    points: int = 0
+    until: datetime | None = None
+
+    def of_balance(self, balance: int) -> int:
+        """The pending part of a balance: never more than the balance holds (a debt holds none)."""
+        return min(self.points, max(0, balance))
+
+
+def pending_state(
+    *, uow: UnitOfWork, customer_id: str, now: datetime, pending_days: int
+) -> PendingPoints:
+    """Points earned within the last `pending_days`, less what refunds reversed of them, and the
+    moment the newest sale still holding some of them leaves the window."""
     if pending_days <= 0:
-        return 0
-    since = now - timedelta(days=pending_days)
+        return PendingPoints()
+    window = timedelta(days=pending_days)
     recent = uow.session.exec(
-        select(LedgerEntry.id, LedgerEntry.points).where(
+        select(LedgerEntry.id, LedgerEntry.points, LedgerEntry.created_at).where(
             col(LedgerEntry.customer_id) == customer_id,
             col(LedgerEntry.kind) == EntryKind.EARN.value,
-            col(LedgerEntry.created_at) > since,
+            col(LedgerEntry.created_at) > now - window,
         )
     ).all()
     if not recent:
-        return 0
-    earned = sum(int(points) for _, points in recent)
-    reversed_total = uow.session.exec(
-        select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
-            col(LedgerEntry.customer_id) == customer_id,
-            col(LedgerEntry.kind) == EntryKind.REVERSE.value,
-            col(LedgerEntry.lot_id).in_([entry_id for entry_id, _ in recent]),
-        )
-    ).one()
-    return max(0, earned + int(reversed_total))
+        return PendingPoints()
+    reversed_by_lot = dict(
+        uow.session.exec(
+            select(LedgerEntry.lot_id, func.sum(LedgerEntry.points))
+            .where(
+                col(LedgerEntry.customer_id) == customer_id,
+                col(LedgerEntry.kind) == EntryKind.REVERSE.value,
+                col(LedgerEntry.lot_id).in_([entry_id for entry_id, _, _ in recent]),
+            )
+            .group_by(col(LedgerEntry.lot_id))
+        ).all()
+    )
+    earned = sum(int(points) for _, points, _ in recent)
+    points = max(0, earned + sum(int(v) for v in reversed_by_lot.values()))
+    held = [
+        created_at
+        for entry_id, earned_points, created_at in recent
+        if int(earned_points) + int(reversed_by_lot.get(entry_id, 0)) > 0
+    ]
+    return PendingPoints(points=points, until=max(held) + window if points and held else None)
+
+
+def pending_points(*, uow: UnitOfWork, customer_id: str, now: datetime, pending_days: int) -> int:
+    """Points earned within the last `pending_days`, less what refunds reversed of them."""
+    return pending_state(
+        uow=uow, customer_id=customer_id, now=now, pending_days=pending_days
+    ).points

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,25 +15,40 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.pages.session import CSRF_COOKIE, CSRF_FIELD, KEY_COOKIE
 from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.hq.local import accept_bundle, apply_active, record_sync
+from pos_loyalty.hq.signing import create_signing_key, public_key_text
 from pos_loyalty.lanes import QUOTE, LaneHub
 from pos_loyalty.sales.models import ReceiptOutbox
+from pos_loyalty.settings import HqConfig
 from pos_loyalty.store import Store
 from tests.conftest import from_this_machine, make_settings, new_key
-from tests.factories import SALE_RULES, basket_json, enrol_json, line_json, sell_json
+from tests.factories import (
+    SALE_RULES,
+    basket_json,
+    enrol_json,
+    line_json,
+    refund_json,
+    sell_json,
+)
+from tests.integration.test_hq_store_side import _signed
 
 SCRIPT = "<script>alert(1)</script>"
 
 
+PAGES_CONFIG: dict[str, Any] = {
+    **SALE_RULES,
+    "store": {"enrol_url": "https://example.ru/join"},
+    "lanes": [
+        {"id": "lane-1", "printer": {"connection": "tcp://127.0.0.1:9"}},  # never started
+        {"id": "lane-2"},
+    ],
+}
+RETURN_WINDOW = {**PAGES_CONFIG, "points": {**SALE_RULES["points"], "pending_days": 14}}
+
+
 @pytest.fixture
 def config_extra() -> dict[str, Any]:
-    return {
-        **SALE_RULES,
-        "store": {"enrol_url": "https://example.ru/join"},
-        "lanes": [
-            {"id": "lane-1", "printer": {"connection": "tcp://127.0.0.1:9"}},  # never started
-            {"id": "lane-2"},
-        ],
-    }
+    return PAGES_CONFIG
 
 
 def csrf_of(page: Any) -> str:
@@ -248,6 +264,78 @@ def test_back_office_finds_a_customer_and_escapes_names(
     assert "800,00\xa0₽" in live
 
 
+@pytest.mark.parametrize("config_extra", [RETURN_WINDOW])
+def test_back_office_shows_points_still_in_the_return_window(
+    browser: TestClient, till: str, store: Store
+) -> None:
+    start = store.now()
+    store.clock = lambda: start
+    api(browser, till)
+    who = {"phone": "9161234567"}
+    enrol_json(browser)
+    sell_json(browser, basket_json(line_json(unit_price=60_000), customer=who))  # 30 points
+    store.clock = lambda: start + timedelta(days=3)
+    second = sell_json(browser, basket_json(line_json(unit_price=60_000), customer=who))
+    del browser.headers["Authorization"]
+
+    def pending_on_page() -> list[str]:
+        page = browser.get("/store/customers", params={"q": "8 916 123-45-67"})
+        assert page.status_code == 200, page.text[-800:]
+        assert "<dt>Ожидают</dt>" in page.text
+        return re.findall(r'data-test="pending">(.*?)</dd>', page.text)
+
+    def day(moment: datetime) -> str:
+        return f"{moment.astimezone(store.settings.store.tz):%d.%m.%Y}"
+
+    # both sales wait; the newer one is spendable last
+    assert pending_on_page() == [f"60 баллов до {day(start + timedelta(days=17))}"]
+    api(browser, till)
+    refund_json(browser, second["transaction_id"])
+    del browser.headers["Authorization"]
+    # what a refund took back no longer waits, nor does its date
+    assert pending_on_page() == [f"30 баллов до {day(start + timedelta(days=14))}"]
+
+
+def test_program_panel_says_where_the_program_comes_from(
+    browser: TestClient, store: Store, tmp_path: Path
+) -> None:
+    local = browser.get("/store").text
+    assert "Программа из &lt;test&gt;, без головного офиса" in local  # the settings' source
+
+    key = create_signing_key(tmp_path / "hq.key")  # where _signed reads it
+    store.settings = store.settings.model_copy(
+        update={"hq": HqConfig(url="http://127.0.0.1:9", public_key=public_key_text(key),
+                               api_key="plk_store_12345678")}
+    )  # fmt: skip
+    waiting = browser.get("/store").text
+    assert "Пакета от головного офиса ещё нет — программа из &lt;test&gt;" in waiting
+    assert "Синхронизаций ещё не было" in waiting
+
+    now = store.now()
+    store.clock = lambda: now
+    later = now + timedelta(days=2)
+    accept_bundle(store=store, raw=_signed(store, tmp_path, 2), now=now)
+    accept_bundle(store=store, raw=_signed(store, tmp_path, 3, effective_from=later), now=now)
+    assert apply_active(store=store, now=now) == 2
+    record_sync(store=store, now=now)
+
+    def local_time(moment: datetime) -> str:
+        return f"{moment.astimezone(store.settings.store.tz):%d.%m.%Y %H:%M}"
+
+    page = browser.get("/store").text
+    assert f"Пакет головного офиса v2, действует с {local_time(now)}" in page
+    assert f"Ожидает вступления: v3 с {local_time(later)}" in page
+    assert f"Последняя синхронизация: {local_time(now)}" in page
+    assert "Скидка 10%" in page  # the bundle's rule, in words
+
+    failed_at = now + timedelta(minutes=5)
+    record_sync(store=store, now=failed_at, error=f"head office unreachable {SCRIPT}")
+    page = browser.get("/store").text
+    assert f"Последняя синхронизация: {local_time(now)}" in page
+    failed = f"Последняя попытка {local_time(failed_at)} не удалась: head office unreachable"
+    assert f"{failed} &lt;script&gt;alert(1)&lt;/script&gt;" in page and SCRIPT not in page
+
+
 def test_english_store_speaks_english(tmp_path: Any, db_url: str) -> None:
     settings = make_settings(tmp_path, db_url, {"store": {"locale": "en_US", "currency": "USD"}})
     store = Store.open(settings)
@@ -257,6 +345,7 @@ def test_english_store_speaks_english(tmp_path: Any, db_url: str) -> None:
             page = client.get("/store")
             assert '<html lang="en">' in page.text and "Devices" in page.text
             assert "$0.00" in page.text
+            assert "Program from &lt;test&gt;, no head office" in page.text
     finally:
         store.close()
 
