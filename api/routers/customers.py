@@ -26,7 +26,7 @@ from api.schemas import (
 )
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.coupons.wallet import active_coupons
-from pos_loyalty.customers.referrals import record_referral, referral_code_for, referrer_of
+from pos_loyalty.customers.referrals import referral_code_for
 from pos_loyalty.customers.service import (
     IdMethod,
     add_card,
@@ -51,9 +51,6 @@ CustomerId = Annotated[
 
 @router.post("/customers", status_code=201, response_model=CustomerPublic)
 def enrol(body: CustomerCreate, store: StoreDep, _: TillScope) -> CustomerPublic:
-    if body.referred_by is not None:  # issue 16: an unknown code refuses before enrolling
-        with store.uow() as uow:
-            referrer_of(uow=uow, code=body.referred_by)
     with store.uow(write=True) as uow:
         profile = enrol_customer(
             uow=uow,
@@ -64,12 +61,9 @@ def enrol(body: CustomerCreate, store: StoreDep, _: TillScope) -> CustomerPublic
             birthday=body.birthday,
             card_number=body.card_number,
             consents=body.consents,
+            referred_by=body.referred_by,
         )
-        # issue 16: the newcomer's own referral code, and who brought them
-        referral_code = referral_code_for(uow=uow, customer_id=profile.id)
-        if body.referred_by is not None:
-            record_referral(uow=uow, code=body.referred_by, new_customer_id=profile.id)
-        uow.commit()
+        referral_code = referral_code_for(uow=uow, customer_id=profile.id)  # made at enrolment
     qr = loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())
     public = CustomerPublic.from_profile(profile, qr=qr)
     return public.model_copy(update={"referral_code": referral_code})

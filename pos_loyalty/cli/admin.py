@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from pos_loyalty.apikeys.models import Scope
@@ -17,6 +18,7 @@ from pos_loyalty.cli.common import (
     load_or_exit,
     open_store_or_exit,
 )
+from pos_loyalty.customers.referrals import referral_code_for
 from pos_loyalty.customers.service import enrol_customer, loyalty_qr
 from pos_loyalty.errors import DomainError, NotFound
 from pos_loyalty.storage.migrate import current_revision, head_revision
@@ -110,9 +112,12 @@ def customers_enrol(
     card: Annotated[
         str | None, typer.Option(help="An existing card number (Luhn-checked).")
     ] = None,
+    referred_by: Annotated[
+        str | None, typer.Option(help="The referral code of the customer who brought them.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Enrol a customer and print their card number and loyalty QR payload."""
+    """Enrol a customer and print their card number, loyalty QR payload and referral code."""
     settings = load_or_exit(config)
     store = open_store_or_exit(settings)
     try:
@@ -130,11 +135,17 @@ def customers_enrol(
                 name=name,
                 birthday=born,
                 card_number=card,
+                referred_by=referred_by,
             )
+            referral_code = referral_code_for(uow=uow, customer_id=profile.id)
     except DomainError as exc:
-        err_console.print(f"[red]{exc.code}[/]: {exc.message}", highlight=False)
+        err_console.print(f"[red]{exc.code}[/]: {escape(exc.message)}", highlight=False)
         raise typer.Exit(1) from None
-    console.print(f"enrolled [bold]{profile.name}[/] id={profile.id}")
-    console.print(f"card {profile.card_numbers[0]}  phone {profile.phone}")
-    console.print(f"qr {loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())}")
+    console.print(f"enrolled {profile.name} id={profile.id}", markup=False)
+    console.print(f"card {profile.card_numbers[0]}  phone {profile.phone}", markup=False)
+    console.print(
+        f"qr {loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())}",
+        markup=False,
+    )
+    console.print(f"referral code {referral_code}", markup=False)
     store.close()

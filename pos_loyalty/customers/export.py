@@ -1,6 +1,7 @@
 """Everything the store keeps about one customer, as JSON (a subject access request, 152-FZ
 art. 14): the profile, cards, points ledger, sales with their lines, coupons, stamps, RFM
-segment, the audit trail of operator actions, and the same for accounts merged into this one."""
+segment, referrals (their own code, who brought them, whom they brought), the audit trail of
+operator actions, and the same for accounts merged into this one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pos_loyalty.audit.models import AuditAction, AuditEntry
 from pos_loyalty.audit.service import Operator, record_action
 from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.customers.models import Card, Customer
+from pos_loyalty.customers.referrals import Referral, ReferralCode
 from pos_loyalty.errors import NotFound
 from pos_loyalty.ledger.models import LedgerEntry
 from pos_loyalty.sales.models import SaleTransaction, StampCounter, TransactionLine
@@ -26,6 +28,28 @@ def _rows(rows: Any, *, exclude: set[str] | None = None) -> list[dict[str, Any]]
     return [
         row.model_dump(mode="json", exclude=exclude) for row in rows if isinstance(row, SQLModel)
     ]
+
+
+def _referrals(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
+    """The customer's own code (none once erased), the referral that brought them, and the
+    ones they brought (by the newcomers' ids only: their names are theirs)."""
+    session = uow.session
+    code = session.exec(
+        select(ReferralCode).where(col(ReferralCode.customer_id) == customer_id)
+    ).first()
+    referred_by = session.get(Referral, customer_id)
+    return {
+        "code": code.model_dump(mode="json", exclude={"customer_id"}) if code else None,
+        "referred_by": referred_by.model_dump(mode="json") if referred_by else None,
+        "referred": _rows(
+            session.exec(
+                select(Referral)
+                .where(col(Referral.referrer_id) == customer_id)
+                .order_by(col(Referral.created_at), col(Referral.new_customer_id))
+            ),
+            exclude={"referrer_id"},
+        ),
+    }
 
 
 def _account(uow: UnitOfWork, customer: Customer) -> dict[str, Any]:
@@ -80,6 +104,7 @@ def _account(uow: UnitOfWork, customer: Customer) -> dict[str, Any]:
             session.exec(select(CustomerSegment).where(col(CustomerSegment.customer_id) == cid)),
             exclude={"customer_id"},
         ),
+        "referrals": _referrals(uow, cid),
         "audit": _rows(
             session.exec(
                 select(AuditEntry)

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from pos_loyalty.customers.lookup import identify
 from pos_loyalty.customers.models import Card, Customer, short_name
+from pos_loyalty.customers.referrals import record_referral, referral_code_for
 from pos_loyalty.errors import Conflict, InvalidInput, NotFound
 from pos_loyalty.identity.tokens import (
     issue_card_number,
@@ -136,8 +137,11 @@ def enrol_customer(
     birthday: date | None = None,
     card_number: str | None = None,
     consents: dict[str, bool] | None = None,
+    referred_by: str | None = None,
 ) -> CustomerProfile:
-    """Register a customer by phone, issuing a card number unless one is handed over."""
+    """Register a customer by phone, issuing a card number unless one is handed over, with
+    their own referral code and, if `referred_by` names one, who brought them: one transaction,
+    so an unknown code (422 `referral_code_unknown`) leaves nothing enrolled."""
     e164 = normalise_phone(phone, settings.store.region)
     name = _check_name(name)
     _check_birthday(birthday)
@@ -161,6 +165,9 @@ def enrol_customer(
         raise Conflict("this card number belongs to another customer", code="card_taken")
     session.add(customer)
     session.flush()
+    referral_code_for(uow=uow, customer_id=customer.id)
+    if referred_by is not None:
+        record_referral(uow=uow, code=referred_by, new_customer_id=customer.id)
     session.add(Card(number=number, customer_id=customer.id))
     try:
         uow.commit()

@@ -82,6 +82,48 @@ def test_customer_care_from_the_shell(tmp_path: Path) -> None:
     assert "shell:" in audit.stdout
 
 
+def test_enrol_prints_the_referral_code_and_takes_a_friends(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    cfg = ("--config", str(config))
+    ivan = run("customers", "enrol", "--phone", "9161234567", "--name", "Иван", *cfg, cwd=tmp_path)
+    assert ivan.returncode == 0, ivan.stderr
+    code = next(ln for ln in ivan.stdout.splitlines() if ln.startswith("referral code "))
+    code = code.removeprefix("referral code ")
+    assert len(code) == 8
+
+    maria = run(
+        "customers",
+        "enrol",
+        "--phone",
+        "9037654321",
+        "--name",
+        "Мария [b]Смирнова[/b]",  # a name is printed as typed, never read as markup
+        "--referred-by",
+        code.lower(),
+        *cfg,
+        cwd=tmp_path,
+    )
+    assert maria.returncode == 0, maria.stderr
+    shown = next(ln for ln in maria.stdout.splitlines() if ln.startswith("enrolled "))
+    assert shown.startswith("enrolled Мария [b]Смирнова[/b] id=")
+    maria_id = shown.split("id=")[1].strip()
+    out = tmp_path / "maria.json"
+    exported = run("customers", "export", maria_id, "--out", str(out), *cfg, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    referred_by = json.loads(out.read_text(encoding="utf-8"))["referrals"]["referred_by"]
+    assert referred_by["code"] == code
+
+    unknown = ("customers", "enrol", "--phone", "9051112233", "--name", "Пётр", *cfg)
+    refused = run(*unknown, "--referred-by", "NOBODY42", cwd=tmp_path)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.strip() == (
+        "referral_code_unknown: referral code 'NOBODY42' belongs to nobody"
+    )
+    assert "enrolled" not in refused.stdout
+    # Nothing was written: the same phone enrols afresh.
+    assert run(*unknown, cwd=tmp_path).returncode == 0
+
+
 def test_coupons_generate_writes_a_csv_of_bearer_codes(tmp_path: Path) -> None:
     rules = (
         '\n[[rules]]\nid = "spend-700-get-70"\nkind = "threshold"\nlabel = "700 → 70"\n'

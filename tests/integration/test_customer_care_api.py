@@ -147,6 +147,39 @@ def test_export_holds_everything_stored_and_is_audited(
     assert missing.status_code == 404
 
 
+def test_export_holds_the_referrals_both_ways(
+    client: TestClient, store: Store, admin: dict[str, str]
+) -> None:
+    ivan = client.post("/v1/customers", json={"phone": "9161234567", "name": "Иван Петров"}).json()
+    maria = client.post(
+        "/v1/customers",
+        json={"phone": "9037654321", "name": "Мария", "referred_by": ivan["referral_code"]},
+    ).json()
+
+    def referrals(customer_id: str) -> dict[str, Any]:
+        reply = client.get(f"/v1/admin/customers/{customer_id}/export", headers=admin)
+        assert reply.status_code == 200, reply.text
+        section: dict[str, Any] = reply.json()["referrals"]
+        return section
+
+    brought = referrals(ivan["id"])
+    assert brought["code"]["code"] == ivan["referral_code"]
+    assert brought["referred_by"] is None
+    assert [r["new_customer_id"] for r in brought["referred"]] == [maria["id"]]
+    assert brought["referred"][0]["rewarded_at"] is None
+    came = referrals(maria["id"])
+    assert came["code"]["code"] == maria["referral_code"]
+    assert came["referred_by"]["referrer_id"] == ivan["id"]
+    assert came["referred_by"]["code"] == ivan["referral_code"]
+    assert came["referred"] == []
+    # Erasure drops Ivan's own code (nobody can bring a friend with it); who was brought by
+    # whom stays, between bare ids, as the sales and the ledger do.
+    assert client.post(f"/v1/admin/customers/{ivan['id']}/erase", headers=admin).status_code == 200
+    erased = referrals(ivan["id"])
+    assert erased["code"] is None
+    assert [r["new_customer_id"] for r in erased["referred"]] == [maria["id"]]
+
+
 def test_manual_adjustment_is_a_ledger_entry_with_reason_and_key(
     client: TestClient, store: Store, admin: dict[str, str]
 ) -> None:
