@@ -27,6 +27,7 @@ from escpos.printer import Network, Serial
 from PIL import Image
 
 from firmware_sim.printer import PrinterPty, PrinterServer, Receipt, VirtualPrinter
+from tests.serving import SAFETY_S
 
 LOYALTY_QR = "PLQ1.c42.1700000000.K5QW3ZB2"
 COUPON_QR = "https://example.org/c/7QX9-K2MF"
@@ -337,7 +338,7 @@ def test_sim_printer_command_writes_each_receipt_and_stops_on_ctrl_c(tmp_path: P
         serial_driver.close()
         assert "0002.png" in process.stdout.readline()
         process.send_signal(signal.SIGINT)
-        stdout, _ = process.communicate(timeout=TIMEOUT)
+        stdout, _ = process.communicate(timeout=SAFETY_S)  # exits once it has written
     finally:
         if process.poll() is None:
             process.kill()

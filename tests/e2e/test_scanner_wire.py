@@ -15,6 +15,7 @@ import serial
 from drivers.reading import Reading
 from drivers.scanner import ScannerFraming, SerialScanner
 from firmware_sim.scanner import Framing, VirtualScanner, frame_scan, swipe_text
+from tests.serving import SAFETY_S
 
 EAN = "4601234567893"
 PAN = "4000001234562"
@@ -271,7 +272,7 @@ def test_sim_scanner_command_sends_each_typed_line_as_a_scan(tmp_path: Path) -> 
             assert "plugged back in" in process.stdout.readline()
             assert link.is_symlink()
             stdin.close()  # Ctrl-D
-            assert process.wait(timeout=5.0) == 0
+            assert process.wait(timeout=SAFETY_S) == 0
         finally:
             if process.poll() is None:
                 process.kill()

@@ -32,8 +32,9 @@ from pos_loyalty.sales.sale_writer import SaleWriter
 from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 from tests.factories import SALE_RULES, basket_json, enrol_json, line_json, sell_json
+from tests.serving import SAFETY_S
 
-WAIT_S = 20
+WAIT_S = SAFETY_S  # a bound for a signal that comes, not a deadline
 
 
 @pytest.fixture
