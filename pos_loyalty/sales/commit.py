@@ -22,6 +22,7 @@ from pos_loyalty.ledger.models import EntryKind
 from pos_loyalty.ledger.pending import pending_points
 from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entries
 from pos_loyalty.money import qty_to_milli
+from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.sales.basket_origin import check_basket_origin
 from pos_loyalty.sales.budgets import count_budgets  # issue 16
@@ -80,11 +81,15 @@ def commit_job(
         )
 
     def work(uow: UnitOfWork, now: datetime) -> Outcome:
+        # One program for the whole sale: a bundle activated meanwhile (head office's switch)
+        # must not price it under one version and count its limits or expiry under another.
+        rules = store.rules
         if quote_id is not None:
-            stored = load_quote(uow=uow, store=store, quote_id=quote_id, now=now)
+            stored = load_quote(uow=uow, store=store, quote_id=quote_id, now=now, rules=rules)
             return record_sale(
                 uow=uow,
                 store=store,
+                rules=rules,
                 now=now,
                 priced=stored.priced,
                 lane_id=stored.lane_id,
@@ -98,9 +103,16 @@ def commit_job(
             explain=False,
             now=now,
             lane_customer=lane_customer,
+            rules=rules,
         )
         return record_sale(
-            uow=uow, store=store, now=now, priced=priced, lane_id=basket.lane_id, payment=payment
+            uow=uow,
+            store=store,
+            rules=rules,
+            now=now,
+            priced=priced,
+            lane_id=basket.lane_id,
+            payment=payment,
         )
 
     return IdempotentJob(
@@ -116,6 +128,7 @@ def record_sale(
     *,
     uow: UnitOfWork,
     store: Store,
+    rules: CompiledRules,
     now: datetime,
     priced: Priced,
     lane_id: str | None,
@@ -143,7 +156,7 @@ def record_sale(
     # -- issue 16: a referred customer's first qualifying sale rewards both (sales/referrals.py) --
     reward_referral(
         uow=uow,
-        rules=store.rules,
+        rules=rules,
         customer_id=customer_id,
         transaction_id=transaction_id,
         paid=total,
@@ -157,7 +170,7 @@ def record_sale(
                 uow=uow,
                 customer_id=customer_id,
                 now=now,
-                pending_days=store.rules.points.pending_days,
+                pending_days=rules.points.pending_days,
             )
             if burn
             else 0
@@ -175,7 +188,7 @@ def record_sale(
     # -- issue 16: rule limits counted in this transaction (sales/promo_codes.py, budgets.py) --
     count_promo_uses(
         uow=uow,
-        rules=store.rules,
+        rules=rules,
         uses=quote.promo_codes or (),
         customer_id=customer_id,
         transaction_id=transaction_id,
@@ -183,7 +196,7 @@ def record_sale(
     )
     count_budgets(
         uow=uow,
-        rules=store.rules,
+        rules=rules,
         quote=quote,
         store_id=store.settings.store.id,
         customer_id=customer_id,
@@ -259,7 +272,7 @@ def record_sale(
         }
     )
     if customer_id is not None:  # the receipt's "Сгорят" line, from the ledger at the sale
-        expire_days = store.rules.points.expire_days
+        expire_days = rules.points.expire_days
         expiring = expiring_after_sale(
             uow=uow,
             customer_id=customer_id,
@@ -316,7 +329,7 @@ def record_sale(
         ],
     )
     if customer_id is not None:
-        expire_days = store.rules.points.expire_days
+        expire_days = rules.points.expire_days
         expires_at = now + timedelta(days=expire_days) if expire_days else None
         entries: list[dict[str, Any]] = []
         if burn:

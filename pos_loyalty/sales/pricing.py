@@ -114,9 +114,11 @@ def price(
     explain: bool,
     now: datetime,
     lane_customer: LaneCustomerLookup | None,
+    rules: CompiledRules | None = None,
 ) -> Priced:
-    """Price the basket in `uow` (evaluate's read transaction, or a commit's write one)."""
-    rules = store.rules  # once: a bundle activated meanwhile prices the next basket
+    """Price the basket in `uow` (evaluate's read transaction, or a commit's write one) under
+    `rules` (default: the store's program now)."""
+    rules = rules or store.rules  # once: a bundle activated meanwhile prices the next basket
     customer = basket_customer(
         uow=uow,
         store=store,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Select
 
 from pos_loyalty.errors import Conflict
+from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.payload import BasketIn
 from pos_loyalty.sales.group_commit import GroupWriter
 from pos_loyalty.sales.models import SaleTransaction, StoredQuote
@@ -91,9 +92,11 @@ class QuoteToCommit:
     lane_id: str | None
 
 
-def load_quote(*, uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -> QuoteToCommit:
-    """The quote a commit names, refused when unknown, expired, priced under other rules or
-    already committed."""
+def load_quote(
+    *, uow: UnitOfWork, store: Store, quote_id: str, now: datetime, rules: CompiledRules
+) -> QuoteToCommit:
+    """The quote a commit names, refused when unknown, expired, priced under other rules than
+    `rules` (the program the commit runs under) or already committed."""
     stored = uow.session.connection().execute(_quote_query(), {"quote_id": quote_id}).first()
     if stored is None:
         raise QuoteStale(
@@ -105,7 +108,7 @@ def load_quote(*, uow: UnitOfWork, store: Store, quote_id: str, now: datetime) -
             "this quote expired; evaluate the basket again",
             details={"quote_id": quote_id, "reason": "expired"},
         )
-    if stored.rules_version != store.rules.version:
+    if stored.rules_version != rules.version:
         raise QuoteStale(
             "the rules changed since this quote; evaluate the basket again",
             details={"quote_id": quote_id, "reason": "rules_changed"},

@@ -150,6 +150,38 @@ def test_stale_quotes_are_409(client: TestClient, store: Store) -> None:
     assert count(store, SaleTransaction) == 0
 
 
+def test_a_program_switched_mid_commit_does_not_reach_the_sale(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Head office's bundle becomes active while a basket is being committed: the sale is
+    priced, limited and its points dated under the one program it started with."""
+    import pos_loyalty.sales.commit as commit_module
+
+    customer_id = enrol_json(client)
+    before = store.rules
+    newer_points = before.points.model_copy(update={"expire_days": 30})
+    newer = dataclasses.replace(before, version="a-newer-bundle", points=newer_points)
+    referral_reward = commit_module.reward_referral
+
+    def switch_then_reward(**kwargs: Any) -> None:  # the first step of recording the sale
+        store.rules = newer
+        referral_reward(**kwargs)
+
+    monkeypatch.setattr(commit_module, "reward_referral", switch_then_reward)
+    reply = commit_json(
+        client, basket_json(line_json(unit_price=50000), customer={"id": customer_id})
+    )
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["rules_version"] == before.version
+    with store.uow() as uow:
+        [(created_at, expires_at)] = uow.session.exec(
+            select(LedgerEntry.created_at, LedgerEntry.expires_at).where(
+                col(LedgerEntry.customer_id) == customer_id
+            )
+        ).all()
+    assert expires_at - created_at == timedelta(days=before.points.expire_days)
+
+
 def test_full_basket_commit_is_priced_afresh_with_payment(client: TestClient, store: Store) -> None:
     customer_id = enrol_json(client)
     body = {
