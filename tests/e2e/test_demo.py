@@ -67,6 +67,8 @@ def test_demo_tells_the_owner_the_day_in_russian(owner_run: Run) -> None:
     assert "нет бумаги — чек ждёт в очереди" in said and "чек напечатан" in said
     assert "купон уже использован" in said
     assert "Сигареты «Ява»: скидка 0,00\xa0₽, баллами 0,00\xa0₽" in said
+    assert "Йогурты: 2 по цене 1 −54,90\xa0₽" in said  # no card needed
+    assert "Промокод ЛЕТО25: −15%" in said and "промокод уже использован этим покупателем" in said
     assert "Прошло 8 из 8 продаж" in said
     assert re.search(r"стоили 240,00\xa0₽, теперь 192,00\xa0₽", said)
     assert "Демонстрация закончена." in said
@@ -89,6 +91,7 @@ def test_demo_in_english_with_the_technical_detail(integrator_run: Run) -> None:
     assert "the first sale again" in said and "same Idempotency-Key" in said
     assert "print_result: waiting paper_out" in said and "print_result: printed" in said
     assert "Сигареты «Ява»: discount 0,00\xa0₽, points 0,00\xa0₽" in said
+    assert "422 promo_code_exhausted" in said  # ЛЕТО25 is once per customer
     assert "yesterday's basket returned" in said and "for the spent coupon" in said
     assert "8 of 8 sales committed" in said and "every balance equals its ledger" in said
     assert "head office published v1 for all stores" in said

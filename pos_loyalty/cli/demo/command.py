@@ -125,6 +125,7 @@ def _play(stage: Stage, store: Store) -> None:
         day.olga_paper_out(olga)
         if coupon is not None:
             day.maria_next_visit(maria, coupon)
+        day.yoghurts_and_a_promo_code(ivan)
     finally:
         follower.close()
     rush_hour(stage, store, ivan)

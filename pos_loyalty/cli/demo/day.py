@@ -1,6 +1,7 @@
 """The day at lane 1, told as the cashier and the owner see it: the upsell hint, coupons for next
 time, a retried payment that is not charged twice, the printer out of paper, a coupon typed in,
-points paid, a spent coupon refused at another till, and two returns."""
+points paid, a spent coupon refused at another till, and two returns; at lane 2, two yoghurts
+for the price of one and a promo code typed by the cashier."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pos_loyalty.cli.demo.goods import (
     CROISSANT,
     MILK,
     SALMON,
+    YOGHURT,
 )
 from pos_loyalty.cli.demo.stage import Stage
 from pos_loyalty.cli.demo.wire import LaneFollower, Reply
@@ -346,3 +348,39 @@ class Day:
                 "чек возврата вчерашней покупки не напечатан",
                 "the slip of yesterday's basket returned never printed",
             )
+
+    def yoghurts_and_a_promo_code(self, ivan: dict[str, Any]) -> None:
+        """Lane 2: "2 по цене 1" needs no card; ЛЕТО25, typed in any case, once per customer."""
+        say, stage = self.say, self.stage
+        table = self.steps_table(
+            say.tr("Касса 2: «2 по цене 1» и промокод", "Lane 2: two for one and a promo code")
+        )
+        walk_in = self.evaluated(
+            table,
+            say.tr("покупатель без карты берёт два йогурта", "a walk-in takes two yoghurts"),
+            stage.basket("lane-2", [YOGHURT]),
+        )
+        if not any(a["rule_id"] == "yoghurt-2-for-1" for a in walk_in["applied"]):
+            say.fail("«2 по цене 1» не сработало", "two-for-one did not apply")
+        basket = stage.basket(
+            "lane-2", [YOGHURT, SALMON], customer={"id": ivan["id"]}, promo_codes=["лето25"]
+        )
+        coded = self.evaluated(
+            table, say.tr("Иван называет промокод «лето25»", "Иван gives the code «лето25»"), basket
+        )
+        sale = stage.commit({"quote_id": coded["quote_id"]})
+        table.add_row(*self.sale_row(say.tr("оплата", "paid"), sale))
+        again = stage.till.call("POST", "/v1/baskets/evaluate", basket)
+        table.add_row(
+            say.tr("в следующий раз он снова называет код", "next time he gives it again"),
+            "",
+            "",
+            say.refusal(again.body, again.status),
+        )
+        say.print(table)
+        if not any(a["rule_id"] == "promo-leto25" for a in coded["applied"]) or sale.status != 201:
+            say.fail(
+                f"промокод не применён: {sale.body}", f"the promo code did not apply: {sale.body}"
+            )
+        if again.status != 422:
+            say.fail("промокод принят второй раз", "the promo code was taken twice")

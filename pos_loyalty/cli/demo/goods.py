@@ -24,6 +24,8 @@ CHOCOLATE = _line("4600000000777", "Шоколад тёмный 100 г", "sweets
 # tobacco: [no_rewards] in config.toml, no reward may touch it (15-FZ art. 16)
 CIGARETTES = _line("4600000000001", "Сигареты «Ява»", "tobacco", 1, 22900)
 SALMON = _line("4600000004242", "Сёмга слабосолёная 200 г", "fish", 2, 64900)
+# two of these for the price of one ("yoghurt-2-for-1" in config.toml, no card needed)
+YOGHURT = _line("4600000000555", "Йогурт клубничный 125 г", "dairy", 2, 5490)
 ECLAIR = _line("4600000000011", "Эклер", "desserts", 2, 12000)
 
 

@@ -44,6 +44,11 @@ REFUSALS: dict[str, tuple[str, str]] = {
     ),
     "card_malformed": ("это не номер карты", "not a card number"),
     "customer_not_found": ("такого покупателя нет", "no such customer"),
+    "promo_code_exhausted": (
+        "промокод уже использован этим покупателем",
+        "this customer has used the code already",
+    ),
+    "promo_code_unknown": ("такого промокода нет", "no such promo code"),
 }
 
 
