@@ -221,10 +221,7 @@ def test_card_swiped_on_the_scanner_identifies_and_garbage_is_dropped(
         lane.scanner.scan_garbled(card, errors=3)
         lane.scanner.scan_truncated(card)
         # The truncated frame is called so once the line has been silent for the fallback timeout.
-        deadline = time.monotonic() + 10
-        while scanner_state(lane)["frames_dropped"] < 2:
-            assert time.monotonic() < deadline, scanner_state(lane)
-            time.sleep(0.05)
+        wait_scanner(lane, lambda state: state["frames_dropped"] >= 2)
         lane.scanner.swipe(card, name="PETROV/IVAN")
         event = lane.wait_for(lambda e: e.type == "customer_identified")
         assert event.data["method"] == "card" and event.data["source"] == "lane-1/scanner"
@@ -238,10 +235,20 @@ def scanner_state(lane: Lane) -> dict[str, Any]:
     return next(d for d in lane.hub.devices() if d["kind"] == "scanner")
 
 
+def wait_scanner(lane: Lane, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The scanner's state once `done` holds (bounded by the suite's safety limit)."""
+    deadline = time.monotonic() + SAFETY_S
+    while not done(state := scanner_state(lane)):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.05)
+    return state
+
+
 def test_unplug_and_replug_of_each_device(lane_store: Store, tmp_path: Path) -> None:
     ivan = enrol_ivan(lane_store)
     for lane in start_lane(lane_store, tmp_path, None):
-        time.sleep(0.5)  # both devices up and watched
+        lane.wait_connected("scanner")  # both devices up and watched
+        lane.wait_connected("camera")
         lane.scanner.unplug()
         fault = lane.wait_for(lambda e: e.type == "device_fault")
         assert fault.data["device"] == "lane-1/scanner"
@@ -281,9 +288,8 @@ def test_scanner_prefix_and_suffix_from_config_are_stripped(tmp_path: Path, db_u
             assert event.data["customer"]["id"] == ivan.id and event.data["method"] == "card"
             lane.scanner.send_raw(f"{card}#\r".encode())  # not from this scanner: no prefix
             lane.scanner.send_raw(f"L1:{card}\r".encode())  # cut before its suffix
-            time.sleep(0.5)
+            scanner = wait_scanner(lane, lambda state: state["frames_dropped"] >= 2)
             assert [e.type for e in lane.drain(0.1) if e.type.startswith("customer")] == []
-            (scanner,) = [d for d in lane.hub.devices() if d["kind"] == "scanner"]
             assert scanner["frames_ok"] == 1
             assert scanner["drop_reasons"] == {"missing_prefix": 1, "missing_suffix": 1}
     finally:

@@ -45,6 +45,7 @@ from tests.factories import (
     line_json,
     sell_json,
 )
+from tests.serving import SAFETY_S
 
 
 @pytest.fixture
@@ -357,7 +358,7 @@ def watcher(store: Store) -> Iterator[Connection]:
 
 def blocked_commit(watch: Connection) -> int:
     """The backend of the commit waiting on the held lock."""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + SAFETY_S
     while (pid := watch.execute(text(LOCK_WAITERS)).scalar()) is None:
         assert time.monotonic() < deadline, "the commit never reached the locked customer row"
         time.sleep(0.02)
@@ -392,7 +393,7 @@ def test_same_key_while_the_first_is_in_flight_is_409(client: TestClient, store:
         wait_until_blocked(store)
         retry = in_thread(lambda: commit_json(client, body, key="retry-me"))
         # One of the two holds the key and waits on the lock; the other is refused at once.
-        deadline = time.monotonic() + 4
+        deadline = time.monotonic() + SAFETY_S
         while not (first[1] or retry[1]) and time.monotonic() < deadline:
             time.sleep(0.01)
         early = first[1] or retry[1]
