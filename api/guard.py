@@ -155,7 +155,7 @@ class RequestGuard:
 
     def _checked_body(self, scope: Scope, receive: Receive) -> Receive:
         """`receive` that counts the body's bytes against the cap and checks they are UTF-8 as
-        they arrive; the route's body read fails with 413/415 (the one error shape) past them."""
+        they arrive; the route's body read fails with 413 or 422 (the one error shape) past them."""
         cap = self._cap(scope["path"])
         decoder = codecs.getincrementaldecoder("utf-8")()
         received = 0

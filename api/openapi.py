@@ -38,8 +38,7 @@ DESCRIPTIONS = {
     404: "not found",
     409: "conflict with what is stored (taken, already redeemed, in flight)",
     413: "the body is too large",
-    415: "the body is not application/json",
-    422: "the request is invalid; `details` names each field",
+    422: "the request is invalid (or its body is not UTF-8 JSON); `details` names each field",
     429: "too many requests; see Retry-After",
     501: "not available in this service",
     503: "the database is unavailable or its disk is almost full; retry after Retry-After",
@@ -47,7 +46,7 @@ DESCRIPTIONS = {
 
 # Every API route can refuse a request in these ways (auth, validation, rate limit, database).
 API_REFUSALS = (400, 401, 403, 404, 422, 429, 503)
-BODY_REFUSALS = (413, 415)
+BODY_REFUSALS = (413,)  # a body that is not UTF-8 JSON is a 422 naming `body`, as FastAPI's
 # Writes that can collide with what is stored.
 CONFLICTS = {
     ("post", "/v1/customers"),
