@@ -1,9 +1,13 @@
 """What a till may send to identify a customer, parsed without storage."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from api.schemas import CARD_PATTERN, PHONE_PATTERN
 from pos_loyalty.errors import InvalidInput
 from pos_loyalty.identity.tokens import (
     issue_card_number,
@@ -126,3 +130,26 @@ def test_rotating_qr_expires_after_max_age() -> None:
 def test_the_secret_never_shows_in_its_repr() -> None:
     """A secret that reaches a log line or a traceback through repr() stays hidden."""
     assert "kkkk" not in repr(SECRET) and "kkkk" not in str(SECRET)
+
+
+# The formats the OpenAPI publishes (api/schemas.py) say what the server takes: a client generated
+# from the schema neither sends a card the server calls malformed nor refuses one it would take.
+CARD_LIKE = st.text(alphabet=st.sampled_from("0123456789 -]EAe%B^;=?/XY\t"), max_size=40)
+
+
+@given(raw=CARD_LIKE | st.from_regex(CARD_PATTERN, fullmatch=True) | st.sampled_from([CARD]))
+@settings(max_examples=200, deadline=None)
+def test_the_published_card_pattern_is_the_format_parse_card_takes(raw: str) -> None:
+    try:
+        parse_card(raw)
+        well_formed = True
+    except InvalidInput as err:
+        well_formed = err.code == "card_bad_checksum"  # the right form, a wrong check digit
+    assert well_formed == bool(re.search(CARD_PATTERN, raw)), raw
+
+
+@pytest.mark.parametrize(
+    "spelling", ["8 (916) 123-45-67", "+7 916 1234567", "9161234567", "+7(916)123-45-67"]
+)
+def test_every_phone_spelling_the_server_takes_fits_the_published_pattern(spelling: str) -> None:
+    assert normalise_phone(spelling, "RU") and re.search(PHONE_PATTERN, spelling)
