@@ -7,18 +7,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
-from api.schemas import DateText, Name, Request
+from api.schemas import DateText, EmailText, Name, Request
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=160)]
 ConsentName = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
 
 class ProfileEdit(Request):
-    """Only the fields given change; `"birthday": null` removes the date; a consent set to
-    false is withdrawn at once (no more outreach to this customer on it)."""
+    """Only the fields given change; `"birthday": null` removes the date, `"email": null` the
+    address; a consent set to false is withdrawn at once (no more outreach to this customer on
+    it)."""
 
     name: Name | None = None
     birthday: DateText | None = None
+    email: EmailText | None = None
     consents: dict[ConsentName, StrictBool] | None = Field(default=None, max_length=16)
 
 

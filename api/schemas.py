@@ -49,6 +49,9 @@ CardText = Annotated[
 QrText = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 LaneId = Annotated[PlainText, StringConstraints(min_length=1, max_length=64)]
 ConsentName = Annotated[PlainText, StringConstraints(max_length=32)]
+# An e-mail address as typed; `customers.emails.normalise_email` checks it (422 email_invalid, the
+# field named), so the schema only bounds the size of what it reads.
+EmailText = Annotated[str, StringConstraints(max_length=512)]
 
 
 def _date_as_text(value: Any) -> Any:
@@ -67,6 +70,7 @@ class CustomerCreate(Request):
     birthday: DateText | None = None
     card_number: CardText | None = None
     consents: dict[ConsentName, StrictBool] | None = Field(default=None, max_length=16)
+    email: EmailText | None = None  # for e-mail outreach, with the consent `email`
     # issue 16: the referral code of the customer who brought this one
     referred_by: Annotated[PlainText, StringConstraints(min_length=1, max_length=16)] | None = None
 
@@ -114,6 +118,7 @@ class CustomerPublic(BaseModel):
     card_number: str | None
     card_numbers: list[str]
     birthday: date | None
+    email_masked: str | None = None  # "i***@example.ru"; never in an identify answer
     consents: dict[str, Any]
     qr: str | None
     balance: int
@@ -127,7 +132,9 @@ class CustomerPublic(BaseModel):
     referral_code: str | None = None  # issue 16: given at enrolment, to bring friends
 
     @classmethod
-    def from_profile(cls, profile: CustomerProfile, *, qr: str) -> Self:
+    def from_profile(cls, profile: CustomerProfile, *, qr: str, with_email: bool = False) -> Self:
+        """`with_email`: the masked e-mail, for the enrolment, profile and operator answers; an
+        identify answer (anyone at a till, by a phone or a card) goes without it."""
         return cls(
             id=profile.id,
             name=profile.name,
@@ -135,6 +142,7 @@ class CustomerPublic(BaseModel):
             card_number=profile.card_numbers[0] if profile.card_numbers else "",
             card_numbers=profile.card_numbers,
             birthday=profile.birthday,
+            email_masked=profile.email_masked if with_email else None,
             consents=profile.consents,
             qr=qr,
             balance=profile.points_balance,

@@ -23,7 +23,7 @@ from api.schemas import CustomerPublic
 from pos_loyalty.apikeys.service import key_of
 from pos_loyalty.audit.models import AuditAction
 from pos_loyalty.audit.service import Operator, audit_page
-from pos_loyalty.customers.edit import CLEAR, ProfileChanges, edit_profile
+from pos_loyalty.customers.edit import CLEAR, CLEAR_EMAIL, ProfileChanges, edit_profile
 from pos_loyalty.customers.erase import erase_customer
 from pos_loyalty.customers.export import export_customer_data
 from pos_loyalty.customers.merge import merge_customers
@@ -48,18 +48,20 @@ OperatorDep = Annotated[Operator, Depends(current_operator)]
 
 def _public(store: StoreDep, profile: CustomerProfile) -> CustomerPublic:
     qr = loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())
-    return CustomerPublic.from_profile(profile, qr=qr)
+    return CustomerPublic.from_profile(profile, qr=qr, with_email=True)
 
 
 @router.patch("/admin/customers/{customer_id}", response_model=CustomerPublic)
 def edit(
     customer_id: CustomerId, body: ProfileEdit, store: StoreDep, operator: OperatorDep
 ) -> CustomerPublic:
-    """Correct a name or birthday, give or withdraw consents (effective at once)."""
-    birthday = body.birthday
+    """Correct a name, birthday or e-mail, give or withdraw consents (effective at once)."""
+    birthday, email = body.birthday, body.email
     if "birthday" in body.model_fields_set and birthday is None:
         birthday = CLEAR
-    changes = ProfileChanges(name=body.name, birthday=birthday, consents=body.consents)
+    if "email" in body.model_fields_set and email is None:
+        email = CLEAR_EMAIL
+    changes = ProfileChanges(name=body.name, birthday=birthday, email=email, consents=body.consents)
     with store.uow(write=True) as uow:
         profile = edit_profile(uow=uow, operator=operator, customer_id=customer_id, changes=changes)
     return _public(store, profile)

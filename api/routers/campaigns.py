@@ -39,6 +39,7 @@ class OutreachContact(BaseModel):
     name: str
     phone: str
     phone_in_clear: bool
+    email: str  # only with the consent `email`, else ""
     channels: list[str]
     last_purchase: str
     coupon: dict[str, Any]
@@ -75,7 +76,8 @@ def issue_segment(
     body: SegmentCampaign, store: StoreDep, operator: OperatorDep
 ) -> SegmentCampaignResult:
     """A coupon for each consenting customer of the segment, with the contacts they allowed
-    (phone in clear only where the store keeps it and the customer consented to `sms`)."""
+    (phone in clear only where the store keeps it and the customer consented to `sms`, e-mail
+    only with the consent `email`); one reachable by neither gets none (`without_consent`)."""
     with store.uow(write=True) as uow:
         outreach = issue_to_segment(
             uow=uow,
@@ -100,6 +102,7 @@ def issue_segment(
                 name=r.name,
                 phone=r.phone,
                 phone_in_clear=r.phone_in_clear,
+                email=r.email,
                 channels=list(r.channels),
                 last_purchase=r.last_purchase,
                 coupon=r.coupon.to_dict(),

@@ -62,10 +62,11 @@ def enrol(body: CustomerCreate, store: StoreDep, _: TillScope) -> CustomerPublic
             card_number=body.card_number,
             consents=body.consents,
             referred_by=body.referred_by,
+            email=body.email,
         )
         referral_code = referral_code_for(uow=uow, customer_id=profile.id)  # made at enrolment
     qr = loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())
-    public = CustomerPublic.from_profile(profile, qr=qr)
+    public = CustomerPublic.from_profile(profile, qr=qr, with_email=True)
     return public.model_copy(update={"referral_code": referral_code})
 
 
@@ -122,7 +123,7 @@ def profile(customer_id: CustomerId, store: StoreDep, _: TillScope) -> CustomerP
             pending_days=store.rules.points.pending_days,
         )
     qr = loyalty_qr(secret=store.secret, customer_id=found.id, now=store.now())
-    public = CustomerPublic.from_profile(found, qr=qr)
+    public = CustomerPublic.from_profile(found, qr=qr, with_email=True)
     expiring = (
         PointsExpiry(points=summary.expiring_points, at=summary.expiring_at)
         if summary.expiring_points is not None and summary.expiring_at is not None

@@ -115,6 +115,9 @@ def customers_enrol(
     referred_by: Annotated[
         str | None, typer.Option(help="The referral code of the customer who brought them.")
     ] = None,
+    email: Annotated[
+        str | None, typer.Option(help="E-mail address (outreach uses it with consent 'email').")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Enrol a customer and print their card number, loyalty QR payload and referral code."""
@@ -136,6 +139,7 @@ def customers_enrol(
                 birthday=born,
                 card_number=card,
                 referred_by=referred_by,
+                email=email,
             )
             referral_code = referral_code_for(uow=uow, customer_id=profile.id)
     except DomainError as exc:
@@ -143,6 +147,8 @@ def customers_enrol(
         raise typer.Exit(1) from None
     console.print(f"enrolled {profile.name} id={profile.id}", markup=False)
     console.print(f"card {profile.card_numbers[0]}  phone {profile.phone}", markup=False)
+    if profile.email_masked:
+        console.print(f"e-mail {profile.email_masked}", markup=False)
     console.print(
         f"qr {loyalty_qr(secret=store.secret, customer_id=profile.id, now=store.now())}",
         markup=False,

@@ -23,7 +23,7 @@ from pos_loyalty.cli.common import (
     open_store_or_exit,
 )
 from pos_loyalty.cli.points import points_app
-from pos_loyalty.customers.edit import CLEAR, ProfileChanges, edit_profile
+from pos_loyalty.customers.edit import CLEAR, CLEAR_EMAIL, ProfileChanges, edit_profile
 from pos_loyalty.customers.erase import erase_customer
 from pos_loyalty.customers.export import export_customer_data
 from pos_loyalty.customers.merge import merge_customers
@@ -84,6 +84,9 @@ def customers_edit(
     customer_id: CustomerArg,
     name: Annotated[str | None, typer.Option(help="The corrected name.")] = None,
     birthday: Annotated[str | None, typer.Option(help="YYYY-MM-DD, or 'none' to remove.")] = None,
+    email: Annotated[
+        str | None, typer.Option(help="The e-mail address, or 'none' to remove.")
+    ] = None,
     consent: Annotated[
         list[str] | None, typer.Option(help="NAME=yes|no, repeatable; 'no' withdraws at once.")
     ] = None,
@@ -97,7 +100,11 @@ def customers_edit(
         except ValueError:
             err_console.print(f"--birthday: expected YYYY-MM-DD or none, got {birthday!r}")
             raise typer.Exit(2) from None
-    changes = ProfileChanges(name=name, birthday=born, consents=_parse_consents(consent or []))
+    if email is not None and email.strip().lower() == "none":
+        email = CLEAR_EMAIL
+    changes = ProfileChanges(
+        name=name, birthday=born, email=email, consents=_parse_consents(consent or [])
+    )
     profile = in_store(
         config,
         lambda store, uow: edit_profile(

@@ -64,7 +64,8 @@ def coupons_issue(
     config: ConfigOption = None,
 ) -> None:
     """A coupon for each consenting customer of a segment, exported with the contacts they
-    allowed (phone in clear only where kept and consented to `sms`) for an SMS service."""
+    allowed (phone in clear only where kept and consented to `sms`, e-mail only with consent
+    `email`) for an SMS or e-mail service; one reachable by neither gets none."""
     outreach = in_store(
         config,
         lambda store, uow: issue_to_segment(
@@ -82,9 +83,11 @@ def coupons_issue(
     if csv_path is not None:
         write_outreach_csv(outreach, csv_path)
     clear = sum(r.phone_in_clear for r in outreach.rows)
+    emails = sum(bool(r.email) for r in outreach.rows)
     console.print(
         f"issued {len(outreach.rows)} coupon(s) of rule {rule} to segment {segment} "
-        f"({clear} with the phone in clear); {outreach.without_consent} without consent and "
+        f"({clear} with the phone in clear, {emails} with an e-mail); "
+        f"{outreach.without_consent} without consent or contact and "
         f"{outreach.already_holding} already holding one left out"
         + (f"; wrote {csv_path}" if csv_path is not None else ""),
         markup=False,

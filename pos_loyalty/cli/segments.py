@@ -120,7 +120,7 @@ def segments_export(
     csv_path: CsvOption = None,
 ) -> None:
     """Who to contact in a segment: masked name and phone, only customers who gave one of the
-    `[segments] contact_consents` (default: marketing, sms)."""
+    `[segments] contact_consents` (default: marketing, sms, email)."""
     settings = load_or_exit(config)
     if segment not in settings.segments.names:
         err_console.print(

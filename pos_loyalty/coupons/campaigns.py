@@ -4,8 +4,11 @@
 `issue_to_segment`: one coupon for each customer of an RFM segment (e.g. lapsed, optionally only
 those away more than N days) who consented to be contacted, with the contact details they allowed,
 for an SMS or e-mail service to send. The phone goes out in clear only where the store keeps it
-(`[privacy] store_plain_phone`) and the customer consented to `sms`; otherwise masked. A customer
-who already holds a live coupon of the rule gets no second one (a re-run issues to nobody twice).
+(`[privacy] store_plain_phone`) and the customer consented to `sms`; otherwise masked. The e-mail
+goes out only with the consent `email`. A customer the export cannot reach (neither a phone in
+clear nor an e-mail) gets no coupon and is counted with those who gave no consent: a masked phone
+reaches nobody. A customer who already holds a live coupon of the rule gets no second one (a
+re-run issues to nobody twice).
 """
 
 from __future__ import annotations
@@ -153,6 +156,7 @@ class OutreachRow:
     name: str  # "Иван П."
     phone: str  # in clear where allowed, else masked
     phone_in_clear: bool
+    email: str  # with the consent `email` only, else ""
     channels: tuple[str, ...]
     last_purchase: str  # store-local date
     coupon: IssuedCoupon
@@ -164,6 +168,7 @@ class OutreachRow:
             self.name,
             self.phone,
             "yes" if self.phone_in_clear else "no",
+            self.email,
             " ".join(self.channels),
             self.last_purchase,
             c.display_code,
@@ -181,6 +186,7 @@ OUTREACH_COLUMNS = (
     "name",
     "phone",
     "phone_in_clear",
+    "email",
     "channels",
     "last_purchase",
     "code",
@@ -196,7 +202,9 @@ OUTREACH_COLUMNS = (
 @dataclass(frozen=True, slots=True)
 class Outreach:
     rows: tuple[OutreachRow, ...]
-    without_consent: int  # in the segment, but gave no contact consent: no coupon sent
+    # In the segment, but gave no contact consent or none the export can carry (`sms` with the
+    # phone kept in clear, `email` with an address on file): no coupon sent.
+    without_consent: int
     already_holding: int  # hold a live coupon of the rule already
 
 
@@ -212,8 +220,11 @@ def issue_to_segment(
     inactive_days: int = 0,
     now: datetime,
 ) -> Outreach:
-    """One owned coupon per consenting customer of `segment` (away at least `inactive_days`),
-    with the contacts they allowed; one transaction, audited (ids and counts, no contacts)."""
+    """One owned coupon per customer of `segment` (away at least `inactive_days`) who gave one of
+    `[segments] contact_consents` and can be reached on a channel they consented to: `sms` with
+    the phone kept in clear, or `email` with an address on file. Anyone else counts in
+    `without_consent` (no consent, or no contact to send it to) and gets nothing. One
+    transaction, audited (ids and counts, no contacts)."""
     spec = campaign_coupon(rules=rules, rule_id=rule_id)
     if segment not in settings.segments.names:
         raise InvalidInput(
@@ -250,10 +261,14 @@ def issue_to_segment(
         if not channels:
             refused += 1
             continue
+        clear = customer.phone_e164 is not None and consents.get("sms") is True
+        email = customer.email if customer.email and consents.get("email") is True else ""
+        if not (clear or email):  # a masked phone reaches nobody
+            refused += 1
+            continue
         if customer.id in holding:
             held += 1
             continue
-        clear = customer.phone_e164 is not None and consents.get("sms") is True
         rows.append(
             OutreachRow(
                 customer_id=customer.id,
@@ -262,6 +277,7 @@ def issue_to_segment(
                 if clear and customer.phone_e164
                 else customer.phone_masked,
                 phone_in_clear=clear,
+                email=email,
                 channels=channels,
                 last_purchase=last_at.astimezone(tz).date().isoformat(),
                 coupon=_issue(uow, secret, spec, customer.id, now, settings),
@@ -278,6 +294,7 @@ def issue_to_segment(
             "inactive_days": inactive_days,
             "issued": len(rows),
             "phones_in_clear": sum(r.phone_in_clear for r in rows),
+            "emails": sum(bool(r.email) for r in rows),
             "without_consent": refused,
             "already_holding": held,
         },

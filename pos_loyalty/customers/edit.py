@@ -1,4 +1,4 @@
-"""Editing a customer's profile at their request: name, birthday, consents.
+"""Editing a customer's profile at their request: name, birthday, e-mail, consents.
 
 A withdrawn consent takes effect in this commit: outreach lists (`segments export`, coupon
 campaigns) read consents when they run, so nobody is contacted on a consent given back.
@@ -12,6 +12,7 @@ from datetime import date
 from pos_loyalty.audit.models import AuditAction
 from pos_loyalty.audit.service import Operator, record_action
 from pos_loyalty.customers.accounts import open_account
+from pos_loyalty.customers.emails import normalise_email
 from pos_loyalty.customers.service import (
     CustomerProfile,
     _check_birthday,
@@ -21,14 +22,16 @@ from pos_loyalty.customers.service import (
 from pos_loyalty.errors import InvalidInput
 from pos_loyalty.storage import UnitOfWork
 
-# `birthday=CLEAR` removes the date; None leaves it as it is.
+# `birthday=CLEAR` removes the date, `email=CLEAR_EMAIL` the address; None leaves either as it is.
 CLEAR = date.min
+CLEAR_EMAIL = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ProfileChanges:
     name: str | None = None
     birthday: date | None = None  # CLEAR to remove it
+    email: str | None = None  # CLEAR_EMAIL to remove it
     consents: dict[str, bool] | None = None  # merged into the stored ones; False withdraws
 
 
@@ -48,6 +51,10 @@ def edit_profile(
         _check_birthday(born)
         if born != customer.birthday:
             customer.birthday, changed = born, [*changed, "birthday"]
+    if changes.email is not None:
+        email = None if changes.email == CLEAR_EMAIL else normalise_email(changes.email)
+        if email != customer.email:
+            customer.email, changed = email, [*changed, "email"]
     consents_now: dict[str, bool] = {}
     if changes.consents is not None:
         if not changes.consents:

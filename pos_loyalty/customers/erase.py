@@ -1,7 +1,7 @@
 """Erasure on request (152-FZ art. 21): the person is removed, the accounting stays.
 
 The customer row keeps only its random id, closed: name, phone (plain, masked and its lookup
-hash), birthday and consents are gone, cards are deleted (nobody can be identified by them),
+hash), e-mail, birthday and consents are gone, cards are deleted (nobody can be identified by them),
 live coupons are cancelled, stamps and the RFM segment dropped, stored quotes deleted, and the
 name and masked phone recorded on their receipts and in kept till answers replaced. Ledger
 entries and sales stay, tied to the bare id, so the books and `ledger verify` still add up.
@@ -49,6 +49,7 @@ def _erase_one(uow: UnitOfWork, customer: Customer, now: datetime) -> dict[str, 
     customer.phone_e164 = None
     customer.phone_masked = ""
     customer.birthday = None
+    customer.email = None
     customer.consents = {}
     customer.closed_at = customer.closed_at or now
     session.add(customer)

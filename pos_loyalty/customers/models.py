@@ -1,7 +1,8 @@
 """Customer and card tables.
 
 The phone is found by a keyed hash (`phone_hash`); the plain E.164 number is kept only when the
-store's privacy settings say so, and a masked form is kept for receipts and logs.
+store's privacy settings say so, and a masked form is kept for receipts and logs. An e-mail, if
+the customer gives one, is kept as given (`customers.emails`) and masked wherever it is shown.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Customer(SQLModel, table=True):
     phone_e164: str | None = Field(default=None, max_length=32)
     phone_masked: str = Field(max_length=32)
     birthday: date | None = None
+    # Optional, for e-mail outreach (only with the `email` consent); shown masked, never logged.
+    email: str | None = Field(default=None, max_length=254)
     consents: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Lifetime paid spend (minor units) decides the tier; kept up to date by the commit.
     lifetime_spend: int = Field(default=0, sa_type=BigInteger)

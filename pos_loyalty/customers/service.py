@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from pos_loyalty.customers.emails import mask_email, normalise_email
 from pos_loyalty.customers.lookup import identify
 from pos_loyalty.customers.models import Card, Customer, short_name
 from pos_loyalty.customers.referrals import record_referral, referral_code_for
@@ -42,7 +43,8 @@ class IdMethod(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CustomerProfile:
-    """What the store may show about a customer (the phone is masked unless kept in clear)."""
+    """What the store may show about a customer (the phone is masked unless kept in clear; the
+    e-mail is here in full for the operator's tools, and shown as `email_masked`)."""
 
     id: str
     name: str
@@ -54,7 +56,13 @@ class CustomerProfile:
     lifetime_spend: int
     points_balance: int
     created_at: datetime
+    email: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def email_masked(self) -> str | None:
+        """ "i***@example.ru" for a page or a till's answer; None without an e-mail."""
+        return mask_email(self.email) if self.email else None
 
     @property
     def short_name(self) -> str:
@@ -74,6 +82,7 @@ def _profile(customer: Customer, cards: list[str]) -> CustomerProfile:
         lifetime_spend=customer.lifetime_spend,
         points_balance=customer.points_balance,
         created_at=customer.created_at,
+        email=customer.email,
     )
 
 
@@ -138,13 +147,17 @@ def enrol_customer(
     card_number: str | None = None,
     consents: dict[str, bool] | None = None,
     referred_by: str | None = None,
+    email: str | None = None,
 ) -> CustomerProfile:
     """Register a customer by phone, issuing a card number unless one is handed over, with
     their own referral code and, if `referred_by` names one, who brought them: one transaction,
-    so an unknown code (422 `referral_code_unknown`) leaves nothing enrolled."""
+    so an unknown code (422 `referral_code_unknown`) leaves nothing enrolled. An `email` is
+    optional (422 `email_invalid` refuses the enrolment); outreach uses it only with the `email`
+    consent."""
     e164 = normalise_phone(phone, settings.store.region)
     name = _check_name(name)
     _check_birthday(birthday)
+    email = normalise_email(email) if email is not None else None
     if card_number is None:
         number = issue_card_number(settings.cards.prefix, settings.cards.length)
     else:
@@ -156,6 +169,7 @@ def enrol_customer(
         phone_e164=e164 if settings.privacy.store_plain_phone else None,
         phone_masked=mask_phone(e164),
         birthday=birthday,
+        email=email,
         consents=dict(consents or {}),
     )
     session = uow.session

@@ -72,10 +72,12 @@ class SegmentsConfig(StrictModel):
 
     # Frequency and monetary count the sales of the last `window_days`; recency is the last sale.
     window_days: Annotated[int, Field(ge=1, le=36500)] = 365
-    # `segments export` lists only customers with one of these consents set to true.
+    # `segments export` and campaign coupons reach only customers with one of these consents set
+    # to true (a campaign coupon also needs a channel: `sms` with a phone in clear, or `email`).
     contact_consents: list[Annotated[str, Field(min_length=1, max_length=32)]] = [
         "marketing",
         "sms",
+        "email",
     ]
     definitions: list[SegmentDefinition] = list(DEFAULT_DEFINITIONS)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.e2e.test_cli import run, write_config
 
 
-def enrol(config: Path, tmp_path: Path, phone: str, name: str) -> str:
+def enrol(config: Path, tmp_path: Path, phone: str, name: str, *extra: str) -> str:
     done = run(
         "customers",
         "enrol",
@@ -17,6 +17,7 @@ def enrol(config: Path, tmp_path: Path, phone: str, name: str) -> str:
         phone,
         "--name",
         name,
+        *extra,
         "--config",
         str(config),
         cwd=tmp_path,
@@ -28,7 +29,7 @@ def enrol(config: Path, tmp_path: Path, phone: str, name: str) -> str:
 
 def test_customer_care_from_the_shell(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    ivan = enrol(config, tmp_path, "9161234567", "Иван Петров")
+    ivan = enrol(config, tmp_path, "9161234567", "Иван Петров", "--email", "ivan@Example.ru")
     twin = enrol(config, tmp_path, "9037654321", "Иван Петров")
     cfg = ("--config", str(config))
 
@@ -40,11 +41,15 @@ def test_customer_care_from_the_shell(tmp_path: Path) -> None:
         "Иван Петров-Водкин",
         "--consent",
         "sms=no",
+        "--email",
+        "ivan.p@example.ru",
         *cfg,
         cwd=tmp_path,
     )
     assert edited.returncode == 0, edited.stderr
     assert "Иван Петров-Водкин; consents: sms=no" in edited.stdout
+    bad_email = run("customers", "edit", ivan, "--email", "ivan@", *cfg, cwd=tmp_path)
+    assert bad_email.returncode == 1 and "email_invalid" in bad_email.stderr
 
     credited = run(
         "points", "adjust", twin, "--points", "250", "--reason", "компенсация", *cfg, cwd=tmp_path
@@ -65,6 +70,7 @@ def test_customer_care_from_the_shell(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["profile"]["name"] == "Иван Петров-Водкин"
+    assert data["profile"]["email"] == "ivan.p@example.ru"
     assert [e["points"] for e in data["ledger"]] == [250]
     assert len(data["cards"]) == 2
     assert data["merged_accounts"][0]["customer_id"] == twin

@@ -1,17 +1,25 @@
 """Coupons for a campaign through the API on both databases: bearer coupons generated from a
 rule, and a reactivation campaign to the lapsed segment exported with the contacts each
-customer allowed (the phone in clear only where kept and consented to SMS)."""
+customer allowed (the phone in clear only where kept and consented to SMS, the e-mail only with
+consent to e-mail); a customer reachable on neither gets no coupon."""
 
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import col, select
 
 from pos_loyalty.apikeys.models import Scope
+from pos_loyalty.audit.service import Operator
+from pos_loyalty.coupons.campaigns import issue_to_segment, write_outreach_csv
+from pos_loyalty.coupons.models import Coupon
 from pos_loyalty.segments.service import compute_rfm
+from pos_loyalty.storage import UnitOfWork
 from pos_loyalty.store import Store
 from tests.conftest import new_key
 from tests.factories import SALE_RULES, basket_json, evaluate_json, line_json, sell_json
@@ -37,21 +45,27 @@ def admin(store: Store) -> dict[str, str]:
     return {"Authorization": f"Bearer {new_key(store, Scope.ADMIN)}"}
 
 
-def enrol(client: TestClient, phone: str, name: str, consents: dict[str, bool]) -> str:
-    reply = client.post("/v1/customers", json={"phone": phone, "name": name, "consents": consents})
+def enrol(
+    client: TestClient, phone: str, name: str, consents: dict[str, bool], email: str | None = None
+) -> str:
+    body = {"phone": phone, "name": name, "consents": consents, "email": email}
+    reply = client.post("/v1/customers", json=body)
     assert reply.status_code == 201, reply.text
     customer_id: str = reply.json()["id"]
     return customer_id
 
 
 def lapsed_store(client: TestClient, store: Store) -> dict[str, str]:
-    """Three customers last seen 200 days ago, one seen yesterday; RFM run tonight."""
+    """Five customers last seen 200 days ago, one seen yesterday; RFM run tonight. Вера can be
+    reached by e-mail only; Глеб gave an e-mail but consented to SMS only."""
     now = store.now()
     store.clock = lambda: now - timedelta(days=200)
     ids = {
         "ivan": enrol(client, "9161234567", "Иван Петров", {"sms": True}),
         "olga": enrol(client, "9161110000", "Ольга Ким", {"marketing": True, "sms": False}),
         "petr": enrol(client, "9162220000", "Пётр Орлов", {}),
+        "vera": enrol(client, "9164440000", "Вера Ли", {"email": True}, "vera@example.ru"),
+        "gleb": enrol(client, "9165550000", "Глеб Ан", {"sms": True}, "gleb@example.ru"),
     }
     for customer_id in ids.values():
         sell_json(client, basket_json(line_json("milk", 30000), customer={"id": customer_id}))
@@ -75,28 +89,58 @@ def lapsed_store(client: TestClient, store: Store) -> dict[str, str]:
     ],
 )
 def test_reactivation_coupons_to_the_lapsed_with_allowed_contacts(
-    client: TestClient, store: Store, admin: dict[str, str]
+    client: TestClient, store: Store, admin: dict[str, str], tmp_path: Path
 ) -> None:
     ids = lapsed_store(client, store)
     body = {"rule_id": "comeback-20", "segment": "lapsed"}
     reply = client.post("/v1/admin/campaigns/segment", json=body, headers=admin)
     assert reply.status_code == 201, reply.text
     done = reply.json()
-    assert (done["issued"], done["without_consent"], done["already_holding"]) == (2, 1, 0)
+    # Пётр gave no consent; Ольга consented to marketing but to no channel: nothing reaches her.
+    assert (done["issued"], done["without_consent"], done["already_holding"]) == (3, 2, 0)
     contacts = {c["customer_id"]: c for c in done["contacts"]}
-    assert set(contacts) == {ids["ivan"], ids["olga"]}  # Пётр gave no consent, Анна is active
-    ivan, olga = contacts[ids["ivan"]], contacts[ids["olga"]]
-    assert (ivan["phone"], ivan["phone_in_clear"], ivan["channels"]) == (
+    assert set(contacts) == {ids["ivan"], ids["vera"], ids["gleb"]}  # Анна is active
+    ivan, vera, gleb = contacts[ids["ivan"]], contacts[ids["vera"]], contacts[ids["gleb"]]
+    assert (ivan["phone"], ivan["phone_in_clear"], ivan["email"], ivan["channels"]) == (
         "+79161234567",
         True,
+        "",
         ["sms"],
     )
-    assert (olga["phone"], olga["phone_in_clear"]) == ("+7 *** ***-00-00", False)
+    assert (vera["phone"], vera["phone_in_clear"], vera["email"], vera["channels"]) == (
+        "+7 *** ***-00-00",
+        False,
+        "vera@example.ru",
+        ["email"],
+    )
+    assert (gleb["phone_in_clear"], gleb["email"]) == (True, "")  # no consent to e-mail
     assert ivan["name"] == "Иван П." and ivan["coupon"]["percent_off"] == 20
     assert ivan["coupon"]["bearer"] is False
 
     again = client.post("/v1/admin/campaigns/segment", json=body, headers=admin).json()
-    assert (again["issued"], again["already_holding"]) == (0, 2)
+    assert (again["issued"], again["already_holding"]) == (0, 3)
+
+    # The CSV for the sending service, from another rule's coupon: the e-mail only with consent.
+    with store.uow(write=True) as uow:
+        outreach = issue_to_segment(
+            uow=uow,
+            settings=store.settings,
+            secret=store.secret,
+            rules=store.rules,
+            operator=Operator(key_id=None, name="test"),
+            rule_id="spend-700-get-70",
+            segment="lapsed",
+            now=store.now(),
+        )
+    write_outreach_csv(outreach, tmp_path / "outreach.csv")
+    with (tmp_path / "outreach.csv").open(encoding="utf-8", newline="") as f:
+        rows = {r["customer_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {ids["ivan"], ids["vera"], ids["gleb"]}
+    assert {cid: r["email"] for cid, r in rows.items()} == {
+        ids["ivan"]: "",
+        ids["vera"]: "vera@example.ru",
+        ids["gleb"]: "",
+    }
 
     # Иван comes back and presents it: 20 % off.
     quote = evaluate_json(
@@ -109,9 +153,11 @@ def test_reactivation_coupons_to_the_lapsed_with_allowed_contacts(
     assert quote["discount_total"] == 10000
 
     audit = client.get("/v1/audit", params={"action": "coupons_issued_to_segment"}, headers=admin)
-    details = audit.json()["entries"][1]["details"]
-    assert details["issued"] == 2 and details["phones_in_clear"] == 1
+    details = audit.json()["entries"][-1]["details"]  # the first run; newest first
+    assert (details["issued"], details["phones_in_clear"], details["emails"]) == (3, 2, 1)
+    assert details["without_consent"] == 2
     assert "7916" not in str(audit.json())  # the log keeps counts, not contacts
+    assert "example.ru" not in str(audit.json())
 
 
 def test_phones_stay_masked_when_the_store_does_not_keep_them(
@@ -123,9 +169,19 @@ def test_phones_stay_masked_when_the_store_does_not_keep_them(
         json={"rule_id": "comeback-20", "segment": "lapsed", "inactive_days": 190},
         headers=admin,
     )
-    contacts = {c["customer_id"]: c for c in reply.json()["contacts"]}
-    assert contacts[ids["ivan"]]["phone"] == "+7 *** ***-45-67"
-    assert contacts[ids["ivan"]]["phone_in_clear"] is False
+    done = reply.json()
+    # A masked phone reaches nobody: Иван and Глеб consented to SMS only, and get no coupon.
+    assert (done["issued"], done["without_consent"]) == (1, 4)
+    contacts = {c["customer_id"]: c for c in done["contacts"]}
+    assert set(contacts) == {ids["vera"]}
+    vera = contacts[ids["vera"]]
+    assert (vera["phone"], vera["phone_in_clear"], vera["email"]) == (
+        "+7 *** ***-00-00",
+        False,
+        "vera@example.ru",
+    )
+    with store.uow() as uow:
+        assert held_by(uow, ids["ivan"]) == held_by(uow, ids["gleb"]) == 0
     later = client.post(
         "/v1/admin/campaigns/segment",
         json={"rule_id": "comeback-20", "segment": "lapsed", "inactive_days": 250},
@@ -138,6 +194,12 @@ def test_phones_stay_masked_when_the_store_does_not_keep_them(
         headers=admin,
     )
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "segment_unknown"
+
+
+def held_by(uow: UnitOfWork, customer_id: str) -> int:
+    return len(
+        uow.session.exec(select(Coupon).where(col(Coupon.owner_customer_id) == customer_id)).all()
+    )
 
 
 def test_generate_bearer_coupons_from_a_rule(

@@ -117,6 +117,68 @@ def test_edit_profile_and_withdraw_consent_stops_outreach_at_once(
     assert "Водкин" not in str(entries)  # the log says what changed, not to what
 
 
+def test_email_at_enrolment_edit_export_and_erase(
+    client: TestClient, store: Store, admin: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    ivan = {"phone": "9161234567", "name": "Иван Петров", "consents": {"email": True}}
+    for typed in (
+        "ivan@",
+        "ivan petrov@example.ru",
+        "ivan@@example.ru",
+        "ivan@example",
+        "a\x1b@b.ru",
+    ):
+        refused = client.post("/v1/customers", json={**ivan, "email": typed})
+        assert refused.status_code == 422, typed
+        error = refused.json()["error"]
+        assert (error["code"], error["details"]["field"]) == ("email_invalid", "email")
+        assert "ivan" not in error["message"]  # the refusal does not repeat the address
+    with store.uow() as uow:
+        assert uow.session.exec(select(Customer)).all() == []  # nothing written
+
+    reply = client.post("/v1/customers", json={**ivan, "email": " Ivan.P@Example.RU "})
+    assert reply.status_code == 201, reply.text
+    customer_id = reply.json()["id"]
+    assert reply.json()["email_masked"] == "I***@example.ru"
+    assert client.get(f"/v1/customers/{customer_id}").json()["email_masked"] == "I***@example.ru"
+    identified = client.post("/v1/identify", json={"phone": "9161234567"}).json()
+    assert identified["customer"]["email_masked"] is None  # a till's look-up goes without it
+    with store.uow() as uow:
+        row = uow.session.get(Customer, customer_id)
+        assert row is not None and row.email == "Ivan.P@example.ru"  # the domain lower-cased
+
+    edited = client.patch(
+        f"/v1/admin/customers/{customer_id}",
+        json={"email": "ivan@mail.example.ru", "consents": {"email": False}},
+        headers=admin,
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["email_masked"] == "i***@mail.example.ru"
+    assert edited.json()["consents"] == {"email": False}
+    bad = client.patch(f"/v1/admin/customers/{customer_id}", json={"email": "x@y"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "email_invalid"
+    entries = audit(client, admin, customer_id=customer_id, action="profile_edited")
+    assert [e["details"]["fields"] for e in entries] == [["email", "consents"]]
+    assert "example" not in str(entries)  # the log says what changed, not to what
+
+    exported = client.get(f"/v1/admin/customers/{customer_id}/export", headers=admin).json()
+    assert exported["profile"]["email"] == "ivan@mail.example.ru"
+    removed = client.patch(
+        f"/v1/admin/customers/{customer_id}", json={"email": None}, headers=admin
+    )
+    assert removed.json()["email_masked"] is None
+    client.patch(
+        f"/v1/admin/customers/{customer_id}", json={"email": "ivan@example.ru"}, headers=admin
+    )
+    erased = client.post(f"/v1/admin/customers/{customer_id}/erase", headers=admin)
+    assert erased.status_code == 200, erased.text
+    with store.uow() as uow:
+        row = uow.session.get(Customer, customer_id)
+        assert row is not None and row.email is None
+    assert "example.ru" not in caplog.text.lower()  # never logged
+
+
 def _segment_of(store: Store, customer_id: str) -> str:
     from pos_loyalty.segments.models import CustomerSegment
 
