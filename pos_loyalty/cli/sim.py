@@ -317,8 +317,13 @@ def _serve_until_ctrl_c(*stoppers: Callable[[], None] | None) -> None:
     """Block until Ctrl-C, then stop each device server (None: one that was not started)."""
     import threading
 
+    never = threading.Event()
     try:
-        threading.Event().wait()
+        # Wake each second: Ctrl-C may be delivered to one of the device threads, and the main
+        # thread runs Python's handler only when it wakes (a wait without a timeout sat out a
+        # SIGINT for good on a busy machine).
+        while not never.wait(1.0):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

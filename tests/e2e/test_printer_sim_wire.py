@@ -6,7 +6,9 @@ barcodes read back from the PNG with zxing-cpp; plus the status bytes a driver s
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import re
 import signal
 import socket
@@ -385,3 +387,32 @@ def test_sim_printer_command_refuses_an_out_dir_it_cannot_write(tmp_path: Path) 
     )
     assert result.exit_code == 2
     assert "cannot write receipts there" in " ".join(result.output.replace("│", " ").split())
+
+
+def _interrupt_a_thread_other_than_the_main_one(pid: int) -> None:
+    """Deliver SIGINT to one of the process's other threads (tgkill), as the kernel may when the
+    user presses Ctrl-C on a busy machine."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_tgkill = 234  # x86-64
+    threads = sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid)
+    assert threads, "the simulator runs its devices in threads"
+    assert libc.syscall(sys_tgkill, pid, threads[0], signal.SIGINT) == 0, ctypes.get_errno()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="tgkill's number is x86-64's")
+def test_ctrl_c_stops_the_simulator_whichever_thread_receives_it(tmp_path: Path) -> None:
+    """A Ctrl-C the kernel hands to a device thread stops it too (it used to wait for good)."""
+    entry_point = "from pos_loyalty.cli import main; main()"
+    options = ["--port", "0", "--out", str(tmp_path / "receipts")]
+    command = [sys.executable, "-c", entry_point, "sim", "printer", *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert "tcp://127.0.0.1:" in process.stdout.readline()
+        _interrupt_a_thread_other_than_the_main_one(process.pid)
+        stdout, _ = process.communicate(timeout=SAFETY_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(SAFETY_S)
+    assert process.returncode == 0 and "0 receipts" in stdout
