@@ -101,13 +101,11 @@ def sim_printer(
         ControlServer(control, printer_commands(printer)).start() if control is not None else None
     )
     dots = printer.profile.dots_per_line
-    typer.echo(
+    _serve_until_ctrl_c(
         f"printer {printer.profile.name} ({dots} dots, {printer.profile.dpi} dpi) on {server.url}"
         + (f" and {serial.port}" if serial else "")
         + (f"; fault control at {control}" if controls else "")
-        + f"; receipts to {out}/. Ctrl-C stops."
-    )
-    _serve_until_ctrl_c(
+        + f"; receipts to {out}/. Ctrl-C stops.",
         server.stop,
         serial.stop if serial is not None else None,
         controls.stop if controls is not None else None,
@@ -305,20 +303,23 @@ def _live_camera(scenario: Any, seed: int, host: str, port: int, control: Path |
     controls = (
         ControlServer(control, camera_commands(device)).start() if control is not None else None
     )
-    typer.echo(
+    _serve_until_ctrl_c(
         f"camera {scenario.width}x{scenario.height} at {scenario.fps:g} fps on {server.url}"
         + (f"; fault control at {control}" if controls else "")
-        + ". Ctrl-C stops."
+        + ". Ctrl-C stops.",
+        server.stop,
+        controls.stop if controls is not None else None,
     )
-    _serve_until_ctrl_c(server.stop, controls.stop if controls is not None else None)
 
 
-def _serve_until_ctrl_c(*stoppers: Callable[[], None] | None) -> None:
-    """Block until Ctrl-C, then stop each device server (None: one that was not started)."""
+def _serve_until_ctrl_c(banner: str, *stoppers: Callable[[], None] | None) -> None:
+    """Say `banner` (where the device listens), block until Ctrl-C, then stop each device server
+    (None: one that was not started). A Ctrl-C from the moment the banner is out is a stop."""
     import threading
 
     never = threading.Event()
     try:
+        typer.echo(banner)
         # Wake each second: Ctrl-C may be delivered to one of the device threads, and the main
         # thread runs Python's handler only when it wakes (a wait without a timeout sat out a
         # SIGINT for good on a busy machine).
