@@ -610,9 +610,12 @@ def test_a_receipt_is_not_printed_while_its_printing_could_not_be_recorded(
             server.url,
             storage={"min_free_mb": 1, "reserve_mb": 0},
         )
-        first = Lane(settings)
+        # The worker looks at the queue when woken, not every 50 ms: polling, it could pick the
+        # job up while `fill` was still writing (a race, not the case this test is about).
+        first = Lane(settings, poll_interval_s=3600.0)
         row = queue_sale(first.store, "t-1")
         ballast = fill(disk)  # not a byte left
+        first.worker.wake()  # as a commit does once the sale is queued
         event = first.wait_for(waiting("disk_low"))
         assert "below the floor" in event.data["message"]
         assert printer.receipt_count == 0
