@@ -29,7 +29,6 @@ from pos_loyalty.rules.inputs import CouponSnapshot, PresentedCoupon
 from pos_loyalty.rules.quote import coupon_valid_until
 from pos_loyalty.security import StoreSecret
 from pos_loyalty.storage import UnitOfWork
-from pos_loyalty.storage.core import insert_into
 
 
 class CouponAlreadyRedeemed(Conflict):
@@ -229,6 +228,15 @@ class IssuedCoupon:
         return out
 
 
+# On the driver: a sale that earns a coupon issues it inside the commit's transaction.
+_ISSUE = (
+    "INSERT INTO coupons (code, owner_customer_id, rule_id, label, amount_off, percent_off,"
+    " min_subtotal, skus, categories, stack_group, valid_from, expires_at, status,"
+    " issued_by_transaction_id, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, '[]', '[]', ?, ?, ?, ?, ?, ?)"
+)
+
+
 def issue_coupon(
     *,
     uow: UnitOfWork,
@@ -247,25 +255,23 @@ def issue_coupon(
 ) -> IssuedCoupon:
     """Create a coupon with a fresh code (50 random bits)."""
     code = new_code()  # a clash (1 in 10^15) fails the primary key and the whole commit
-    uow.session.connection().execute(
-        insert_into(Coupon),
-        {
-            "code": code,
-            "owner_customer_id": owner_customer_id,
-            "rule_id": rule_id,
-            "label": label,
-            "amount_off": amount_off,
-            "percent_off": percent_off,
-            "min_subtotal": min_subtotal,
-            "skus": [],
-            "categories": [],
-            "stack_group": stack_group,
-            "valid_from": valid_from,
-            "expires_at": expires_at,
-            "status": CouponStatus.ISSUED.value,
-            "issued_by_transaction_id": transaction_id,
-            "created_at": now,
-        },
+    uow.driver(
+        _ISSUE,
+        (
+            code,
+            owner_customer_id,
+            rule_id,
+            label,
+            amount_off,
+            percent_off,
+            min_subtotal,
+            stack_group,
+            valid_from,
+            expires_at,
+            CouponStatus.ISSUED.value,
+            transaction_id,
+            now,
+        ),
     )
     return IssuedCoupon(
         code=code,

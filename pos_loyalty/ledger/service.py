@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Update, and_, bindparam, exists, func, update
+from sqlalchemy import exists, func
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -21,7 +21,6 @@ from pos_loyalty.customers.models import Customer
 from pos_loyalty.errors import Conflict, NotFound
 from pos_loyalty.ledger.models import EntryKind, LedgerEntry
 from pos_loyalty.storage import UnitOfWork
-from pos_loyalty.storage.core import table_of
 from pos_loyalty.storage.types import utc_from_driver
 
 
@@ -139,22 +138,20 @@ def ledger_balance(*, uow: UnitOfWork, customer_id: str) -> int:
     return int(uow.session.execute(stmt).scalar_one())
 
 
+# The UPDATE of `apply_to_customer`, on the driver (a commit's hot path): `{floor}` is SQLite's
+# two-argument max or PostgreSQL's greatest; the burn check is appended when there is a burn.
+_BALANCE = (
+    "UPDATE customers SET points_balance = points_balance + ?,"
+    " lifetime_spend = {floor}(lifetime_spend + ?, 0) WHERE id = ?{check}"
+    " RETURNING points_balance, lifetime_spend"
+)
+
+
 @lru_cache(maxsize=4)
-def _balance_update(dialect: str, check_burn: bool) -> Update:
-    """The UPDATE of `apply_to_customer`, built once per dialect and kind (a commit's hot path)."""
-    customers = table_of(Customer)
-    conditions = [customers.c.id == bindparam("cid")]
-    if check_burn:
-        conditions.append(customers.c.points_balance >= bindparam("burn"))
-    spend = customers.c.lifetime_spend + bindparam("spend")
-    return (
-        update(customers)
-        .where(and_(*conditions))
-        .values(
-            points_balance=customers.c.points_balance + bindparam("points"),
-            lifetime_spend=func.max(spend, 0) if dialect == "sqlite" else func.greatest(spend, 0),
-        )
-        .returning(customers.c.points_balance, customers.c.lifetime_spend)
+def _balance_update(dialect: str, check_burn: bool) -> str:
+    return _BALANCE.format(
+        floor="max" if dialect == "sqlite" else "greatest",
+        check=" AND points_balance >= ?" if check_burn else "",
     )
 
 
@@ -172,8 +169,8 @@ def apply_to_customer(
     (the points not spendable yet), checked atomically. Returns (balance, lifetime_spend) after
     the change."""
     stmt = _balance_update(uow.session.get_bind().dialect.name, burn > 0)
-    params = {"cid": customer_id, "burn": burn + keep, "points": points_delta, "spend": spend_delta}
-    row = uow.session.connection().execute(stmt, params).first()
+    params = (points_delta, spend_delta, customer_id, *((burn + keep,) if burn > 0 else ()))
+    row = uow.driver(stmt, params).fetchone()
     if row is None:
         if uow.session.get(Customer, customer_id) is None:
             raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")

@@ -24,7 +24,8 @@ from pos_loyalty.sales.group_commit import GroupWriter
 from pos_loyalty.sales.models import SaleTransaction, StoredQuote
 from pos_loyalty.sales.pricing import QUOTE_TTL, Priced, basket_request_json
 from pos_loyalty.storage import UnitOfWork
-from pos_loyalty.storage.core import insert_into, table_of
+from pos_loyalty.storage.core import table_of
+from pos_loyalty.storage.engine import json_dumps
 from pos_loyalty.store import Store
 
 MAX_BATCH = 256
@@ -48,12 +49,36 @@ def quote_row(*, basket: BasketIn, priced: Priced, now: datetime) -> dict[str, A
     }
 
 
+_COLUMNS = "id, created_at, expires_at, rules_version, customer_id, lane_id, request, result"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+@lru_cache(maxsize=MAX_BATCH)
+def _insert(rows: int) -> str:
+    """One INSERT of `rows` rows: one statement for the batch on either database (psycopg's
+    executemany sends a statement per row)."""
+    return f"INSERT INTO quotes ({_COLUMNS}) VALUES " + ", ".join([_ROW] * rows)
+
+
 def save_quotes(*, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert quote rows in one transaction (one fsync however many there are)."""
+    """Insert quote rows in one transaction (one fsync however many there are), on the driver:
+    through Core, the batch cost the service more CPU than pricing the basket did."""
     if not rows:
         return
+    params: list[Any] = []
+    for row in rows:
+        params += (
+            row["id"],
+            row["created_at"],
+            row["expires_at"],
+            row["rules_version"],
+            row["customer_id"],
+            row["lane_id"],
+            json_dumps(row["request"]),
+            json_dumps(row["result"]),
+        )
     with store.uow(write=True) as uow:
-        uow.session.connection().execute(insert_into(StoredQuote), list(rows))
+        uow.driver(_insert(len(rows)), params)
         uow.commit()
 
 
