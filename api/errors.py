@@ -66,6 +66,18 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def database_unavailable(exc: DBAPIError) -> JSONResponse:
+    """The 503 the till retries: the database went away and nothing was written."""
+    log.error("database unavailable, request not applied: %s", exc.orig)
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable; nothing was written, retry shortly",
+        None,
+        {"Retry-After": "2"},
+    )
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -110,14 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
-        log.error("database unavailable, request not applied: %s", exc.orig)
-        return error_response(
-            503,
-            "database_unavailable",
-            "the database is unavailable; nothing was written, retry shortly",
-            None,
-            {"Retry-After": "2"},
-        )
+        return database_unavailable(exc)
 
     @app.exception_handler(DataError)
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:

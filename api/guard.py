@@ -17,10 +17,11 @@ import codecs
 import ipaddress
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import BAD_KEY, NO_KEY, KeyCache, bearer_token
-from api.errors import BodyRefused, error_response
+from api.errors import BodyRefused, database_unavailable, error_response
 from pos_loyalty.security import hash_api_key
 from pos_loyalty.settings import ApiConfig
 from pos_loyalty.store import Store
@@ -122,7 +123,10 @@ class RequestGuard:
         token = bearer_token(_header(scope, b"authorization") or "")
         if token is None:
             return error_response(401, "unauthorized", NO_KEY, None, UNAUTHORIZED_HEADERS)
-        key_scope = self.key_cache.scope(self.store, token)
+        try:
+            key_scope = self.key_cache.scope(self.store, token)
+        except OperationalError as exc:  # outside the routes' handlers: answered here the same
+            return database_unavailable(exc)
         if key_scope is None:
             return error_response(401, "unauthorized", BAD_KEY, None, UNAUTHORIZED_HEADERS)
         state = scope.setdefault("state", {})

@@ -3,19 +3,22 @@
 SQLite (one store): WAL so readers never block the writer, `synchronous=FULL` so an acknowledged
 write survives a power cut, a busy timeout instead of instant "database is locked", and writes that
 start with `BEGIN IMMEDIATE` so two writers queue instead of deadlocking on lock upgrade.
-PostgreSQL (a chain): psycopg 3 with pre-ping so a restarted server costs one retry, not an error.
+PostgreSQL (a chain): psycopg 3, and a pooled connection the server has closed (a restart, a
+terminated backend) is replaced before use, so a restarted server costs a reconnect, not an error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # After a checkpoint SQLite cuts the WAL back to this size instead of keeping it at its largest
@@ -49,7 +52,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
+    engine = create_engine(url, pool_size=10, max_overflow=10, **kwargs)
+    event.listen(engine, "checkout", _closed_by_server)
+    return engine
+
+
+def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pre-ping without a round trip. A server that restarts or ends a session closes its socket,
+    which then reads as ready on an idle connection (it says why, or gives end-of-file); the pool
+    then takes a fresh connection. `pool_pre_ping` asked with a `SELECT 1` in a transaction of
+    its own, three round trips per unit of work at ~0.1 ms of client CPU each. (A server that
+    vanished without closing anything fails the unit's first statement instead, and that
+    disconnect empties the pool.)"""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("the connection is closed")
+    ready, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if ready:
+        raise DisconnectionError("the server closed or spoke on an idle connection")
 
 
 def _create_private(database: str) -> None:
