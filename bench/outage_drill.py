@@ -103,7 +103,14 @@ def main() -> int:
     console.print(
         "lost: [green]nothing[/] (target: nothing)" if found.clean else f"[red]{found}[/]"
     )
-    return 0 if found.clean else 1
+    # An outage is a 503 the till retries; any other refusal is the service failing it.
+    unclear = {status: n for status, n in rush.refused.items() if int(status) != 503}
+    console.print(
+        f"[red]refused other than with 503: {unclear}[/]"
+        if unclear
+        else "refusals: [green]all 503[/] (target: only 503, the answer a till retries)"
+    )
+    return 0 if found.clean and not unclear else 1
 
 
 if __name__ == "__main__":
