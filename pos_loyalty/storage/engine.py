@@ -66,8 +66,9 @@ def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     disconnect empties the pool.)"""
     if dbapi_connection.closed or dbapi_connection.broken:
         raise DisconnectionError("the connection is closed")
-    ready, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    if ready:
+    poll = select.poll()  # not select(): it fails on descriptors past 1023, as a busy server has
+    poll.register(dbapi_connection.fileno(), select.POLLIN)
+    if poll.poll(0):
         raise DisconnectionError("the server closed or spoke on an idle connection")
 
 

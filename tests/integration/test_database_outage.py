@@ -4,13 +4,18 @@ first request after it comes back is served on fresh connections, with nothing l
 
 from __future__ import annotations
 
+import os
+import resource
+
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.app import create_app
 from pos_loyalty.apikeys.models import Scope
 from pos_loyalty.settings import Settings
+from pos_loyalty.storage import make_engine
 from pos_loyalty.store import Store
 from tests.conftest import new_key
 from tests.factories import basket_json, line_json
@@ -59,3 +64,24 @@ def test_the_outage_is_a_503_at_the_key_check_and_in_the_route_and_then_passes(
                 assert again.status_code == 200, again.text
     finally:
         store.close()
+
+
+def test_a_connection_past_descriptor_1023_is_checked_out(db_url: str) -> None:
+    """A busy server holds many sockets (tills, displays, printers): the liveness check of a
+    pooled connection works whatever its descriptor number (select() refuses past 1023)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this machine allows {hard} open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    engine = make_engine(db_url)
+    try:
+        for _ in range(2):  # the second checkout is the pooled connection, checked
+            with engine.connect() as connection:
+                assert connection.connection.dbapi_connection.fileno() > 1023  # type: ignore[union-attr]
+                assert connection.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
