@@ -37,6 +37,15 @@ TIMEOUT = 5.0
 WIDE_TERMINAL = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}  # error panels unwrapped
 
 
+# The simulator as a terminal starts it, with Ctrl-C at its default: a shell starts a background
+# job with SIGINT ignored and a child inherits that, so under `make test &` (or a CI runner that
+# does the same) the simulator would rightly ignore the test's Ctrl-C and the test would hang.
+SIM_AS_FROM_A_TERMINAL = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from pos_loyalty.cli import main; main()"
+)
+
+
 @contextmanager
 def escpos_over(transport: str, printer: VirtualPrinter, profile: str) -> Iterator[Escpos]:
     """A python-escpos printer connected to `printer` over a real TCP socket or a real pty."""
@@ -316,7 +325,7 @@ def test_out_dir_gets_numbered_png_and_text_files(tmp_path: Path) -> None:
 
 def test_sim_printer_command_writes_each_receipt_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     out, link = tmp_path / "receipts", tmp_path / "printer0"
-    entry_point = "from pos_loyalty.cli import main; main()"
+    entry_point = SIM_AS_FROM_A_TERMINAL
     options = ["--port", "0", "--out", str(out), "--profile", "TM-T88V", "--paper-mm", "5000"]
     options += ["--pty-link", str(link)]  # the same printer on a serial line too
     command = [sys.executable, "-c", entry_point, "sim", "printer", *options]
@@ -402,7 +411,7 @@ def _interrupt_a_thread_other_than_the_main_one(pid: int) -> None:
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="tgkill's number is x86-64's")
 def test_ctrl_c_stops_the_simulator_whichever_thread_receives_it(tmp_path: Path) -> None:
     """A Ctrl-C the kernel hands to a device thread stops it too (it used to wait for good)."""
-    entry_point = "from pos_loyalty.cli import main; main()"
+    entry_point = SIM_AS_FROM_A_TERMINAL
     options = ["--port", "0", "--out", str(tmp_path / "receipts")]
     command = [sys.executable, "-c", entry_point, "sim", "printer", *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
