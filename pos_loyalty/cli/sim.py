@@ -321,8 +321,8 @@ def _serve_until_ctrl_c(banner: str, *stoppers: Callable[[], None] | None) -> No
     try:
         typer.echo(banner)
         # Wake each second: Ctrl-C may be delivered to one of the device threads, and the main
-        # thread runs Python's handler only when it wakes (a wait without a timeout sat out a
-        # SIGINT for good on a busy machine).
+        # thread runs Python's handler only when it wakes (a wait without a timeout never did;
+        # the tgkill test in test_printer_sim_wire.py shows it).
         while not never.wait(1.0):
             pass
     except KeyboardInterrupt:
