@@ -137,7 +137,8 @@ def customer_snapshot(
             load_customer_history(
                 session=uow.session, customer_id=customer.id, rules=rules, now=now, tz=tz
             )
-            if rules is not None and now is not None
+            # only personal rules read history: a program without them opens no Session here
+            if rules is not None and now is not None and rules.personal_rules
             else None
         ),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, tzinfo
 from decimal import Decimal
 
+from pos_loyalty.rules.budget import Budget
 from pos_loyalty.rules.config import (
     AnyRule,
     DiscountRule,
@@ -215,6 +216,9 @@ class CompiledRules:
     # `[store.category_names]`: how reasons and labels people read name a category
     category_names: Mapping[str, str] = field(default_factory=dict)
     referral_rules: tuple[CompiledRule, ...] = ()
+    # The rules with a `budget` (item, threshold, basket, points levels, in that order): looked
+    # up once here, as every evaluate and commit asks which of them have spent their cap.
+    budgeted: tuple[tuple[CompiledRule, Budget], ...] = ()
 
     @property
     def rule_count(self) -> int:
@@ -267,6 +271,12 @@ def compile_rules(
         guard=compile_guard(config.no_rewards, config.price_floors),
         category_names=dict(category_names or {}),
         referral_rules=tuple(c for c in compiled if c.level == REFERRAL),
+        budgeted=tuple(
+            (c, budget)
+            for level in (ITEM, THRESHOLD, BASKET, POINTS)
+            for c in compiled
+            if c.level == level and (budget := getattr(c.rule, "budget", None)) is not None
+        ),
     )
 
 

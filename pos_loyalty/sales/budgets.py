@@ -22,20 +22,6 @@ class BudgetReached(Conflict):
     code = "budget_reached"
 
 
-def _budgeted(rules: CompiledRules) -> list[tuple[CompiledRule, Budget]]:
-    found = []
-    for rule in (
-        *rules.item_rules,
-        *rules.threshold_rules,
-        *rules.basket_rules,
-        *rules.points_rules,
-    ):
-        budget = getattr(rule.rule, "budget", None)
-        if budget is not None:
-            found.append((rule, budget))
-    return found
-
-
 def _keys(budget: Budget, store_id: str, customer_id: str | None, day: Any) -> dict[str, str]:
     period = period_key(budget.period, day)
     scope = f"store:{store_id}:{period}" if budget.per_store else period
@@ -82,7 +68,7 @@ def limits_reached(
     locale: str,
 ) -> dict[str, str]:
     """Rule id → the cap it has reached, in words for `explain` (empty without budgets)."""
-    budgeted = _budgeted(rules)
+    budgeted = rules.budgeted
     if not budgeted:
         return {}
     day = now.astimezone(tz).date()
@@ -124,7 +110,7 @@ def count_budgets(
 ) -> None:
     """Add the sale's rewards to its rules' budgets; a cap spent meanwhile by another till
     refuses the sale (409 `budget_reached`: evaluate again, the rule no longer applies)."""
-    budgeted = _budgeted(rules)
+    budgeted = rules.budgeted
     if not budgeted:
         return
     given = _rewards(quote)

@@ -13,31 +13,44 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlmodel import Session
 
 from pos_loyalty.storage.engine import WRITE_OPTION
 
 
 class UnitOfWork:
+    """A write unit opens its Session (and transaction) on entry. A read unit opens nothing until
+    asked: a Session on first use of `session`, and for `driver` statements a pooled driver
+    connection of its own, in autocommit, so the hot reads (the customer, on every evaluate) cost
+    neither the Session's bookkeeping nor a BEGIN/ROLLBACK (two round trips on PostgreSQL). Each
+    such read sees the data as of its own statement, as PostgreSQL's READ COMMITTED gives every
+    statement of a transaction anyway; what a sale relies on is checked again in its write unit."""
+
     def __init__(self, engine: Engine, *, write: bool = False) -> None:
         if write and not engine.get_execution_options().get(WRITE_OPTION):
             engine = writer(engine)
         self._engine = engine
         self._write = write
+        self._open = False
         self._session: Session | None = None
+        self._reads: PoolProxiedConnection | None = None  # a read unit's driver connection
 
     @property
     def session(self) -> Session:
-        if self._session is None:
+        if not self._open:
             raise RuntimeError("the unit of work is not open; use it in a `with` block")
+        if self._session is None:
+            self._session = Session(self._engine, expire_on_commit=False)
         return self._session
 
     def __enter__(self) -> Self:
-        self._session = Session(self._engine, expire_on_commit=False)
+        self._open = True
         if self._write:
             # Procure the connection now so SQLite takes the write lock on entry (see engine.py).
-            self._session.connection()
+            self.session.connection()
         return self
 
     def __exit__(
@@ -46,12 +59,18 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self.session
+        self._open = False
+        session, self._session = self._session, None
         try:
-            session.rollback()
+            if session is not None:
+                try:
+                    session.rollback()
+                finally:
+                    session.close()
         finally:
-            session.close()
-            self._session = None
+            if self._reads is not None:
+                _return_read_connection(self._reads)
+                self._reads = None
 
     def driver(self, statement: str, params: Sequence[Any] = ()) -> Any:
         """Run `statement` (`?` placeholders) on the DB-API driver in this unit's transaction and
@@ -64,10 +83,23 @@ class UnitOfWork:
         if rows:
             self._on_driver(statement, rows, many=True)
 
+    def _driver_connection(self) -> tuple[Any, Dialect]:
+        """The DB-API connection `driver` runs on: the Session's once there is one (a write
+        unit always has it), else the read unit's own, checked out on first use."""
+        if self._session is not None or self._write:
+            connection = self.session.connection()
+            return connection.connection.driver_connection, connection.dialect
+        if not self._open:
+            raise RuntimeError("the unit of work is not open; use it in a `with` block")
+        if self._reads is None:
+            self._reads = self._engine.raw_connection()
+            if self._engine.dialect.name == "postgresql":
+                self._reads.driver_connection.autocommit = True  # type: ignore[union-attr]
+        return self._reads.driver_connection, self._engine.dialect
+
     def _on_driver(self, statement: str, rows: Sequence[Sequence[Any]], *, many: bool) -> Any:
-        connection = self.session.connection()
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        dialect = connection.dialect
+        connection, dialect = self._driver_connection()
+        cursor = connection.cursor()
         if dialect.name == "sqlite":
             rows = [[_sqlite_value(v) for v in row] for row in rows]
         text = _placeholders(dialect.name, statement)
@@ -77,6 +109,8 @@ class UnitOfWork:
             else:
                 cursor.execute(text, rows[0])
         except dialect.loaded_dbapi.Error as exc:
+            if self._reads is not None and dialect.is_disconnect(exc, self._reads, cursor):
+                self._reads.invalidate(exc)  # the pool starts afresh, as Core's disconnects do
             raise DBAPIError.instance(
                 statement, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True
             ) from exc
@@ -86,7 +120,21 @@ class UnitOfWork:
         self.session.commit()
 
     def flush(self) -> None:
-        self.session.flush()
+        if self._session is not None:
+            self._session.flush()
+
+
+def _return_read_connection(connection: PoolProxiedConnection) -> None:
+    """Back to the pool as the pool hands connections out: not in autocommit (PostgreSQL)."""
+    driver: Any = connection.driver_connection
+    try:
+        if connection.is_valid and getattr(driver, "autocommit", False):
+            if driver.closed or driver.broken:
+                connection.invalidate()
+            else:
+                driver.autocommit = False
+    finally:
+        connection.close()
 
 
 def writer(engine: Engine) -> Engine:

@@ -55,6 +55,8 @@ class Lane:
         render: Any = text_receipt,
         connection: str | None = None,
         poll_interval_s: float = 0.05,
+        *,
+        start: bool = True,
     ) -> None:
         self.store = Store.open(settings)
         self.hub = LaneHub(self.store)
@@ -71,7 +73,9 @@ class Lane:
             connection=connection,
             poll_interval_s=poll_interval_s,
             probe_interval_s=None,
-        ).start()
+        )
+        if start:
+            self.worker.start()
 
     def close(self) -> None:
         """The service stops: the worker, then the database."""
@@ -610,12 +614,13 @@ def test_a_receipt_is_not_printed_while_its_printing_could_not_be_recorded(
             server.url,
             storage={"min_free_mb": 1, "reserve_mb": 0},
         )
-        # The worker looks at the queue when woken, not every 50 ms: polling, it could pick the
-        # job up while `fill` was still writing (a race, not the case this test is about).
-        first = Lane(settings, poll_interval_s=3600.0)
+        # The worker starts once the disk is full: running, it could take the job while `fill`
+        # was still writing (a busy machine delayed its first look at the queue that long, and
+        # it printed: a race, not the case this test is about).
+        first = Lane(settings, start=False)
         row = queue_sale(first.store, "t-1")
         ballast = fill(disk)  # not a byte left
-        first.worker.wake()  # as a commit does once the sale is queued
+        first.worker.start()
         event = first.wait_for(waiting("disk_low"))
         assert "below the floor" in event.data["message"]
         assert printer.receipt_count == 0
