@@ -24,6 +24,7 @@ from pos_loyalty.ledger.service import apply_to_customer, entry_row, insert_entr
 from pos_loyalty.money import qty_to_milli
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.payload import BasketIn
+from pos_loyalty.rules.quote import PointsSummary
 from pos_loyalty.sales.basket_origin import check_basket_origin
 from pos_loyalty.sales.budgets import count_budgets  # issue 16
 from pos_loyalty.sales.idempotency import IdempotentJob, Outcome, request_hash
@@ -283,83 +284,100 @@ def record_sale(
             tz=store.settings.store.tz,
         )
         body["points_expiring"] = expiring.to_dict() if expiring else None
-    uow.driver(
-        _SALE,
-        (
-            transaction_id,
-            store.settings.store.id,
-            lane_id,
-            customer_id,
-            priced.quote_id,
-            quote.rules_version,
-            quote.currency,
-            quote.subtotal,
-            quote.discount_total,
-            points.burn_value,
-            total,
-            earn,
-            burn,
-            payment.method if payment else None,
-            payment.paid if payment else None,
-            (payment.paid - total) if payment else 0,
-            TransactionStatus.COMPLETED.value,
-            json_dumps({s.rule_id: s.advance for s in quote.stamps}),
-            json_dumps(body),
-            now,
-        ),
-    )
-    uow.driver_many(
-        _LINE,
-        [
-            (
-                transaction_id,
-                position,
-                line.sku,
-                line.name,
-                line.category,
-                qty_to_milli(line.qty),
-                line.unit_price,
-                line.subtotal,
-                line.discount,
-                line.burn,
-                line.total,
-                json_dumps(line.stamps),
-            )
-            for position, line in enumerate(quote.lines)
-        ],
-    )
     if customer_id is not None:
-        expire_days = rules.points.expire_days
-        expires_at = now + timedelta(days=expire_days) if expire_days else None
-        entries: list[dict[str, Any]] = []
-        if burn:
-            entries.append(
-                entry_row(
-                    customer_id=customer_id,
-                    kind=EntryKind.BURN,
-                    points=-burn,
-                    now=now,
-                    transaction_id=transaction_id,
-                    note="оплата баллами",
-                )
-            )
-        for earned in points.earned:
-            if earned.points:
-                entries.append(
-                    entry_row(
-                        customer_id=customer_id,
-                        kind=EntryKind.EARN,
-                        points=earned.points,
-                        now=now,
-                        expires_at=expires_at,
-                        transaction_id=transaction_id,
-                        rule_id=earned.rule_id,
-                        note=earned.label[:200],
-                    )
-                )
-        insert_entries(uow=uow, rows=entries)
         for progress in quote.stamps:
             if progress.advance:
                 add_stamps(uow, customer_id, progress.rule_id, progress.advance, now)
-    uow.driver(_OUTBOX, (transaction_id, lane_id, OutboxStatus.QUEUED.value, now, now))
+    with uow.pipeline():  # the sale's rows: one round trip on PostgreSQL
+        uow.driver(
+            _SALE,
+            (
+                transaction_id,
+                store.settings.store.id,
+                lane_id,
+                customer_id,
+                priced.quote_id,
+                quote.rules_version,
+                quote.currency,
+                quote.subtotal,
+                quote.discount_total,
+                points.burn_value,
+                total,
+                earn,
+                burn,
+                payment.method if payment else None,
+                payment.paid if payment else None,
+                (payment.paid - total) if payment else 0,
+                TransactionStatus.COMPLETED.value,
+                json_dumps({s.rule_id: s.advance for s in quote.stamps}),
+                json_dumps(body),
+                now,
+            ),
+        )
+        uow.driver_many(
+            _LINE,
+            [
+                (
+                    transaction_id,
+                    position,
+                    line.sku,
+                    line.name,
+                    line.category,
+                    qty_to_milli(line.qty),
+                    line.unit_price,
+                    line.subtotal,
+                    line.discount,
+                    line.burn,
+                    line.total,
+                    json_dumps(line.stamps),
+                )
+                for position, line in enumerate(quote.lines)
+            ],
+        )
+        if customer_id is not None:
+            insert_entries(
+                uow=uow,
+                rows=_ledger_rows(
+                    customer_id=customer_id,
+                    points=points,
+                    now=now,
+                    expire_days=rules.points.expire_days,
+                    transaction_id=transaction_id,
+                ),
+            )
+        uow.driver(_OUTBOX, (transaction_id, lane_id, OutboxStatus.QUEUED.value, now, now))
     return Outcome(201, body)
+
+
+def _ledger_rows(
+    *, customer_id: str, points: PointsSummary, now: datetime, expire_days: int, transaction_id: str
+) -> list[dict[str, Any]]:
+    """The sale's ledger entries: the burn, and each rule's earn (a lot expiring together)."""
+    expires_at = now + timedelta(days=expire_days) if expire_days else None
+    entries: list[dict[str, Any]] = []
+    if points.burn:
+        entries.append(
+            entry_row(
+                customer_id=customer_id,
+                kind=EntryKind.BURN,
+                points=-points.burn,
+                now=now,
+                transaction_id=transaction_id,
+                note="оплата баллами",
+            )
+        )
+    for earned in points.earned:
+        if earned.points:
+            entries.append(
+                entry_row(
+                    customer_id=customer_id,
+                    kind=EntryKind.EARN,
+                    points=earned.points,
+                    now=now,
+                    expires_at=expires_at,
+                    transaction_id=transaction_id,
+                    rule_id=earned.rule_id,
+                    note=earned.label[:200],
+                )
+            )
+    return entries

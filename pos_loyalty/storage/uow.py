@@ -6,7 +6,8 @@ back when the block ends, so an exception half-way loses nothing and writes noth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import TracebackType
@@ -37,6 +38,8 @@ class UnitOfWork:
         self._open = False
         self._session: Session | None = None
         self._reads: PoolProxiedConnection | None = None  # a read unit's driver connection
+        self._held: tuple[Any, Dialect] | None = None  # the Session's, for this transaction
+        self._savepoints = 0
 
     @property
     def session(self) -> Session:
@@ -60,6 +63,7 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._open = False
+        self._held = None
         session, self._session = self._session, None
         try:
             if session is not None:
@@ -87,8 +91,10 @@ class UnitOfWork:
         """The DB-API connection `driver` runs on: the Session's once there is one (a write
         unit always has it), else the read unit's own, checked out on first use."""
         if self._session is not None or self._write:
-            connection = self.session.connection()
-            return connection.connection.driver_connection, connection.dialect
+            if self._held is None:  # asking the Session each statement cost ~10 µs
+                connection = self.session.connection()
+                self._held = (connection.connection.driver_connection, connection.dialect)
+            return self._held
         if not self._open:
             raise RuntimeError("the unit of work is not open; use it in a `with` block")
         if self._reads is None:
@@ -101,7 +107,9 @@ class UnitOfWork:
         connection, dialect = self._driver_connection()
         cursor = connection.cursor()
         if dialect.name == "sqlite":
-            rows = [[_sqlite_value(v) for v in row] for row in rows]
+            rows = [
+                [_sqlite_value(v) if isinstance(v, datetime) else v for v in row] for row in rows
+            ]
         text = _placeholders(dialect.name, statement)
         try:
             if many:
@@ -116,12 +124,64 @@ class UnitOfWork:
             ) from exc
         return cursor
 
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """`driver` statements whose results nobody reads (a sale's rows), sent to PostgreSQL
+        together when the block ends: one round trip instead of one each. SQLite, in process,
+        runs each as it comes. An error shows when the block ends, as SQLAlchemy's, as `driver`
+        gives them. Only `driver` statements belong here: SQLAlchemy does not run in psycopg's
+        pipeline mode."""
+        connection = self.session.connection()
+        dialect = connection.dialect
+        if dialect.name != "postgresql":
+            yield
+            return
+        driver: Any = connection.connection.driver_connection
+        try:
+            with driver.pipeline():
+                yield
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True
+            ) from exc
+
     def commit(self) -> None:
+        self._held = None  # the next transaction may be on another pooled connection
         self.session.commit()
+
+    def rollback(self) -> None:
+        """Undo the transaction so far; the unit goes on in a new one."""
+        self._held = None
+        self.session.rollback()
+
+    def savepoint(self) -> Savepoint:
+        """A savepoint, on the driver: SQLAlchemy's `begin_nested` cost a group-committed sale
+        ~10 % of the service's CPU, compiling its statements anew each time."""
+        self._savepoints += 1
+        return Savepoint(self, f"job_{self._savepoints}")
 
     def flush(self) -> None:
         if self._session is not None:
             self._session.flush()
+
+
+class Savepoint:
+    """Taken when made; `release()` keeps what was written since, `rollback()` undoes it (and
+    the Session forgets every object it holds: some may be undone; the rest load again)."""
+
+    def __init__(self, uow: UnitOfWork, name: str) -> None:
+        self._uow = uow
+        self._name = name
+        uow.driver(f"SAVEPOINT {name}")
+
+    def release(self) -> None:
+        self._uow.driver(f"RELEASE SAVEPOINT {self._name}")
+
+    def rollback(self) -> None:
+        """Raises if the database cannot roll back (the transaction must not commit then)."""
+        self._uow.driver(f"ROLLBACK TO SAVEPOINT {self._name}")
+        self._uow.driver(f"RELEASE SAVEPOINT {self._name}")
+        self._uow.session.expunge_all()
 
 
 def _return_read_connection(connection: PoolProxiedConnection) -> None:
@@ -153,8 +213,6 @@ def _placeholders(dialect: str, statement: str) -> str:
     return statement if dialect == "sqlite" else statement.replace("?", "%s")
 
 
-def _sqlite_value(value: Any) -> Any:
+def _sqlite_value(value: datetime) -> str:
     """An aware datetime as SQLAlchemy stores a `UTCDateTime` on SQLite (UTC, microseconds)."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import func, select
 
 from api.schemas import BasketCommit
+from pos_loyalty.customers.models import Customer
 from pos_loyalty.errors import Conflict, InvalidInput
 from pos_loyalty.ledger.service import verify_ledger
 from pos_loyalty.sales.commit import Payment, commit_job
@@ -236,3 +237,58 @@ def writer_busy(writer: SaleWriter, job: IdempotentJob) -> Iterator[None]:
     finally:
         release.set()
     assert finished.wait(WAIT_S)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("a bug"), DataError("INSERT …", {}, Exception("value out of range"))],
+    ids=["bug", "value-not-storable"],
+)
+def test_a_sale_alone_that_fails_half_way_writes_nothing_and_its_key_stays_free(
+    client: TestClient, store: Store, error: Exception
+) -> None:
+    """A sale with the transaction to itself (PostgreSQL's path, refunds, the CLI) has no
+    savepoint: its failure rolls the whole transaction back."""
+    customer_id = enrol_json(client)
+    broken = sale(store, customer_id, price=30000)
+    with pytest.raises(type(error)):
+        run_idempotent(store, failing(broken, error))
+    assert count(store, SaleTransaction) == 0
+    assert count(store, IdempotencyRecord) == 0
+    retried = run_idempotent(store, broken)
+    assert retried.status == 201 and not retried.replayed
+    assert retried.body["balance_after"] == 15  # its points, once
+
+
+def test_a_sale_row_the_database_refuses_writes_nothing_and_leaves_the_key_free(
+    client: TestClient, store: Store
+) -> None:
+    """The database refuses one of the sale's own rows, which go to PostgreSQL together (one
+    round trip) and so fail only at the end: the till gets 409, nothing of the sale is kept,
+    balance included, and the same key sells once the database takes the row again."""
+    customer_id = enrol_json(client)
+    assert run_idempotent(store, sale(store, customer_id)).status == 201
+    balance = customer_balance(store, customer_id)
+    with store.uow(write=True) as uow:  # a second receipt for printing is refused from now
+        uow.session.execute(text("CREATE UNIQUE INDEX one_sale_receipt ON receipt_outbox (kind)"))
+        uow.commit()
+    second = sale(store, customer_id, price=30000)
+    with pytest.raises(Conflict) as refused:
+        run_idempotent(store, second)
+    assert refused.value.code == "concurrent_conflict"
+    assert count(store, SaleTransaction) == 1
+    assert count(store, IdempotencyRecord) == 1
+    assert customer_balance(store, customer_id) == balance
+    with store.uow(write=True) as uow:
+        uow.session.execute(text("DROP INDEX one_sale_receipt"))
+        uow.commit()
+    retried = run_idempotent(store, second)
+    assert retried.status == 201 and not retried.replayed
+    assert count(store, SaleTransaction) == 2
+
+
+def customer_balance(store: Store, customer_id: str) -> int:
+    with store.uow() as uow:
+        customer = uow.session.get(Customer, customer_id)
+        assert customer is not None
+        return customer.points_balance
