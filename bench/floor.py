@@ -9,8 +9,9 @@ database, under the same compiled rules, answering the same JSON:
   driver, the engine's quote, and the quote row written durably (its own transaction) before the
   answer, as `serve` does;
 - `POST /v1/transactions` with a basket: in ONE transaction on the raw driver, the idempotency
-  record claimed, the customer read, the basket priced, the balance updated, coupons issued, the
-  sale and its lines, ledger entries and outbox row inserted, the answer kept under the key.
+  record looked up, the customer read, the basket priced, the balance updated, coupons issued, the
+  sale and its lines, ledger entries and outbox row inserted, the answer kept under the key
+  (one INSERT, as `serve` keeps it).
 
 SQLite runs with WAL and `synchronous=FULL` (an acknowledged sale survives power loss), as the
 service's engine does. Run by the benches as `uvicorn bench.floor:app` with `POS_FLOOR_CONFIG`.
@@ -85,12 +86,9 @@ FIND_KEY = sql(
     "SELECT endpoint, request_hash, status_code, response FROM idempotency_keys"
     " WHERE key_owner = ? AND key = ?"
 )
-CLAIM_KEY = sql(
+KEEP_ANSWER = sql(
     "INSERT INTO idempotency_keys (key_owner, key, endpoint, request_hash, status_code,"
-    " response, created_at) VALUES (?, ?, ?, ?, 0, '{}', ?)"
-)
-FINISH_KEY = sql(
-    "UPDATE idempotency_keys SET status_code = ?, response = ? WHERE key_owner = ? AND key = ?"
+    " response, created_at) VALUES (?, ?, ?, ?, 201, ?, ?)"
 )
 BALANCE = sql(
     "UPDATE customers SET points_balance = points_balance + ?, lifetime_spend = "
@@ -215,7 +213,6 @@ def commit_route(body: bytes, owner: str, key: str) -> tuple[int, bytes]:
         if found is not None:
             cur.execute("COMMIT")
             return int(found[2]), found[3].encode() if isinstance(found[3], str) else b"{}"
-        cur.execute(CLAIM_KEY, (owner, key, "POST /v1/transactions", digest, ts(now)))
         quote, answer, customer_id = price(cur, basket, now)
         points, tid = quote.points, uuid.uuid4().hex
         balance, spend = cur.execute(
@@ -304,7 +301,9 @@ def commit_route(body: bytes, owner: str, key: str) -> tuple[int, bytes]:
             cur.executemany(LEDGER, entries)
         cur.execute(OUTBOX, (tid, basket.lane_id, ts(now), ts(now)))
         out = orjson.dumps(answer)
-        cur.execute(FINISH_KEY, (201, out.decode(), owner, key))
+        cur.execute(
+            KEEP_ANSWER, (owner, key, "POST /v1/transactions", digest, out.decode(), ts(now))
+        )
         cur.execute("COMMIT")
         return 201, out
     except BaseException:

@@ -49,13 +49,34 @@ _LOGGED_QUOTE_KEYS = ("quote_id", "subtotal", "discount_total", "total")
 LANE_STATE = "lane_state"
 
 
-@dataclass(frozen=True, slots=True)
 class LaneEvent:
-    id: int
-    lane_id: str
-    type: str
-    at: datetime
-    data: dict[str, Any]
+    """What happened at a lane. `data` may be given as a function, called on first read: a
+    quote's display form is made for every basket priced, and most lanes have no display
+    reading it."""
+
+    __slots__ = ("_data", "_make", "at", "id", "lane_id", "type")
+
+    def __init__(
+        self,
+        id: int,
+        lane_id: str,
+        type: str,
+        at: datetime,
+        data: dict[str, Any] | Callable[[], dict[str, Any]],
+    ) -> None:
+        self.id, self.lane_id, self.type, self.at = id, lane_id, type, at
+        self._data: dict[str, Any] | None = data if isinstance(data, dict) else None
+        self._make = None if isinstance(data, dict) else data
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            assert self._make is not None
+            self._data = self._make()  # two readers at once make it twice, the same
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"LaneEvent({self.id}, {self.lane_id!r}, {self.type!r}, {self.at.isoformat()})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,7 +212,9 @@ class LaneHub:
 
     # --- events --------------------------------------------------------------------------------
 
-    def publish(self, lane_id: str, type_: str, data: dict[str, Any]) -> LaneEvent:
+    def publish(
+        self, lane_id: str, type_: str, data: dict[str, Any] | Callable[[], dict[str, Any]]
+    ) -> LaneEvent:
         with self._lock:
             event = LaneEvent(next(self._ids), lane_id, type_, self.store.now(), data)
             self._history.setdefault(lane_id, deque(maxlen=HISTORY_PER_LANE)).append(event)
@@ -212,9 +235,9 @@ class LaneHub:
         level = logging.DEBUG if type_ in _ROUTINE else logging.INFO
         if log.isEnabledFor(level):
             logged = (
-                {k: data.get(k) for k in _LOGGED_QUOTE_KEYS}
+                {k: event.data.get(k) for k in _LOGGED_QUOTE_KEYS}
                 if type_ == QUOTE
-                else {k: v for k, v in data.items() if k != "customer"}
+                else {k: v for k, v in event.data.items() if k != "customer"}
             )
             log.log(level, "lane %s: %s %s", lane_id, type_, logged)
         return event
@@ -294,7 +317,7 @@ class LaneHub:
         or a lane this store does not have, is nobody's display: nothing is published)."""
         if lane_id is None or not self.has_lane(lane_id):
             return None
-        return self.publish(lane_id, QUOTE, quote_for_display(result))
+        return self.publish(lane_id, QUOTE, lambda: quote_for_display(result))
 
     # --- identification from a reader ----------------------------------------------------------
 

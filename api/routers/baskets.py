@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import StoreDep, TillScope
+from api.deps import TillStore
 from api.json_io import body_schema, json_response, read_model
 from api.sale_schemas import QuotePublic
 from api.writers import written
@@ -46,8 +46,7 @@ async def run_reads(store: Store, work: Callable[[], T]) -> T:
 @router.post("/baskets/evaluate", response_model=QuotePublic, openapi_extra=body_schema(BasketIn))
 async def evaluate(
     request: Request,
-    store: StoreDep,
-    _: TillScope,
+    store: TillStore,
     explain: Annotated[bool, Query(description="say why each rule did not apply")] = False,
 ) -> Response:
     """The quote: lines, discounts with their rules, points, coupons, hints, tier, stamps."""

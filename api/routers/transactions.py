@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.deps import StoreDep, TillScope
+from api.deps import StoreDep, TillScope, TillStore
 from api.errors import ApiError
 from api.json_io import body_schema, json_response, read_json
 from api.routers.baskets import lane_customer_lookup
@@ -75,8 +75,7 @@ def _respond(outcome: Outcome) -> Response:
 )
 async def commit(
     request: Request,
-    store: StoreDep,
-    _: TillScope,
+    store: TillStore,
     idempotency_key: IdempotencyHeader = None,
 ) -> Response:
     """Commit `{"quote_id"}` or a full basket; 201 with the quote, transaction id, coupons

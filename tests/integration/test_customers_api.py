@@ -24,6 +24,7 @@ from pos_loyalty.security import StoreSecret
 from pos_loyalty.settings import Settings
 from pos_loyalty.store import Store
 from tests.conftest import from_this_machine, make_settings, new_key
+from tests.factories import basket_json
 
 EXE = str(Path(sys.executable).with_name("pos-loyalty"))
 IVAN = {"phone": "8 (916) 123-45-67", "name": "Иван Петров", "birthday": "1985-03-14"}
@@ -302,6 +303,23 @@ def test_keys_and_scopes(anon_client: TestClient, store: Store) -> None:
         "/v1/identify", json={"phone": "9161234567"}, headers={"Authorization": f"Bearer {admin}"}
     )
     assert ok.status_code == 404  # admitted, and nobody is enrolled
+
+
+@pytest.mark.parametrize("path", ["/v1/baskets/evaluate", "/v1/transactions"])
+def test_the_till_routes_admit_till_and_admin_keys_only(
+    anon_client: TestClient, store: Store, path: str
+) -> None:
+    basket = basket_json()
+
+    def post(scope: Scope) -> Any:
+        headers = {"Authorization": f"Bearer {new_key(store, scope)}", "Idempotency-Key": scope}
+        return anon_client.post(path, json=basket, headers=headers)
+
+    for refused in (Scope.HQ, Scope.STORE):
+        answer = post(refused)
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden"
+    for admitted in (Scope.TILL, Scope.ADMIN):
+        assert post(admitted).status_code in (200, 201)
 
 
 def test_health_metrics_and_docs(client: TestClient) -> None:
