@@ -29,6 +29,7 @@ from api.routers import (
     transactions,
 )
 from api.space import DiskSpaceMiddleware
+from api.till_path import TillFastPath
 from pos_loyalty import __version__
 from pos_loyalty.lanes import (
     CUSTOMER_IDENTIFIED,
@@ -95,6 +96,8 @@ def create_app(
     app.state.receipt_png = receipt_png
     hub.add_listener(lambda event: _count_reader_identification(metrics, event))
     install_error_handlers(app)
+    # Innermost: the till's two calls per basket skip FastAPI's routing (api/till_path.py).
+    app.add_middleware(TillFastPath, api=app)
     app.add_middleware(DiskSpaceMiddleware, store=store)
     # Keys, body sizes and content types are checked before a route reads a byte of the body;
     # the metrics middleware, added last, is outside it and counts the refusals too.

@@ -11,6 +11,7 @@ from sqlmodel import select
 from pos_loyalty.coupons.codes import check_character
 from pos_loyalty.sales.models import StoredQuote
 from pos_loyalty.store import Store
+from tests.conftest import from_this_machine
 from tests.factories import SALE_RULES, basket_json, enrol_json, evaluate_json, line_json
 
 
@@ -67,6 +68,31 @@ def test_explain_says_why_rules_did_not_apply(client: TestClient) -> None:
     reasons = {n["rule_id"]: n["code"] for n in reply.json()["not_applied"]}
     assert reasons["bonus-5"] == "no_customer"
     assert "not_applied" not in evaluate_json(client, basket_json(line_json()))
+
+
+@pytest.mark.parametrize(("given", "explained"), [("yes", True), ("ON", True), ("0", False)])
+def test_explain_is_read_as_fastapi_reads_a_boolean(
+    client: TestClient, given: str, explained: bool
+) -> None:
+    reply = client.post(f"/v1/baskets/evaluate?explain={given}", json=basket_json(line_json()))
+    assert reply.status_code == 200
+    assert ("not_applied" in reply.json()) is explained
+
+
+def test_an_explain_that_is_not_a_boolean_is_422_naming_it(client: TestClient) -> None:
+    reply = client.post("/v1/baskets/evaluate?explain=maybe", json=basket_json(line_json()))
+    assert reply.status_code == 422
+    assert reply.json()["error"]["details"][0]["field"] == "explain"
+
+
+def test_the_till_routes_are_counted_by_route_and_take_only_post(client: TestClient) -> None:
+    evaluate_json(client, basket_json(line_json()))
+    assert client.get("/v1/baskets/evaluate").status_code == 405
+    text = from_this_machine(client).get("/metrics").text
+    assert (
+        'pos_loyalty_http_request_duration_seconds_count{method="POST",'
+        'route="/v1/baskets/evaluate",status="200"} 1.0'
+    ) in text
 
 
 def test_presented_coupons_that_cannot_be_used_are_rejected_with_reasons(
