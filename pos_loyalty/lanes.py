@@ -217,7 +217,10 @@ class LaneHub:
     ) -> LaneEvent:
         with self._lock:
             event = LaneEvent(next(self._ids), lane_id, type_, self.store.now(), data)
-            self._history.setdefault(lane_id, deque(maxlen=HISTORY_PER_LANE)).append(event)
+            history = self._history.get(lane_id)
+            if history is None:
+                history = self._history[lane_id] = deque(maxlen=HISTORY_PER_LANE)
+            history.append(event)
             targets = [s for s in self._subscribers if s.lane_id == lane_id]
             listeners = list(self._listeners)
         for sub in targets:
