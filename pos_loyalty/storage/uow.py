@@ -131,12 +131,10 @@ class UnitOfWork:
         runs each as it comes. An error shows when the block ends, as SQLAlchemy's, as `driver`
         gives them. Only `driver` statements belong here: SQLAlchemy does not run in psycopg's
         pipeline mode."""
-        connection = self.session.connection()
-        dialect = connection.dialect
+        driver, dialect = self._driver_connection()
         if dialect.name != "postgresql":
             yield
             return
-        driver: Any = connection.connection.driver_connection
         try:
             with driver.pipeline():
                 yield

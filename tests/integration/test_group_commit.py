@@ -79,6 +79,14 @@ def failing(job: IdempotentJob, error: Exception) -> IdempotentJob:
     return IdempotentJob(job.key_owner, job.key, job.endpoint, job.digest, work)
 
 
+# What can stop a sale half-way: a bug, or a value the database cannot store.
+HALF_WAY_FAILURES = pytest.mark.parametrize(
+    "error",
+    [RuntimeError("a bug"), DataError("INSERT …", {}, Exception("value out of range"))],
+    ids=["bug", "value-not-storable"],
+)
+
+
 def commits_during(store: Store, action: Callable[[], Any]) -> int:
     """How many database transactions `action` committed."""
     seen = 0
@@ -126,11 +134,7 @@ def test_a_refused_sale_leaves_the_rest_of_its_batch_and_is_kept_under_its_key(
     assert count(store, SaleTransaction) == 2
 
 
-@pytest.mark.parametrize(
-    "error",
-    [RuntimeError("a bug"), DataError("INSERT …", {}, Exception("value out of range"))],
-    ids=["bug", "value-not-storable"],
-)
+@HALF_WAY_FAILURES
 def test_a_sale_that_fails_half_way_is_undone_alone_and_its_key_stays_free(
     client: TestClient, store: Store, error: Exception
 ) -> None:
@@ -239,11 +243,7 @@ def writer_busy(writer: SaleWriter, job: IdempotentJob) -> Iterator[None]:
     assert finished.wait(WAIT_S)
 
 
-@pytest.mark.parametrize(
-    "error",
-    [RuntimeError("a bug"), DataError("INSERT …", {}, Exception("value out of range"))],
-    ids=["bug", "value-not-storable"],
-)
+@HALF_WAY_FAILURES
 def test_a_sale_alone_that_fails_half_way_writes_nothing_and_its_key_stays_free(
     client: TestClient, store: Store, error: Exception
 ) -> None:
