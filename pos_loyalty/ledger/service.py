@@ -72,7 +72,9 @@ class _Entry(Protocol):
     def expires_at(self) -> datetime | None: ...
 
 
-def _lot_order(entry: Any) -> tuple[bool, datetime | None, int]:
+def lot_order(entry: Any) -> tuple[bool, datetime | None, int]:
+    """Where a credit stands among the lots: soonest expiry first, never-expiring last, then by
+    id (the order debits draw from them)."""
     return (entry.expires_at is None, entry.expires_at, entry.id)
 
 
@@ -83,7 +85,7 @@ def compute_lots(entries: Iterable[_Entry]) -> LotState:
     burn would have produced, with expiries and earn reversals taken from the lot they name.
     """
     entries = list(entries)
-    credits = sorted((e for e in entries if e.points > 0), key=_lot_order)
+    credits = sorted((e for e in entries if e.points > 0), key=lot_order)
     left = {e.id: e.points for e in credits}
     pool = 0
     for entry in entries:

@@ -272,7 +272,7 @@ def record_sale(
             ),
         }
     )
-    if customer_id is not None:  # the receipt's "Сгорят" line, from the ledger at the sale
+    if customer_id is not None and balance_after is not None:  # the "Сгорят" line, at the sale
         expire_days = rules.points.expire_days
         expiring = expiring_after_sale(
             uow=uow,
@@ -280,7 +280,7 @@ def record_sale(
             burn=burn,
             earned=[e.points for e in points.earned],
             expires_at=now + timedelta(days=expire_days) if expire_days else None,
-            now=now,
+            balance=balance_after,
             tz=store.settings.store.tz,
         )
         body["points_expiring"] = expiring.to_dict() if expiring else None

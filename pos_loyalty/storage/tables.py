@@ -14,7 +14,7 @@ from pos_loyalty.hq.models import (
     StoreFiguresReport,
     SyncState,
 )
-from pos_loyalty.ledger.models import LedgerEntry
+from pos_loyalty.ledger.models import LedgerEntry, LotCheckpoint
 from pos_loyalty.sales.counters import CounterUse, RuleCounter
 from pos_loyalty.sales.models import (
     IdempotencyRecord,
@@ -41,6 +41,7 @@ __all__ = [
     "CustomerSegment",
     "IdempotencyRecord",
     "LedgerEntry",
+    "LotCheckpoint",
     "PublishedBundle",
     "ReceiptOutbox",
     "Referral",
