@@ -25,8 +25,7 @@ from pos_loyalty.identity.tokens import (
     parse_card,
     phone_lookup_hash,
 )
-from pos_loyalty.ledger.expiring import nearest_expiring
-from pos_loyalty.ledger.service import lot_state
+from pos_loyalty.ledger.expiring import expiring_now
 from pos_loyalty.plain_text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from pos_loyalty.rules.compiled import CompiledRules
 from pos_loyalty.rules.engine import tier_status
@@ -259,11 +258,12 @@ def loyalty_summary(*, uow: UnitOfWork, rules: CompiledRules, customer_id: str) 
     customer = uow.session.get(Customer, customer_id)
     if customer is None:
         raise NotFound(f"no customer with id {customer_id!r}", code="customer_not_found")
-    state = lot_state(uow=uow, customer_id=customer_id)
-    nearest = nearest_expiring(state, rules.tz or UTC)  # all lots of the nearest day
+    balance = customer.points_balance
+    # all lots of the nearest day, read from the customer's lot checkpoint on
+    nearest = expiring_now(uow=uow, customer_id=customer_id, balance=balance, tz=rules.tz or UTC)
     tier = tier_status(rules.tiers, customer.lifetime_spend)
     return LoyaltySummary(
-        balance=state.balance,
+        balance=balance,
         lifetime_spend=customer.lifetime_spend,
         tier=tier.name,
         next_tier=tier.next,

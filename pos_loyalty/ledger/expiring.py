@@ -199,28 +199,65 @@ def expiring_after_sale(
 ) -> Expiring | None:
     """What will expire next once the sale's burn and earn are in the ledger (computed before
     they are written, so the sale's row can carry it); `balance` is the customer's balance with
-    them. The customer's row must be locked (the sale's balance UPDATE does it)."""
+    them. The customer's row must be locked (the sale's balance UPDATE does it): the sale moves
+    the checkpoint."""
+    found = _lots(uow, customer_id, balance, _Sale(burn, earned, expires_at))
+    move_checkpoint(
+        uow=uow,
+        customer_id=customer_id,
+        state=found.state,
+        newest=found.newest,
+        was=found.checkpoint,
+        stale=found.stale,
+    )
+    return nearest_expiring(found.state, tz)
+
+
+def expiring_now(*, uow: UnitOfWork, customer_id: str, balance: int, tz: tzinfo) -> Expiring | None:
+    """What expires next, for the profile and the lane screen (`balance`: the customer's); read
+    only, so the checkpoint stays where the last sale left it."""
+    return nearest_expiring(_lots(uow, customer_id, balance, _Sale(0, (), None)).state, tz)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sale:
+    burn: int
+    earned: Sequence[int]
+    expires_at: datetime | None
+
+    def credits(self, newest: int) -> list[OpenCredit]:
+        """The earned lots (not written yet), numbered after `newest`."""
+        return [
+            OpenCredit(newest + 1 + n, points, self.expires_at)
+            for n, points in enumerate(p for p in self.earned if p)
+        ]
+
+    def entries(self, newest: int) -> list[LotEntry]:
+        """The earned lots and the burn (not written yet), numbered after `newest`."""
+        added = [LotEntry(c.id, c.points, None, c.expires_at) for c in self.credits(newest)]
+        if self.burn:  # unpinned: it draws on the lots soonest-expiring first, whatever its id
+            added.append(LotEntry(newest + len(added) + 1, -self.burn, None, None))
+        return added
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    state: LotState
+    checkpoint: Checkpoint | None
+    newest: int  # the newest entry id that counted
+    stale: bool  # there was a checkpoint, and it no longer holds
+
+
+def _lots(uow: UnitOfWork, customer_id: str, balance: int, sale: _Sale) -> _Found:
+    """The lots with the sale's entries in: after the checkpoint if it holds, else all of them."""
     checkpoint = load_checkpoint(uow=uow, customer_id=customer_id)
-    state: LotState | None = None
     if checkpoint is not None:
         credits = credits_after(uow=uow, customer_id=customer_id, at=checkpoint)
         newest = max(checkpoint.seen, max((c.id for c in credits), default=0))
-        earns = [OpenCredit(n, points, expires_at) for n, points in _numbered(newest, earned)]
-        state = lots_after(checkpoint, [*credits, *earns], balance)
-    stale = checkpoint is not None and state is None
-    if state is None:
-        entries = lot_entries(uow=uow, customer_id=customer_id)
-        newest = max((e.id for e in entries), default=0)
-        sale = [LotEntry(n, points, None, expires_at) for n, points in _numbered(newest, earned)]
-        if burn:  # unpinned: it draws on the lots soonest-expiring first, whatever its id
-            sale.append(LotEntry(newest + len(sale) + 1, -burn, None, None))
-        state = compute_lots([*entries, *sale])
-    move_checkpoint(
-        uow=uow, customer_id=customer_id, state=state, newest=newest, was=checkpoint, stale=stale
-    )
-    return nearest_expiring(state, tz)
-
-
-def _numbered(newest: int, earned: Sequence[int]) -> list[tuple[int, int]]:
-    """The sale's earned lots (not written yet) as (id, points), numbered after `newest`."""
-    return [(newest + 1 + n, points) for n, points in enumerate(p for p in earned if p)]
+        state = lots_after(checkpoint, [*credits, *sale.credits(newest)], balance)
+        if state is not None:
+            return _Found(state, checkpoint, newest, stale=False)
+    entries = lot_entries(uow=uow, customer_id=customer_id)
+    newest = max((e.id for e in entries), default=0)
+    state = compute_lots([*entries, *sale.entries(newest)])
+    return _Found(state, checkpoint, newest, stale=checkpoint is not None)

@@ -110,6 +110,8 @@ class UnitOfWork:
             rows = [
                 [_sqlite_value(v) if isinstance(v, datetime) else v for v in row] for row in rows
             ]
+        elif any(isinstance(v, datetime) and v.tzinfo is None for row in rows for v in row):
+            raise ValueError(_NAIVE)
         text = _placeholders(dialect.name, statement)
         try:
             if many:
@@ -211,6 +213,11 @@ def _placeholders(dialect: str, statement: str) -> str:
     return statement if dialect == "sqlite" else statement.replace("?", "%s")
 
 
+_NAIVE = "naive datetime given to the driver; pass an aware datetime (as `UTCDateTime` asks)"
+
+
 def _sqlite_value(value: datetime) -> str:
     """An aware datetime as SQLAlchemy stores a `UTCDateTime` on SQLite (UTC, microseconds)."""
+    if value.tzinfo is None:
+        raise ValueError(_NAIVE)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

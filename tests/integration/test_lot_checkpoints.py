@@ -20,6 +20,7 @@ from pos_loyalty.ledger.expiring import (
     OpenCredit,
     credits_after,
     expiring_after_sale,
+    expiring_now,
     load_checkpoint,
     nearest_expiring,
 )
@@ -117,6 +118,11 @@ class Ledger:
             uow.commit()
         return said, truth
 
+    def now(self) -> Expiring | None:
+        """What the profile says expires next."""
+        with self.store.uow() as uow:
+            return expiring_now(uow=uow, customer_id=self.customer_id, balance=self.balance, tz=UTC)
+
     def credits_read(self) -> tuple[list[OpenCredit], list[OpenCredit]]:
         """(what a sale reads after the checkpoint, what it should read), by id."""
         with self.store.uow() as uow:
@@ -166,6 +172,7 @@ def test_the_line_from_the_checkpoint_is_the_line_from_the_whole_ledger(
             assert said == truth
             read, expected = ledger.credits_read()
             assert read == expected
+            assert ledger.now() == nearest_expiring(compute_lots(ledger.entries), UTC)
 
 
 def test_a_loyal_customer_s_sale_reads_the_open_lots_not_the_history(store: Store) -> None:

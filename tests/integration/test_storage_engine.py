@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,12 @@ def test_database_errors_do_not_carry_the_values_into_logs(store: Store) -> None
     assert "api_keys" in str(err.value)
     # (PostgreSQL's own DETAIL still names the duplicated key: here a hash, never a phone.)
     assert "+79161234567" not in str(err.value) and "parameters hidden" in str(err.value)
+
+
+def test_the_driver_refuses_a_naive_time_as_the_column_type_does(store: Store) -> None:
+    """A time without a zone could be read as UTC on one database and local on the other."""
+    naive = datetime(2026, 12, 8, 10, 0)
+    with store.uow() as uow:
+        with pytest.raises(ValueError, match="naive datetime"):
+            uow.driver("SELECT ?", (naive,))
+        assert uow.driver("SELECT ?", (naive.replace(tzinfo=UTC),)).fetchone() is not None
