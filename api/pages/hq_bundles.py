@@ -25,6 +25,7 @@ from pos_loyalty.hq.diff import diff_programs
 from pos_loyalty.hq.models import RegisteredStore
 from pos_loyalty.hq.publish import list_bundles, publish_bundle, published_program, rollback_to
 from pos_loyalty.hq.signing import SigningKeyError, load_signing_key
+from pos_loyalty.moments import local_moment
 from pos_loyalty.store import Store
 
 router = APIRouter(include_in_schema=False)
@@ -89,8 +90,7 @@ def _moment(text: str, store: Store) -> datetime | None:
     """`datetime-local` (read in head office's zone) or an ISO moment; empty: now."""
     if not text.strip():
         return None
-    moment = datetime.fromisoformat(text.strip())
-    return moment if moment.tzinfo else moment.replace(tzinfo=store.settings.store.tz)
+    return local_moment(text, store.settings.store.tz)
 
 
 def _changes(store: Store, program: Program) -> tuple[int, list[str]] | None:

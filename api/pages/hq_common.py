@@ -47,8 +47,9 @@ def signed_in_as(request: Request) -> str:
 
 def period_start(request: Request, text: str, default: str) -> tuple[str, datetime]:
     """The period field (`30d`, `12h`, an ISO date) and its start; a bad one falls back."""
-    now = page_store(request).now()
+    store = page_store(request)
+    now, tz = store.now(), store.settings.store.tz
     try:
-        return text, since_moment(text, now=now)
+        return text, since_moment(text, now=now, tz=tz)
     except ValueError:
-        return default, since_moment(default, now=now)
+        return default, since_moment(default, now=now, tz=tz)

@@ -302,7 +302,7 @@ class CompareIn(_In):
 
 def _since(text: str, store: Store) -> datetime:
     try:
-        return since_moment(text, now=store.now())
+        return since_moment(text, now=store.now(), tz=store.settings.store.tz)
     except ValueError as exc:
         raise InvalidInput(str(exc), code="since_invalid") from None
 

@@ -31,6 +31,7 @@ from pos_loyalty.hq.signing import (
     load_signing_key,
     public_key_text,
 )
+from pos_loyalty.moments import local_moment
 from pos_loyalty.settings import Settings
 from pos_loyalty.store import Store
 
@@ -107,11 +108,10 @@ def _moment(text: str | None, settings: Settings) -> datetime | None:
     if text is None or text == "now":
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        return local_moment(text, settings.store.tz)
     except ValueError:
         err_console.print(f"[bold red]--effective-from[/] {text!r} is not an ISO moment")
         raise typer.Exit(1) from None
-    return moment.replace(tzinfo=settings.store.tz) if moment.tzinfo is None else moment
 
 
 def _split(values: str | None) -> tuple[str, ...]:

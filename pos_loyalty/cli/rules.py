@@ -22,6 +22,7 @@ from rich.table import Table
 from pos_loyalty.cli.common import err_console, program_or_exit, rules_problems_exit
 from pos_loyalty.cli.rules_forecast import dry_run_command, report_command
 from pos_loyalty.cli.rules_sync import reload, status, sync
+from pos_loyalty.moments import local_moment
 from pos_loyalty.money import format_money, qty_to_json
 from pos_loyalty.rules import RulesConfig, RulesConfigError, compile_rules, evaluate
 from pos_loyalty.rules.config import DiscountRule, ReferralRule, load_rules_file
@@ -141,11 +142,10 @@ def explain(
         now = datetime.now(tz)
     else:
         try:
-            now = datetime.fromisoformat(at)
+            now = local_moment(at, tz)
         except ValueError:
             err_console.print(f"[bold red]--at[/] {at!r} is not an ISO time", highlight=False)
             raise typer.Exit(1) from None
-        now = now.replace(tzinfo=tz) if now.tzinfo is None else now
     basket_in: BasketIn = _validated(
         BasketIn, _read_json(basket_file, "Basket"), basket_file, "Invalid basket"
     )

@@ -3,7 +3,7 @@ actually did over a period (table, CSV, chart)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,11 +22,11 @@ from pos_loyalty.cli.common import (
 from pos_loyalty.money import format_money
 
 
-def _since_or_exit(text: str, now: datetime) -> datetime:
+def _since_or_exit(text: str, now: datetime, tz: tzinfo) -> datetime:
     from pos_loyalty.hq.results import since_moment
 
     try:
-        return since_moment(text, now=now)
+        return since_moment(text, now=now, tz=tz)
     except ValueError as exc:
         err_console.print(f"[bold red]--since[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
@@ -49,7 +49,7 @@ def dry_run_command(
     store = open_store_or_exit(settings, migrate=False)
     try:
         now = store.now()
-        start = _since_or_exit(since, now)
+        start = _since_or_exit(since, now, settings.store.tz)
         active = running_program(store=store, now=now)
         with Progress(console=err_console, transient=True) as bar, store.uow() as uow:
             task = bar.add_task("replaying sales", total=None)
@@ -112,7 +112,9 @@ def report_command(
     try:
         now = store.now()
         with store.uow() as uow:
-            report = results_report(uow=uow, since=_since_or_exit(since, now), until=now)
+            report = results_report(
+                uow=uow, since=_since_or_exit(since, now, settings.store.tz), until=now
+            )
         point_value = store.rules.points.point_value_minor
     finally:
         store.close()

@@ -11,13 +11,14 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
 
 from pos_loyalty.coupons.models import Coupon, CouponStatus
 from pos_loyalty.hq.refunded import Refunded, TakenBack, refunded_lines, taken_back
+from pos_loyalty.moments import local_moment
 from pos_loyalty.rules.quote import Quote
 from pos_loyalty.sales.models import Refund, SaleTransaction, TransactionStatus
 from pos_loyalty.storage import UnitOfWork
@@ -193,16 +194,16 @@ def _with_refunds(uow: UnitOfWork, rows: Iterable[Any]) -> Iterator[tuple[Any, M
     yield from flush()
 
 
-def since_moment(text: str, *, now: datetime) -> datetime:
-    """`90d`, `12h` or an ISO date/moment (UTC if no offset) as the start of a period."""
-    from datetime import UTC, timedelta
+def since_moment(text: str, *, now: datetime, tz: tzinfo) -> datetime:
+    """`90d`, `12h` or an ISO date/moment (read in `tz`, head office's zone, if it names no
+    offset) as the start of a period."""
+    from datetime import timedelta
 
     value = text.strip()
     if len(value) > 1 and value[:-1].isdigit() and value[-1] in "dh":
         amount = int(value[:-1])
         return now - (timedelta(days=amount) if value[-1] == "d" else timedelta(hours=amount))
     try:
-        moment = datetime.fromisoformat(value)
+        return local_moment(value, tz)
     except ValueError:
         raise ValueError(f"{text!r}: expected e.g. 90d, 12h or 2026-09-01") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

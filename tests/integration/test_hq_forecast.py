@@ -4,9 +4,10 @@ with the ledger and the coupons table."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,6 +34,8 @@ FIRST_VISIT = {
     "percent": 20,
     "when": {"first_purchase": True},
 }
+
+MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 @pytest.fixture
@@ -133,3 +136,16 @@ def test_results_agree_with_the_ledger_and_the_endpoints_answer(
     )
     welcome = next(r for r in body["rules"] if r["rule_id"] == "welcome")
     assert welcome["proposed"]["baskets"] == 1 and welcome["active"]["baskets"] == 0
+
+
+def test_a_period_from_a_date_starts_at_midnight_where_head_office_is(
+    client: TestClient, store: Store
+) -> None:
+    """`since=2026-09-01` is 1 September in Moscow, not three hours into it (midnight UTC)."""
+    store.clock = lambda: datetime(2026, 9, 1, 1, 0, tzinfo=MOSCOW)  # 31 August, 22:00 UTC
+    sell_json(client, basket_json(line_json(unit_price=10000)))
+    store.clock = lambda: datetime(2026, 9, 2, 12, 0, tzinfo=MOSCOW)
+    client.headers["Authorization"] = f"Bearer {new_key(store, Scope.HQ)}"
+    for since, sales in [("2026-09-01", 1), ("2026-09-01T02:00", 0), ("2026-08-31T22:00Z", 1)]:
+        answer = client.get("/v1/hq/results", params={"since": since})
+        assert answer.status_code == 200 and answer.json()["sales"] == sales, since
