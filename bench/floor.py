@@ -10,7 +10,8 @@ database, under the same compiled rules, answering the same JSON:
   answer, as `serve` does;
 - `POST /v1/transactions` with a basket: in ONE transaction on the raw driver, the idempotency
   record looked up, the customer read, the basket priced, the balance updated, coupons issued, the
-  sale and its lines, ledger entries and outbox row inserted, the answer kept under the key
+  sale and its lines, ledger entries and outbox row inserted, the receipt's "Сгорят" line read
+  from the lots after the customer's checkpoint, the answer kept under the key
   (one INSERT, as `serve` keeps it).
 
 SQLite runs with WAL and `synchronous=FULL` (an acknowledged sale survives power loss), as the
@@ -32,6 +33,7 @@ from pydantic import ValidationError
 
 from pos_loyalty.coupons.codes import coupon_qr, format_code, new_code
 from pos_loyalty.customers.models import short_name
+from pos_loyalty.ledger.expiring import expiring_after_sale
 from pos_loyalty.money import qty_to_milli
 from pos_loyalty.rules.compiled import compile_rules
 from pos_loyalty.rules.config import RulesConfig
@@ -124,10 +126,27 @@ OUTBOX = sql(
 
 
 def ts(value: datetime | None) -> Any:
-    """A time as the column takes it: ISO text on SQLite, the datetime on PostgreSQL."""
+    """A time as the column takes it: text as SQLAlchemy stores it on SQLite (UTC, always with
+    microseconds, so text order is time order), the datetime on PostgreSQL."""
     if value is None or not SQLITE:
         return value
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class _OnCursor:
+    """What `ledger/expiring.py` asks of a unit of work (`driver`, `flush`), on a raw cursor in
+    its transaction: the floor reads the lots as `serve` does, on the raw driver."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    def driver(self, statement: str, params: Any = ()) -> Any:
+        return self._cur.execute(
+            sql(statement), [ts(v) if isinstance(v, datetime) else v for v in params]
+        )
+
+    def flush(self) -> None:
+        """Nothing is held back: every statement went to the driver."""
 
 
 def dumps(value: Any) -> str:
@@ -249,6 +268,18 @@ def commit_route(body: bytes, owner: str, key: str) -> tuple[int, bytes]:
             payment=None,
         )
         answer["customer"] = {**answer["customer"], "balance": balance, "lifetime_spend": spend}
+        expire_days = RULES.points.expire_days
+        expires = now + timedelta(days=expire_days) if expire_days else None
+        expiring = expiring_after_sale(  # the receipt's "Сгорят" line, on this cursor
+            uow=_OnCursor(cur),  # type: ignore[arg-type]
+            customer_id=customer_id,
+            burn=points.burn,
+            earned=[e.points for e in points.earned],
+            expires_at=expires,
+            balance=balance,
+            tz=settings.store.tz,
+        )
+        answer["points_expiring"] = expiring.to_dict() if expiring else None
         stamps = {s.rule_id: s.advance for s in quote.stamps}
         cur.execute(
             SALE,
@@ -291,7 +322,6 @@ def commit_route(body: bytes, owner: str, key: str) -> tuple[int, bytes]:
                 for i, ln in enumerate(quote.lines)
             ],
         )
-        expires = now + timedelta(days=RULES.points.expire_days)
         entries = [
             (customer_id, "earn", e.points, ts(now), ts(expires), tid, e.rule_id, e.label[:200])
             for e in points.earned
