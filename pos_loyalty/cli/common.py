@@ -15,6 +15,7 @@ from pos_loyalty.rules.config import RulesConfigError
 from pos_loyalty.security import SecretFileError
 from pos_loyalty.settings import ConfigError, Settings, load_settings
 from pos_loyalty.storage.migrate import upgrade
+from pos_loyalty.storage.space import OPEN_ROOM_BYTES
 from pos_loyalty.store import Store
 
 if TYPE_CHECKING:
@@ -64,11 +65,16 @@ def open_store_or_exit(settings: Settings, *, migrate: bool = True) -> Store:
         try:
             upgrade(store.engine)
         except OperationalError as exc:
+            free = store.space.free_bytes()
             store.close()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            advice = (
+                f"the disk holding it is full ({free // 1024} KiB free): free some space there"
+                if free is not None and free < OPEN_ROOM_BYTES
+                else f"check store.database_url in {settings.source} (or POS_LOYALTY_DATABASE_URL)"
+            )
             err_console.print(
-                f"[bold red]Database error:[/] cannot open {shown_url}: {escape(reason)}; "
-                f"check store.database_url in {settings.source} (or POS_LOYALTY_DATABASE_URL)",
+                f"[bold red]Database error:[/] cannot open {shown_url}: {escape(reason)}; {advice}",
                 highlight=False,
             )
             raise typer.Exit(2) from None

@@ -9,8 +9,9 @@ the WAL (in the background, at most every few seconds); and while free space sta
 new work is refused with the reason, before it can fail half way. A checkpoint itself needs room
 (the database file grows by the pages it takes from the WAL), so the guard keeps a reserve file
 (`<db>-reserve`, `[storage] reserve_mb`) that it gives up when the disk is full and takes back when
-space returns. When space returns, so does
-service: nothing here needs a restart. PostgreSQL keeps its own disk: the guard never refuses there.
+space returns; a disk already full when the service starts gives it up too, or SQLite could not
+even open the database. When space returns, so does service: nothing here needs a restart.
+PostgreSQL keeps its own disk: the guard never refuses there.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SQLITE_FULL = 13
 RECLAIM_EVERY_S = 2.0
+# What SQLite needs free to open a WAL database whose -shm and -wal files are gone (a clean
+# shutdown removes them): the shared-memory index alone is 32 KiB.
+OPEN_ROOM_BYTES = 256 * 1024
 
 
 def sqlite_directory(engine: Engine) -> Path | None:
@@ -85,7 +89,19 @@ class SpaceGuard:
         self._last_reclaim = float("-inf")
         if self.directory is not None:
             event.listen(engine, "handle_error", self._on_error)
+            self._room_to_open()
             self._keep_reserve()
+
+    def _room_to_open(self) -> None:
+        """A disk already full at start: give the reserve up, or SQLite cannot even open the
+        database (its -shm and -wal files need room); new work stays refused below the floor, and
+        the reserve is taken back when space returns."""
+        if self.reserve is None or not self.reserve.exists():
+            return
+        free = self.free_bytes()
+        if free is not None and free < max(self.min_free_bytes, OPEN_ROOM_BYTES):
+            log.warning("the disk is full at start: giving up the reserve %s", self.reserve)
+            self.reserve.unlink(missing_ok=True)
 
     def _on_error(self, context: Any) -> None:
         if is_disk_full(context.original_exception):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.filesystems import fill, tiny_filesystem
 from tests.serving import SAFETY_S
 
 EXE = str(Path(sys.executable).with_name("pos-loyalty"))
@@ -62,6 +63,22 @@ def test_sqlite_folder_that_cannot_exist_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"Database error: cannot create sqlite:///{blocker}/store.db" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_full_disk_under_the_sqlite_file_is_named_as_the_reason(tmp_path: Path) -> None:
+    """No reserve to give up (`reserve_mb = 0`): the operator is told the disk is full, not to
+    check a database URL that is right."""
+    with tiny_filesystem(tmp_path / "disk", "1m") as disk:
+        config = write_config(tmp_path, f"sqlite:///{disk}/store.db")
+        with config.open("a", encoding="utf-8") as out:
+            out.write("[storage]\nreserve_mb = 0\nmin_free_mb = 0\n")
+        assert run("db", "upgrade", "--config", str(config), cwd=tmp_path).returncode == 0
+        fill(disk)
+        result = run("db", "upgrade", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"Database error: cannot open sqlite:///{disk}/store.db" in result.stderr
+    assert "the disk holding it is full (0 KiB free): free some space there" in result.stderr
+    assert "check store.database_url" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_secret_created_in_a_new_private_folder(tmp_path: Path) -> None:

@@ -96,3 +96,25 @@ def test_below_the_floor_new_work_is_refused_early_and_resumes_when_space_return
         ballast.unlink()  # space returns: no restart
         assert enrol(client, 2) == 201
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_service_started_on_a_full_disk_opens_reads_and_refuses_new_work_until_space_returns(
+    tmp_path: Path, disk: Path, sqlite_template: Path
+) -> None:
+    """Full before the service even starts (and a clean stop removed the WAL): the reserve is
+    given up so the database opens; reads go on, new work is refused with the reason, and both
+    writes and the reserve come back when space does."""
+    with open_client(tmp_path, disk, sqlite_template, min_free_mb=1) as client:
+        assert enrol(client, 1) == 201
+        client.app.state.store.close()  # type: ignore[attr-defined]
+    reserve = disk / "store.db-reserve"
+    assert reserve.exists() and not (disk / "store.db-wal").exists()
+    ballast = fill(disk)
+    with open_client(tmp_path, disk, sqlite_template, min_free_mb=1, fresh=False) as client:
+        assert not reserve.exists()
+        refused = client.post("/v1/customers", json={"phone": "9160000002", "name": "Пётр"})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "disk_low"
+        assert client.get("/v1/customers/" + "0" * 32).status_code == 404  # reads go on
+        ballast.unlink()
+        assert enrol(client, 2) == 201
+        assert reserve.exists()
