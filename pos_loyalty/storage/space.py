@@ -99,7 +99,7 @@ class SpaceGuard:
         if self.reserve is None or not self.reserve.exists():
             return
         free = self.free_bytes()
-        if free is not None and free < max(self.min_free_bytes, OPEN_ROOM_BYTES):
+        if free is not None and free < OPEN_ROOM_BYTES:  # a disk only below the floor keeps it
             log.warning("the disk is full at start: giving up the reserve %s", self.reserve)
             self.reserve.unlink(missing_ok=True)
 
