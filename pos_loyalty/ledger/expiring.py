@@ -165,11 +165,11 @@ def move_checkpoint(
     customer_id: str,
     state: LotState,
     newest: int,
-    was: Checkpoint | None,
     stale: bool,
 ) -> None:
-    """Move the checkpoint past the used-up lots `state` starts with (entry ids up to `newest`,
-    the newest entry read), once there are `STEP` of them, or whenever the old one went stale.
+    """Move the checkpoint past the used-up lots `state` starts with (ids up to `newest`, which
+    no credit of the customer passes), once there are `STEP` of them, or whenever the old one
+    went stale.
     Only with the customer's row locked, so no entry of theirs is in flight meanwhile."""
     settled = 0
     for lot in state.lots:
@@ -183,8 +183,7 @@ def move_checkpoint(
     if settled < STEP and not stale:
         return
     last = state.lots[settled - 1]
-    seen = max(newest, was.seen if was is not None and not stale else 0)
-    uow.driver(_SAVE, (customer_id, last.expires_at, last.entry_id, seen))
+    uow.driver(_SAVE, (customer_id, last.expires_at, last.entry_id, newest))
 
 
 def expiring_after_sale(
@@ -207,7 +206,6 @@ def expiring_after_sale(
         customer_id=customer_id,
         state=found.state,
         newest=found.newest,
-        was=found.checkpoint,
         stale=found.stale,
     )
     return nearest_expiring(found.state, tz)
@@ -243,8 +241,7 @@ class _Sale:
 @dataclass(frozen=True, slots=True)
 class _Found:
     state: LotState
-    checkpoint: Checkpoint | None
-    newest: int  # the newest entry id that counted
+    newest: int  # no credit of the customer has a greater id (the sale's are numbered after it)
     stale: bool  # there was a checkpoint, and it no longer holds
 
 
@@ -256,8 +253,8 @@ def _lots(uow: UnitOfWork, customer_id: str, balance: int, sale: _Sale) -> _Foun
         newest = max(checkpoint.seen, max((c.id for c in credits), default=0))
         state = lots_after(checkpoint, [*credits, *sale.credits(newest)], balance)
         if state is not None:
-            return _Found(state, checkpoint, newest, stale=False)
+            return _Found(state, newest, stale=False)
     entries = lot_entries(uow=uow, customer_id=customer_id)
     newest = max((e.id for e in entries), default=0)
     state = compute_lots([*entries, *sale.entries(newest)])
-    return _Found(state, checkpoint, newest, stale=checkpoint is not None)
+    return _Found(state, newest, stale=checkpoint is not None)
